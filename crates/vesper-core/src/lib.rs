@@ -1,0 +1,27 @@
+//! Vesper's pure core: identifiers, the job model and its state machine, execution receipts,
+//! the workload/result plaintext codecs and retry policy.
+//!
+//! **Invariant:** no I/O, no async runtime, no clock. Time is passed in as [`Timestamp`].
+//! Everything here is deterministic and unit-testable.
+
+mod codec;
+mod error;
+mod ids;
+mod job;
+mod receipt;
+
+pub use codec::{ResultPlaintext, WorkloadPlaintext, WorkloadProgram};
+pub use error::CoreError;
+pub use ids::{JobId, KeyId, ProgramId, TenantId, WorkerId};
+pub use job::{
+    ErrorCode, ExecLimits, JobStatus, Priority, RetryDecision, RetryPolicy, Timestamp, WorkloadType,
+};
+pub use receipt::{RECEIPT_DOMAIN, RESULT_HASH_DOMAIN, Receipt, result_hash, sha256};
+
+/// Hard ceilings on sizes that a stranger controls. Used by the gateway and the codecs.
+pub mod limits {
+    /// Largest WebAssembly module accepted (upload or inline).
+    pub const MAX_MODULE_BYTES: usize = 8 * 1024 * 1024;
+    /// Largest workload input (stdin) accepted inside a payload.
+    pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
+}

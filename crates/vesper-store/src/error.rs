@@ -1,0 +1,20 @@
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The lease named is no longer held (expired and re-leased, or job finished).
+    #[error("lease is no longer held")]
+    Fenced { job_id: vesper_core::JobId, epoch: u64 },
+    #[error("job not found")]
+    NotFound { job_id: vesper_core::JobId },
+    #[error("tenant name already exists")]
+    TenantExists,
+    /// The backend cannot serve requests (stopped, disk error, connection lost).
+    #[error("store unavailable")]
+    Unavailable,
+    #[error("database error")]
+    Database(#[from] rusqlite::Error),
+    #[error("corrupt row in {table}")]
+    Corrupt { table: &'static str },
+}

@@ -1,0 +1,874 @@
+//! The embedded backend: SQLite in WAL mode with `synchronous=FULL`.
+//!
+//! One writer thread owns the only write connection and applies operations in batches: it takes
+//! the first queued operation, drains whatever else is waiting (up to `max_batch`), runs each in
+//! its own savepoint inside one transaction, commits once (one fsync) and only then answers every
+//! caller. That is group commit: durability per call, throughput of a batch. Reads go to a small
+//! pool of read-only connections, which WAL lets run beside the writer.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use tokio::sync::{Notify, broadcast, mpsc, oneshot};
+use vesper_core::{
+    ErrorCode, JobId, JobStatus, Priority, ProgramId, Receipt, RetryDecision, RetryPolicy,
+    TenantId, Timestamp, WorkerId,
+};
+
+use crate::types::*;
+use crate::{Result, Store, StoreError};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tenants (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_hash BLOB PRIMARY KEY,
+    tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+    created_at INTEGER NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS programs (
+    program_id BLOB PRIMARY KEY,
+    module BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id BLOB NOT NULL UNIQUE,
+    tenant_id INTEGER NOT NULL,
+    workload_type TEXT NOT NULL,
+    program_id BLOB,
+    key_id TEXT NOT NULL,
+    client_pubkey BLOB NOT NULL,
+    payload_digest BLOB NOT NULL,
+    priority INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    started_at INTEGER,
+    completed_at INTEGER,
+    worker_id TEXT,
+    retry_count INTEGER NOT NULL DEFAULT 0,
+    max_retries INTEGER NOT NULL,
+    available_at INTEGER NOT NULL,
+    lease_epoch INTEGER NOT NULL DEFAULT 0,
+    lease_expires_at INTEGER,
+    error_code TEXT,
+    idempotency_key TEXT,
+    request_digest BLOB
+);
+CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(priority DESC, seq) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS jobs_leases ON jobs(lease_expires_at) WHERE status = 'processing';
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem ON jobs(tenant_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS payloads (
+    seq INTEGER PRIMARY KEY,
+    encrypted_key BLOB NOT NULL,
+    encrypted_payload BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    seq INTEGER PRIMARY KEY,
+    encrypted_result BLOB NOT NULL,
+    receipt BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_expiry ON results(expires_at);
+CREATE TABLE IF NOT EXISTS workers (
+    worker_id TEXT PRIMARY KEY,
+    pubkey BLOB NOT NULL,
+    registered_at INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL
+);
+"#;
+
+/// Tuning for the embedded store.
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    /// Most operations committed together.
+    pub max_batch: usize,
+    /// Read connections kept open.
+    pub readers: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions { max_batch: 512, readers: 4 }
+    }
+}
+
+type Reply = Box<dyn FnOnce(Result<()>) + Send>;
+type Op = Box<dyn FnOnce(&Connection, &mut Effects) -> Reply + Send>;
+
+/// Side effects of a batch, published only after it is durable.
+#[derive(Default)]
+struct Effects {
+    events: Vec<JobEvent>,
+    work: bool,
+}
+
+impl Effects {
+    fn event(&mut self, job_id: JobId, tenant: TenantId, status: JobStatus) {
+        if status == JobStatus::Queued {
+            self.work = true;
+        }
+        self.events.push(JobEvent { job_id, tenant, status });
+    }
+}
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: mpsc::Sender<Op>,
+    readers: Mutex<Vec<Connection>>,
+    max_readers: usize,
+    events: broadcast::Sender<JobEvent>,
+    work: Arc<Notify>,
+    /// Modules are immutable by id, so they can be cached forever (bounded).
+    programs: Mutex<HashMap<ProgramId, Arc<Vec<u8>>>>,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl SqliteStore {
+    /// Open (or create) the store at `path` (a file; its directory must exist).
+    pub fn open(path: &Path, opts: SqliteOptions) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        let version: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key='schema_version'", [], |r| r.get(0))
+            .optional()?;
+        match version {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)",
+                    params![SCHEMA_VERSION.to_string()],
+                )?;
+            }
+            Some(v) if v == SCHEMA_VERSION.to_string() => {}
+            Some(_) => return Err(StoreError::Corrupt { table: "meta" }),
+        }
+        restrict_permissions(path);
+
+        let (events, _) = broadcast::channel(8192);
+        let work = Arc::new(Notify::new());
+        let (tx, rx) = mpsc::channel::<Op>(4096);
+        let thread = {
+            let events = events.clone();
+            let work = work.clone();
+            let max_batch = opts.max_batch.max(1);
+            std::thread::Builder::new()
+                .name("vesper-store-writer".into())
+                .spawn(move || writer_loop(conn, rx, max_batch, events, work))
+                .map_err(|_| StoreError::Unavailable)?
+        };
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            writer: tx,
+            readers: Mutex::new(Vec::new()),
+            max_readers: opts.readers.max(1),
+            events,
+            work,
+            programs: Mutex::new(HashMap::new()),
+            _thread: thread,
+        })
+    }
+
+    /// Run `f` in the writer's next batch; resolves after the batch is durable.
+    async fn write<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection, &mut Effects) -> Result<R> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let op: Op = Box::new(move |conn, fx| {
+            let r = in_savepoint(conn, fx, f);
+            Box::new(move |commit: Result<()>| {
+                let _ = tx.send(commit.and(r));
+            })
+        });
+        self.writer.send(op).await.map_err(|_| StoreError::Unavailable)?;
+        rx.await.map_err(|_| StoreError::Unavailable)?
+    }
+
+    /// Run `f` on a read connection on the blocking pool.
+    async fn read<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        let conn = match self.readers.lock().expect("reader pool").pop() {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(5))?;
+                c
+            }
+        };
+        let (conn, r) = tokio::task::spawn_blocking(move || {
+            let r = f(&conn);
+            (conn, r)
+        })
+        .await
+        .map_err(|_| StoreError::Unavailable)?;
+        let mut pool = self.readers.lock().expect("reader pool");
+        if pool.len() < self.max_readers {
+            pool.push(conn);
+        }
+        r
+    }
+}
+
+fn restrict_permissions(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    // The database holds ciphertext and key hashes only, but it is nobody else's business.
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+
+fn in_savepoint<R>(
+    conn: &Connection,
+    fx: &mut Effects,
+    f: impl FnOnce(&Connection, &mut Effects) -> Result<R>,
+) -> Result<R> {
+    conn.execute_batch("SAVEPOINT op")?;
+    let mut local = Effects::default();
+    match f(conn, &mut local) {
+        Ok(r) => {
+            conn.execute_batch("RELEASE op")?;
+            fx.events.append(&mut local.events);
+            fx.work |= local.work;
+            Ok(r)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO op; RELEASE op")?;
+            Err(e)
+        }
+    }
+}
+
+fn writer_loop(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Op>,
+    max_batch: usize,
+    events: broadcast::Sender<JobEvent>,
+    work: Arc<Notify>,
+) {
+    let mut batch: Vec<Op> = Vec::with_capacity(max_batch);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let mut fx = Effects::default();
+        let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+        let outcome = (|| -> Result<()> {
+            let tx = conn.transaction()?;
+            for op in batch.drain(..) {
+                replies.push(op(&tx, &mut fx));
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        // Anything left in `batch` (transaction failed to start) is dropped: callers see
+        // Unavailable through their closed reply channel.
+        batch.clear();
+        let failed = outcome.is_err();
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, "store commit failed");
+        }
+        for reply in replies {
+            reply(if failed { Err(StoreError::Unavailable) } else { Ok(()) });
+        }
+        if !failed {
+            for e in fx.events {
+                let _ = events.send(e);
+            }
+            if fx.work {
+                work.notify_waiters();
+            }
+        }
+    }
+}
+
+const JOB_COLUMNS: &str = "job_id, tenant_id, workload_type, program_id, key_id, priority, status, \
+     created_at, started_at, completed_at, worker_id, retry_count, max_retries, error_code, \
+     payload_digest";
+
+fn blob32(row: &Row<'_>, idx: usize, table: &'static str) -> Result<[u8; 32]> {
+    let v: Vec<u8> = row.get(idx)?;
+    v.try_into().map_err(|_| StoreError::Corrupt { table })
+}
+
+fn job_from_row(row: &Row<'_>) -> Result<JobRecord> {
+    let corrupt = || StoreError::Corrupt { table: "jobs" };
+    let id: Vec<u8> = row.get(0)?;
+    let program: Option<Vec<u8>> = row.get(3)?;
+    let status: String = row.get(6)?;
+    let error: Option<String> = row.get(13)?;
+    let workload: String = row.get(2)?;
+    let key_id: String = row.get(4)?;
+    Ok(JobRecord {
+        job_id: JobId::from_bytes(id.try_into().map_err(|_| corrupt())?),
+        tenant: TenantId(row.get(1)?),
+        workload_type: workload.parse().map_err(|_| corrupt())?,
+        program_id: match program {
+            None => None,
+            Some(p) => Some(ProgramId(p.try_into().map_err(|_| corrupt())?)),
+        },
+        key_id: key_id.parse().map_err(|_| corrupt())?,
+        priority: Priority::new(row.get(5)?).map_err(|_| corrupt())?,
+        status: status.parse().map_err(|_| corrupt())?,
+        created_at: Timestamp(row.get::<_, i64>(7)? as u64),
+        started_at: row.get::<_, Option<i64>>(8)?.map(|v| Timestamp(v as u64)),
+        completed_at: row.get::<_, Option<i64>>(9)?.map(|v| Timestamp(v as u64)),
+        worker_id: row.get(10)?,
+        retry_count: row.get(11)?,
+        max_retries: row.get(12)?,
+        error: match error {
+            None => None,
+            Some(e) => Some(e.parse().map_err(|_| corrupt())?),
+        },
+        payload_digest: blob32(row, 14, "jobs")?,
+    })
+}
+
+fn load_job(conn: &Connection, id: &JobId) -> Result<Option<JobRecord>> {
+    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?1");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![&id.as_bytes()[..]])?;
+    match rows.next()? {
+        Some(row) => Ok(Some(job_from_row(row)?)),
+        None => Ok(None),
+    }
+}
+
+fn load_tenant_job(conn: &Connection, tenant: TenantId, id: &JobId) -> Result<Option<JobRecord>> {
+    Ok(load_job(conn, id)?.filter(|j| j.tenant == tenant))
+}
+
+/// Check the lease and return (seq, tenant, retry_count, max_retries).
+fn check_lease(conn: &Connection, lease: &LeaseRef) -> Result<(i64, TenantId, u32, u32)> {
+    conn.prepare_cached(
+        "SELECT seq, tenant_id, retry_count, max_retries FROM jobs \
+         WHERE job_id = ?1 AND status = 'processing' AND lease_epoch = ?2 AND worker_id = ?3",
+    )?
+    .query_row(
+        params![&lease.job_id.as_bytes()[..], lease.epoch as i64, lease.worker.as_str()],
+        |r| Ok((r.get(0)?, TenantId(r.get(1)?), r.get(2)?, r.get(3)?)),
+    )
+    .optional()?
+    .ok_or(StoreError::Fenced { job_id: lease.job_id, epoch: lease.epoch })
+}
+
+/// Apply a retry decision to a job row that is `processing`.
+fn apply_retry(
+    conn: &Connection,
+    fx: &mut Effects,
+    seq: i64,
+    job_id: JobId,
+    tenant: TenantId,
+    decision: RetryDecision,
+    code: ErrorCode,
+    now: Timestamp,
+) -> Result<()> {
+    match decision {
+        RetryDecision::Retry { not_before, retry_count } => {
+            conn.prepare_cached(
+                "UPDATE jobs SET status = 'queued', retry_count = ?2, available_at = ?3, \
+                 worker_id = NULL, lease_expires_at = NULL, error_code = ?4 WHERE seq = ?1",
+            )?
+            .execute(params![seq, retry_count, not_before.0 as i64, code.as_str()])?;
+            fx.event(job_id, tenant, JobStatus::Queued);
+        }
+        RetryDecision::Fail { retry_count } => {
+            conn.prepare_cached(
+                "UPDATE jobs SET status = 'failed', retry_count = ?2, completed_at = ?3, \
+                 lease_expires_at = NULL, error_code = ?4 WHERE seq = ?1",
+            )?
+            .execute(params![seq, retry_count, now.0 as i64, code.as_str()])?;
+            conn.prepare_cached("DELETE FROM payloads WHERE seq = ?1")?.execute(params![seq])?;
+            fx.event(job_id, tenant, JobStatus::Failed);
+        }
+    }
+    Ok(())
+}
+
+fn expire_where(
+    conn: &Connection,
+    fx: &mut Effects,
+    filter_sql: &str,
+    arg: rusqlite::types::Value,
+    now: Timestamp,
+    policy: RetryPolicy,
+) -> Result<u64> {
+    let sql = format!(
+        "SELECT seq, job_id, tenant_id, retry_count, max_retries FROM jobs \
+         WHERE status = 'processing' AND {filter_sql}"
+    );
+    let rows: Vec<(i64, Vec<u8>, i64, u32, u32)> = conn
+        .prepare_cached(&sql)?
+        .query_map(params![arg], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .collect::<std::result::Result<_, _>>()?;
+    let n = rows.len() as u64;
+    for (seq, id, tenant, retries, max) in rows {
+        let job_id =
+            JobId::from_bytes(id.try_into().map_err(|_| StoreError::Corrupt { table: "jobs" })?);
+        let decision = policy.decide(ErrorCode::LeaseExpired, retries, max, now);
+        apply_retry(conn, fx, seq, job_id, TenantId(tenant), decision, ErrorCode::LeaseExpired, now)?;
+    }
+    Ok(n)
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn create_tenant(&self, name: &str, now: Timestamp) -> Result<TenantId> {
+        let name = name.to_owned();
+        self.write(move |c, _| {
+            match c.execute(
+                "INSERT INTO tenants(name, created_at) VALUES (?1, ?2)",
+                params![name, now.0 as i64],
+            ) {
+                Ok(_) => Ok(TenantId(c.last_insert_rowid())),
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Err(StoreError::TenantExists)
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    async fn find_tenant(&self, name: &str) -> Result<Option<TenantId>> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT id FROM tenants WHERE name = ?1")?
+                .query_row(params![name], |r| r.get(0))
+                .optional()?
+                .map(TenantId))
+        })
+        .await
+    }
+
+    async fn add_api_key(&self, tenant: TenantId, key_hash: [u8; 32], now: Timestamp) -> Result<()> {
+        self.write(move |c, _| {
+            c.execute(
+                "INSERT INTO api_keys(key_hash, tenant_id, created_at) VALUES (?1, ?2, ?3)",
+                params![&key_hash[..], tenant.0, now.0 as i64],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn tenant_for_key(&self, key_hash: [u8; 32]) -> Result<Option<TenantId>> {
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT k.tenant_id FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \
+                 WHERE k.key_hash = ?1 AND k.revoked = 0 AND t.disabled = 0",
+            )?
+            .query_row(params![&key_hash[..]], |r| r.get(0))
+            .optional()?
+            .map(TenantId))
+        })
+        .await
+    }
+
+    async fn put_program(&self, id: ProgramId, module: Vec<u8>, now: Timestamp) -> Result<bool> {
+        self.write(move |c, _| {
+            let n = c.execute(
+                "INSERT OR IGNORE INTO programs(program_id, module, created_at) VALUES (?1, ?2, ?3)",
+                params![&id.0[..], module, now.0 as i64],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn get_program(&self, id: ProgramId) -> Result<Option<Arc<Vec<u8>>>> {
+        if let Some(m) = self.programs.lock().expect("program cache").get(&id) {
+            return Ok(Some(m.clone()));
+        }
+        let module: Option<Vec<u8>> = self
+            .read(move |c| {
+                Ok(c.prepare_cached("SELECT module FROM programs WHERE program_id = ?1")?
+                    .query_row(params![&id.0[..]], |r| r.get(0))
+                    .optional()?)
+            })
+            .await?;
+        Ok(module.map(|m| {
+            let m = Arc::new(m);
+            let mut cache = self.programs.lock().expect("program cache");
+            if cache.len() >= 64 {
+                cache.clear();
+            }
+            cache.insert(id, m.clone());
+            m
+        }))
+    }
+
+    async fn has_program(&self, id: ProgramId) -> Result<bool> {
+        if self.programs.lock().expect("program cache").contains_key(&id) {
+            return Ok(true);
+        }
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT 1 FROM programs WHERE program_id = ?1")?
+                .query_row(params![&id.0[..]], |_| Ok(()))
+                .optional()?
+                .is_some())
+        })
+        .await
+    }
+
+    async fn submit(&self, job: NewJob) -> Result<SubmitOutcome> {
+        self.write(move |c, fx| {
+            if let Some(key) = &job.idempotency_key {
+                let existing: Option<(Vec<u8>, Vec<u8>)> = c
+                    .prepare_cached(
+                        "SELECT job_id, request_digest FROM jobs \
+                         WHERE tenant_id = ?1 AND idempotency_key = ?2",
+                    )?
+                    .query_row(params![job.tenant.0, key], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                if let Some((id, digest)) = existing {
+                    if digest != job.request_digest {
+                        return Ok(SubmitOutcome::IdempotencyConflict);
+                    }
+                    let id = JobId::from_bytes(
+                        id.try_into().map_err(|_| StoreError::Corrupt { table: "jobs" })?,
+                    );
+                    let rec = load_job(c, &id)?.ok_or(StoreError::NotFound { job_id: id })?;
+                    return Ok(SubmitOutcome::Existing(rec));
+                }
+            }
+            c.prepare_cached(
+                "INSERT INTO jobs(job_id, tenant_id, workload_type, program_id, key_id, \
+                 client_pubkey, payload_digest, priority, status, created_at, max_retries, \
+                 available_at, idempotency_key, request_digest) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?10, ?9, ?11, ?12)",
+            )?
+            .execute(params![
+                &job.job_id.as_bytes()[..],
+                job.tenant.0,
+                job.workload_type.as_str(),
+                job.program_id.map(|p| p.0.to_vec()),
+                job.key_id.as_str(),
+                &job.client_pubkey[..],
+                &vesper_core::sha256(&[&job.encrypted_key, &job.encrypted_payload])[..],
+                job.priority.get(),
+                job.created_at.0 as i64,
+                job.max_retries,
+                job.idempotency_key,
+                &job.request_digest[..],
+            ])?;
+            let seq = c.last_insert_rowid();
+            c.prepare_cached(
+                "INSERT INTO payloads(seq, encrypted_key, encrypted_payload) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![seq, job.encrypted_key, job.encrypted_payload])?;
+            fx.event(job.job_id, job.tenant, JobStatus::Queued);
+            let rec = load_job(c, &job.job_id)?.ok_or(StoreError::NotFound { job_id: job.job_id })?;
+            Ok(SubmitOutcome::Created(rec))
+        })
+        .await
+    }
+
+    async fn job(&self, tenant: TenantId, id: JobId) -> Result<Option<JobRecord>> {
+        self.read(move |c| load_tenant_job(c, tenant, &id)).await
+    }
+
+    async fn result(&self, tenant: TenantId, id: JobId) -> Result<Option<StoredResult>> {
+        self.read(move |c| {
+            let Some(job) = load_tenant_job(c, tenant, &id)? else {
+                return Ok(None);
+            };
+            let body = c
+                .prepare_cached(
+                    "SELECT r.encrypted_result, r.receipt, r.signature, r.expires_at \
+                     FROM results r JOIN jobs j ON j.seq = r.seq WHERE j.job_id = ?1",
+                )?
+                .query_row(params![&id.as_bytes()[..]], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })
+                .optional()?;
+            let body = match body {
+                None => None,
+                Some((encrypted_result, receipt, sig, expires)) => Some(NewResult {
+                    encrypted_result,
+                    receipt: Receipt::decode(&receipt)
+                        .map_err(|_| StoreError::Corrupt { table: "results" })?,
+                    signature: sig.try_into().map_err(|_| StoreError::Corrupt { table: "results" })?,
+                    expires_at: Timestamp(expires as u64),
+                }),
+            };
+            Ok(Some(StoredResult { job, body }))
+        })
+        .await
+    }
+
+    async fn cancel(&self, tenant: TenantId, id: JobId, now: Timestamp) -> Result<CancelOutcome> {
+        self.write(move |c, fx| {
+            let Some(job) = load_tenant_job(c, tenant, &id)? else {
+                return Ok(CancelOutcome::NotFound);
+            };
+            if job.status != JobStatus::Queued {
+                return Ok(CancelOutcome::NotCancellable(job));
+            }
+            c.prepare_cached(
+                "UPDATE jobs SET status = 'cancelled', completed_at = ?2 WHERE job_id = ?1",
+            )?
+            .execute(params![&id.as_bytes()[..], now.0 as i64])?;
+            c.prepare_cached(
+                "DELETE FROM payloads WHERE seq = (SELECT seq FROM jobs WHERE job_id = ?1)",
+            )?
+            .execute(params![&id.as_bytes()[..]])?;
+            fx.event(id, tenant, JobStatus::Cancelled);
+            let job = load_job(c, &id)?.ok_or(StoreError::NotFound { job_id: id })?;
+            Ok(CancelOutcome::Cancelled(job))
+        })
+        .await
+    }
+
+    async fn queue_depth(&self) -> Result<u64> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT count(*) FROM jobs WHERE status = 'queued'")?
+                .query_row([], |r| r.get::<_, i64>(0))? as u64)
+        })
+        .await
+    }
+
+    async fn lease(
+        &self,
+        worker: &WorkerId,
+        now: Timestamp,
+        lease_ms: u64,
+    ) -> Result<Option<LeasedJob>> {
+        let worker = worker.clone();
+        self.write(move |c, fx| {
+            // Highest priority first, FIFO within a priority; skip jobs still backing off.
+            let picked: Option<i64> = c
+                .prepare_cached(
+                    "SELECT seq FROM jobs WHERE status = 'queued' AND available_at <= ?1 \
+                     ORDER BY priority DESC, seq ASC LIMIT 1",
+                )?
+                .query_row(params![now.0 as i64], |r| r.get(0))
+                .optional()?;
+            let Some(seq) = picked else { return Ok(None) };
+            let expires = now.plus_ms(lease_ms);
+            let row = c
+                .prepare_cached(
+                    "UPDATE jobs SET status = 'processing', worker_id = ?2, \
+                     lease_epoch = lease_epoch + 1, lease_expires_at = ?3, started_at = ?4 \
+                     WHERE seq = ?1 \
+                     RETURNING job_id, tenant_id, lease_epoch, workload_type, program_id, key_id, \
+                     client_pubkey, payload_digest, created_at, retry_count",
+                )?
+                .query_row(params![seq, worker.as_str(), expires.0 as i64, now.0 as i64], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<Vec<u8>>>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, Vec<u8>>(6)?,
+                        r.get::<_, Vec<u8>>(7)?,
+                        r.get::<_, i64>(8)?,
+                        r.get::<_, u32>(9)?,
+                    ))
+                })?;
+            let (encrypted_key, encrypted_payload): (Vec<u8>, Vec<u8>) = c
+                .prepare_cached("SELECT encrypted_key, encrypted_payload FROM payloads WHERE seq = ?1")?
+                .query_row(params![seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let corrupt = || StoreError::Corrupt { table: "jobs" };
+            let job_id = JobId::from_bytes(row.0.try_into().map_err(|_| corrupt())?);
+            fx.event(job_id, TenantId(row.1), JobStatus::Processing);
+            Ok(Some(LeasedJob {
+                lease: LeaseRef { job_id, epoch: row.2 as u64, worker: worker.clone() },
+                lease_expires_at: expires,
+                workload_type: row.3.parse().map_err(|_| corrupt())?,
+                program_id: match row.4 {
+                    None => None,
+                    Some(p) => Some(ProgramId(p.try_into().map_err(|_| corrupt())?)),
+                },
+                key_id: row.5.parse().map_err(|_| corrupt())?,
+                client_pubkey: row.6.try_into().map_err(|_| corrupt())?,
+                encrypted_key,
+                encrypted_payload,
+                payload_digest: row.7.try_into().map_err(|_| corrupt())?,
+                created_at: Timestamp(row.8 as u64),
+                retry_count: row.9,
+            }))
+        })
+        .await
+    }
+
+    async fn heartbeat(&self, lease: &LeaseRef, now: Timestamp, lease_ms: u64) -> Result<()> {
+        let lease = lease.clone();
+        self.write(move |c, _| {
+            let (seq, ..) = check_lease(c, &lease)?;
+            c.prepare_cached("UPDATE jobs SET lease_expires_at = ?2 WHERE seq = ?1")?
+                .execute(params![seq, now.plus_ms(lease_ms).0 as i64])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn complete(&self, lease: &LeaseRef, result: NewResult, now: Timestamp) -> Result<()> {
+        let lease = lease.clone();
+        self.write(move |c, fx| {
+            let (seq, tenant, ..) = check_lease(c, &lease)?;
+            c.prepare_cached(
+                "UPDATE jobs SET status = 'completed', completed_at = ?2, \
+                 lease_expires_at = NULL, error_code = NULL WHERE seq = ?1",
+            )?
+            .execute(params![seq, now.0 as i64])?;
+            c.prepare_cached(
+                "INSERT INTO results(seq, encrypted_result, receipt, signature, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                seq,
+                result.encrypted_result,
+                result.receipt.encode(),
+                &result.signature[..],
+                result.expires_at.0 as i64
+            ])?;
+            c.prepare_cached("DELETE FROM payloads WHERE seq = ?1")?.execute(params![seq])?;
+            fx.event(lease.job_id, tenant, JobStatus::Completed);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn fail(
+        &self,
+        lease: &LeaseRef,
+        code: ErrorCode,
+        now: Timestamp,
+        policy: RetryPolicy,
+    ) -> Result<RetryDecision> {
+        let lease = lease.clone();
+        self.write(move |c, fx| {
+            let (seq, tenant, retries, max) = check_lease(c, &lease)?;
+            let decision = policy.decide(code, retries, max, now);
+            apply_retry(c, fx, seq, lease.job_id, tenant, decision, code, now)?;
+            Ok(decision)
+        })
+        .await
+    }
+
+    async fn release(&self, lease: &LeaseRef) -> Result<()> {
+        let lease = lease.clone();
+        self.write(move |c, fx| {
+            let (seq, tenant, ..) = check_lease(c, &lease)?;
+            c.prepare_cached(
+                "UPDATE jobs SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, \
+                 started_at = NULL WHERE seq = ?1",
+            )?
+            .execute(params![seq])?;
+            fx.event(lease.job_id, tenant, JobStatus::Queued);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn requeue_expired(&self, now: Timestamp, policy: RetryPolicy) -> Result<u64> {
+        self.write(move |c, fx| {
+            expire_where(c, fx, "lease_expires_at <= ?1", (now.0 as i64).into(), now, policy)
+        })
+        .await
+    }
+
+    async fn expire_leases_of(
+        &self,
+        prefix: &str,
+        now: Timestamp,
+        policy: RetryPolicy,
+    ) -> Result<u64> {
+        // Match on the prefix literally: escape LIKE's wildcards.
+        let pattern = format!(
+            "{}%",
+            prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+        );
+        self.write(move |c, fx| {
+            expire_where(c, fx, "worker_id LIKE ?1 ESCAPE '\\'", pattern.into(), now, policy)
+        })
+        .await
+    }
+
+    async fn purge_expired_results(&self, now: Timestamp) -> Result<u64> {
+        self.write(move |c, _| {
+            let n = c
+                .prepare_cached("DELETE FROM results WHERE expires_at <= ?1")?
+                .execute(params![now.0 as i64])?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn register_worker(&self, id: &WorkerId, pubkey: [u8; 32], now: Timestamp) -> Result<()> {
+        let id = id.clone();
+        self.write(move |c, _| {
+            c.execute(
+                "INSERT INTO workers(worker_id, pubkey, registered_at, last_seen) \
+                 VALUES (?1, ?2, ?3, ?3) \
+                 ON CONFLICT(worker_id) DO UPDATE SET pubkey = excluded.pubkey, \
+                 last_seen = excluded.last_seen",
+                params![id.as_str(), &pubkey[..], now.0 as i64],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT worker_id, pubkey, registered_at, last_seen FROM workers ORDER BY worker_id",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(WorkerRecord {
+                    worker_id: r.get(0)?,
+                    pubkey: blob32(r, 1, "workers")?,
+                    registered_at: Timestamp(r.get::<_, i64>(2)? as u64),
+                    last_seen: Timestamp(r.get::<_, i64>(3)? as u64),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    fn events(&self) -> broadcast::Receiver<JobEvent> {
+        self.events.subscribe()
+    }
+
+    fn work_available(&self) -> Arc<Notify> {
+        self.work.clone()
+    }
+}
