@@ -337,6 +337,7 @@ impl Executor {
                 } else if memory_hit {
                     return Err(ExecError::MemoryLimit);
                 } else {
+                    tracing::debug!(program = %req.program_id, error = ?e, "run failed");
                     return Err(match e.downcast_ref::<Trap>() {
                         Some(Trap::OutOfFuel) => ExecError::FuelExhausted,
                         Some(Trap::Interrupt) => ExecError::Timeout,
