@@ -25,3 +25,25 @@ pub mod limits {
     /// Largest workload input (stdin) accepted inside a payload.
     pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
 }
+
+/// Reading the time. Core logic never calls this: it takes `now: Timestamp` as a parameter.
+/// The trait lets the edges (gateway, workers) inject a clock, and tests a fake one.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Timestamp;
+}
+
+/// The operating system's clock: the only place in Vesper that reads it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(d.as_millis() as u64)
+    }
+}
+
+mod keyset;
+pub use keyset::{KEYSET_DOMAIN, KeySet};

@@ -1,0 +1,26 @@
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    #[error("store error")]
+    Store(#[from] vesper_store::StoreError),
+    #[error("key error")]
+    Crypto(#[from] vesper_crypto::CryptoError),
+    #[error("executor error")]
+    Exec(#[from] vesper_exec::ExecError),
+    #[error("i/o error on {path}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid worker id")]
+    WorkerId(#[from] vesper_core::CoreError),
+}

@@ -1,0 +1,259 @@
+//! The pool worker: lease a job, open it, run it in the sandbox, seal the result to the
+//! client, sign a receipt, hand both in. The same code serves every job source.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use vesper_core::{
+    Clock, ErrorCode, ExecLimits, KeyId, ProgramId, Receipt, ResultPlaintext, RetryPolicy,
+    WorkerId, WorkloadPlaintext, WorkloadProgram, result_hash, sha256,
+};
+use vesper_crypto::{
+    JobMetadata, SigningIdentity, X25519PublicKey, X25519SecretKey, open_workload, seal_result,
+};
+use vesper_exec::{Executor, RunRequest};
+use vesper_store::{LeasedJob, NewResult, Store, StoreError};
+use zeroize::Zeroize;
+
+/// Pool secret keys by key id. Only workers hold this.
+#[derive(Default)]
+pub struct PoolKeys(HashMap<KeyId, X25519SecretKey>);
+
+impl PoolKeys {
+    pub fn new(keys: impl IntoIterator<Item = X25519SecretKey>) -> Self {
+        PoolKeys(keys.into_iter().map(|k| (k.public_key().key_id(), k)).collect())
+    }
+    pub fn get(&self, id: &KeyId) -> Option<&X25519SecretKey> {
+        self.0.get(id)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    pub lease_ms: u64,
+    /// How often a running job's lease is extended.
+    pub heartbeat_ms: u64,
+    /// How long a worker sleeps when the queue looked empty (a wake-up usually comes first).
+    pub idle_poll_ms: u64,
+    pub limits: ExecLimits,
+    pub result_ttl_ms: u64,
+    pub retry: RetryPolicy,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            lease_ms: 30_000,
+            heartbeat_ms: 10_000,
+            idle_poll_ms: 250,
+            limits: ExecLimits::default(),
+            result_ttl_ms: 24 * 3600 * 1000,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+pub struct Worker {
+    pub id: WorkerId,
+    pub config: WorkerConfig,
+    pub identity: SigningIdentity,
+    pub keys: Arc<PoolKeys>,
+    pub executor: Arc<Executor>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// What became of one leased job.
+enum Outcome {
+    Done(NewResult),
+    Failed(ErrorCode),
+}
+
+impl Worker {
+    /// Serve jobs until `shutdown` is cancelled. A job already running is finished first.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let work = self.store.work_available();
+        tracing::info!(worker = %self.id, "worker started");
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let notified = work.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.store.lease(&self.id, self.clock.now(), self.config.lease_ms).await {
+                Ok(Some(job)) => self.handle(job).await,
+                Ok(None) => {
+                    tokio::select! {
+                        _ = &mut notified => {}
+                        _ = tokio::time::sleep(Duration::from_millis(self.config.idle_poll_ms)) => {}
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(worker = %self.id, error = %e, "lease failed; backing off");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
+            }
+        }
+        tracing::info!(worker = %self.id, "worker stopped");
+    }
+
+    async fn handle(&self, job: LeasedJob) {
+        let lease = job.lease.clone();
+        let started = self.clock.now();
+        // Keep the lease alive while the job runs.
+        let outcome = {
+            let work = self.process(job);
+            tokio::pin!(work);
+            let mut beat = tokio::time::interval(Duration::from_millis(self.config.heartbeat_ms));
+            beat.tick().await;
+            loop {
+                tokio::select! {
+                    o = &mut work => break o,
+                    _ = beat.tick() => {
+                        if let Err(e) = self.store.heartbeat(&lease, self.clock.now(), self.config.lease_ms).await {
+                            tracing::warn!(job = %lease.job_id, error = %e, "heartbeat failed");
+                        }
+                    }
+                }
+            }
+        };
+        let now = self.clock.now();
+        let r = match outcome {
+            Outcome::Done(result) => self.store.complete(&lease, result, now).await.map(|_| {
+                tracing::info!(job = %lease.job_id, worker = %self.id,
+                    ms = now.saturating_since(started), "job completed");
+            }),
+            Outcome::Failed(code) => {
+                self.store.fail(&lease, code, now, self.config.retry).await.map(|d| {
+                    tracing::info!(job = %lease.job_id, worker = %self.id, code = code.as_str(),
+                        decision = ?d, "job attempt failed");
+                })
+            }
+        };
+        match r {
+            Ok(()) => {}
+            Err(StoreError::Fenced { .. }) => {
+                tracing::warn!(job = %lease.job_id, worker = %self.id,
+                    "lease lost before hand-in; result discarded");
+            }
+            Err(e) => tracing::error!(job = %lease.job_id, error = %e, "hand-in failed"),
+        }
+    }
+
+    async fn process(&self, job: LeasedJob) -> Outcome {
+        match self.try_process(job).await {
+            Ok(r) => Outcome::Done(r),
+            Err(code) => Outcome::Failed(code),
+        }
+    }
+
+    async fn try_process(&self, job: LeasedJob) -> Result<NewResult, ErrorCode> {
+        let client_pk =
+            X25519PublicKey::from_bytes(&job.client_pubkey).map_err(|_| ErrorCode::BadPayload)?;
+        let meta = JobMetadata {
+            workload_type: job.workload_type,
+            program_id: job.program_id,
+            client_pubkey: client_pk,
+            key_id: job.key_id.clone(),
+        };
+        let sk = self.keys.get(&job.key_id).ok_or(ErrorCode::DecryptFailed)?;
+        let plaintext = open_workload(sk, &meta, &job.encrypted_key, &job.encrypted_payload)
+            .map_err(|_| ErrorCode::DecryptFailed)?;
+        let mut workload =
+            WorkloadPlaintext::decode(&plaintext).map_err(|_| ErrorCode::BadPayload)?;
+        drop(plaintext);
+
+        let (program_id, module): (ProgramId, Option<Arc<Vec<u8>>>) = match &mut workload.program {
+            WorkloadProgram::Registry => {
+                let id = job.program_id.ok_or(ErrorCode::BadPayload)?;
+                if self.executor.is_cached(&id) {
+                    (id, None)
+                } else {
+                    let m = self
+                        .store
+                        .get_program(id)
+                        .await
+                        .map_err(|_| ErrorCode::Internal)?
+                        .ok_or(ErrorCode::ProgramNotFound)?;
+                    (id, Some(m))
+                }
+            }
+            WorkloadProgram::Inline(bytes) => {
+                let id = ProgramId::of_module(bytes);
+                if job.program_id.is_some_and(|p| p != id) {
+                    return Err(ErrorCode::BadPayload);
+                }
+                (id, Some(Arc::new(std::mem::take(bytes))))
+            }
+        };
+
+        let executor = self.executor.clone();
+        let limits = self.config.limits;
+        let seed = sha256(&[b"vesper/v1/job-seed\0", &job.payload_digest]);
+        let clock = job.created_at;
+        let started_at = self.clock.now();
+        let run = tokio::task::spawn_blocking(move || {
+            let out = executor.run(RunRequest {
+                program_id,
+                module: module.as_deref().map(|m| &m[..]),
+                input: &workload.input,
+                seed,
+                clock,
+                limits,
+            });
+            workload.input.zeroize();
+            out
+        })
+        .await
+        .map_err(|_| ErrorCode::Internal)?;
+        let mut out = run.map_err(|e| e.code())?;
+        let completed_at = self.clock.now();
+
+        let mut salt = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
+        let result = ResultPlaintext {
+            salt,
+            exit_code: out.exit_code,
+            stdout: std::mem::take(&mut out.stdout),
+            stderr: std::mem::take(&mut out.stderr),
+        };
+        let mut encoded = result.encode();
+        let sealed = seal_result(&client_pk, &job.lease.job_id, &job.payload_digest, &encoded)
+            .map_err(|_| ErrorCode::Internal);
+        encoded.zeroize();
+        let hash = result_hash(&result);
+        let ResultPlaintext { mut stdout, mut stderr, .. } = result;
+        stdout.zeroize();
+        stderr.zeroize();
+        let sealed = sealed?;
+
+        let receipt = Receipt {
+            job_id: job.lease.job_id,
+            program_id,
+            workload_type: job.workload_type,
+            payload_digest: job.payload_digest,
+            result_digest: sha256(&[&sealed.0]),
+            result_hash: hash,
+            fuel_used: out.fuel_used,
+            execution_time_ms: out.wall_ms,
+            started_at,
+            completed_at,
+            worker_id: self.id.to_string(),
+            worker_pubkey: self.identity.public_key().0,
+        };
+        let signature = self.identity.sign_receipt(&receipt);
+        Ok(NewResult {
+            encrypted_result: sealed.0,
+            receipt,
+            signature,
+            expires_at: completed_at.plus_ms(self.config.result_ttl_ms),
+        })
+    }
+}
