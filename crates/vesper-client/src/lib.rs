@@ -1,1 +1,315 @@
+//! Rust client for the Vesper API: seals workloads locally, talks HTTP to a gateway, opens
+//! results and verifies receipts. Used by the `vesper` CLI, the benchmark and the tests.
+//!
+//! **Invariant:** plaintext workloads and results exist only in the caller's memory here;
+//! only sealed envelopes go over the wire.
 
+mod verify;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use vesper_core::{
+    JobId, KEYSET_DOMAIN, KeyId, KeySet, ProgramId, WorkloadPlaintext, WorkloadProgram,
+    WorkloadType,
+};
+use vesper_crypto::{JobMetadata, X25519PublicKey, X25519SecretKey, seal_workload};
+
+pub use verify::{ExecutionProof, ResultBody, VerifiedResult, verify_result};
+
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    #[error("cannot reach the gateway: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("gateway answered {status}: {code}: {message}")]
+    Api { status: u16, code: String, message: String, job_status: Option<String> },
+    #[error("verification failed: {0}")]
+    Verify(&'static str),
+    #[error("crypto error: {0}")]
+    Crypto(#[from] vesper_crypto::CryptoError),
+    #[error("malformed gateway response: {0}")]
+    Malformed(&'static str),
+}
+
+impl ClientError {
+    pub fn api_code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorInner,
+    #[serde(default)]
+    job_status: Option<String>,
+}
+#[derive(Deserialize)]
+struct ErrorInner {
+    code: String,
+    message: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SubmitResponse {
+    pub job_id: String,
+    pub status: String,
+    pub estimated_wait: u64,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobError {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StatusResponse {
+    pub job_id: String,
+    pub status: String,
+    #[serde(default)]
+    pub progress: Option<u8>,
+    pub worker_id: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub retry_count: u32,
+    pub max_retries: u32,
+    pub error: Option<JobError>,
+}
+
+/// The request body of `POST /api/submit`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubmitRequest {
+    pub encrypted_payload: String,
+    pub encrypted_key: String,
+    pub client_pubkey: String,
+    pub workload_type: String,
+    pub key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub program_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u8>,
+}
+
+/// What to run: a registered program (by id) or a secret module carried in the payload.
+pub enum Program {
+    Registered(ProgramId),
+    Inline(Vec<u8>),
+}
+
+/// Seal `input` for the pool key and build the submit request. Pure: no network.
+pub fn seal_job(
+    pool_key: &X25519PublicKey,
+    client_key: &X25519PublicKey,
+    workload_type: WorkloadType,
+    program: Program,
+    input: Vec<u8>,
+    priority: Option<u8>,
+) -> Result<SubmitRequest, ClientError> {
+    let (program_id, wl_program) = match program {
+        Program::Registered(id) => (Some(id), WorkloadProgram::Registry),
+        Program::Inline(m) => (None, WorkloadProgram::Inline(m)),
+    };
+    let meta = JobMetadata {
+        workload_type,
+        program_id,
+        client_pubkey: *client_key,
+        key_id: pool_key.key_id(),
+    };
+    let plaintext = zeroize::Zeroizing::new(
+        WorkloadPlaintext { program: wl_program, input }.encode(),
+    );
+    let (enc, ct) = seal_workload(pool_key, &meta, &plaintext)?;
+    Ok(SubmitRequest {
+        encrypted_payload: B64.encode(ct),
+        encrypted_key: B64.encode(enc),
+        client_pubkey: B64.encode(client_key.as_bytes()),
+        workload_type: workload_type.as_str().to_owned(),
+        key_id: meta.key_id.to_string(),
+        program_id: program_id.map(|p| p.to_string()),
+        priority,
+    })
+}
+
+/// The gateway's published keys, after checking the gateway's signature over them.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    pub gateway_key: [u8; 32],
+    pub pool_keys: Vec<(KeyId, X25519PublicKey)>,
+    pub worker_keys: Vec<(String, [u8; 32])>,
+}
+
+#[derive(Deserialize)]
+struct KeysBody {
+    pool_keys: Vec<PoolKeyBody>,
+    worker_keys: Vec<WorkerKeyBody>,
+    gateway_key: String,
+    signature: String,
+}
+#[derive(Deserialize)]
+struct PoolKeyBody {
+    public_key: String,
+}
+#[derive(Deserialize)]
+struct WorkerKeyBody {
+    worker_id: String,
+    public_key: String,
+}
+
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    api_key: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base: &str, api_key: Option<String>) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(120))
+            .pool_max_idle_per_host(64)
+            .build()?;
+        Ok(Client { base: base.trim_end_matches('/').to_owned(), api_key, http })
+    }
+
+    fn req(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.http.request(m, format!("{}{}", self.base, path));
+        match &self.api_key {
+            Some(k) => r.bearer_auth(k),
+            None => r,
+        }
+    }
+
+    async fn parse<T: for<'de> Deserialize<'de>>(resp: reqwest::Response) -> Result<T, ClientError> {
+        let status = resp.status();
+        let bytes = resp.bytes().await?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|_| ClientError::Malformed("body"));
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(e) => Err(ClientError::Api {
+                status: status.as_u16(),
+                code: e.error.code,
+                message: e.error.message,
+                job_status: e.job_status,
+            }),
+            Err(_) => Err(ClientError::Api {
+                status: status.as_u16(),
+                code: "unknown".into(),
+                message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+                job_status: None,
+            }),
+        }
+    }
+
+    pub async fn health(&self) -> Result<serde_json::Value, ClientError> {
+        Self::parse(self.req(reqwest::Method::GET, "/health").send().await?).await
+    }
+
+    /// Fetch `GET /api/keys` and check the gateway's signature over the key list. If
+    /// `pinned_gateway` is given, the list must be signed by that key.
+    pub async fn keys(&self, pinned_gateway: Option<[u8; 32]>) -> Result<Keys, ClientError> {
+        let body: KeysBody = Self::parse(self.req(reqwest::Method::GET, "/api/keys").send().await?).await?;
+        let bad = ClientError::Malformed("keys");
+        let gateway_key: [u8; 32] = hex::decode(&body.gateway_key)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or(ClientError::Malformed("gateway_key"))?;
+        if pinned_gateway.is_some_and(|p| p != gateway_key) {
+            return Err(ClientError::Verify("key list signed by an unexpected gateway key"));
+        }
+        let mut set = KeySet::default();
+        let mut pool_keys = Vec::new();
+        for k in &body.pool_keys {
+            let raw = B64.decode(&k.public_key).map_err(|_| ClientError::Malformed("pool key"))?;
+            let pk = X25519PublicKey::from_bytes(&raw)?;
+            set.pool_keys.push(*pk.as_bytes());
+            pool_keys.push((pk.key_id(), pk));
+        }
+        for w in &body.worker_keys {
+            let k: [u8; 32] = hex::decode(&w.public_key)
+                .ok()
+                .and_then(|v| v.try_into().ok())
+                .ok_or(ClientError::Malformed("worker key"))?;
+            set.worker_keys.push((w.worker_id.clone(), k));
+        }
+        let sig = hex::decode(&body.signature).map_err(|_| bad)?;
+        vesper_crypto::verify_signature(&gateway_key, KEYSET_DOMAIN, &set.encode(), &sig)
+            .map_err(|_| ClientError::Verify("key list signature"))?;
+        Ok(Keys { gateway_key, pool_keys, worker_keys: set.worker_keys })
+    }
+
+    pub async fn upload_program(&self, module: Vec<u8>) -> Result<ProgramId, ClientError> {
+        #[derive(Deserialize)]
+        struct R {
+            program_id: String,
+        }
+        let r: R = Self::parse(
+            self.req(reqwest::Method::POST, "/api/programs")
+                .header("content-type", "application/wasm")
+                .body(module)
+                .send()
+                .await?,
+        )
+        .await?;
+        r.program_id.parse().map_err(|_| ClientError::Malformed("program_id"))
+    }
+
+    pub async fn submit(
+        &self,
+        req: &SubmitRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<SubmitResponse, ClientError> {
+        let mut r = self.req(reqwest::Method::POST, "/api/submit").json(req);
+        if let Some(k) = idempotency_key {
+            r = r.header("idempotency-key", k);
+        }
+        Self::parse(r.send().await?).await
+    }
+
+    pub async fn status(&self, job: &str, wait_secs: u64) -> Result<StatusResponse, ClientError> {
+        Self::parse(
+            self.req(reqwest::Method::GET, &format!("/api/status/{job}?wait={wait_secs}"))
+                .send()
+                .await?,
+        )
+        .await
+    }
+
+    /// `GET /api/result/{job}`: the raw JSON body (for `vesper verify`) and its parsed form.
+    pub async fn result(&self, job: &str, wait_secs: u64) -> Result<(String, ResultBody), ClientError> {
+        let resp = self
+            .req(reqwest::Method::GET, &format!("/api/result/{job}?wait={wait_secs}"))
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            return Self::parse::<serde_json::Value>(resp).await.map(|_| unreachable!());
+        }
+        let text = resp.text().await?;
+        let body = serde_json::from_str(&text).map_err(|_| ClientError::Malformed("result"))?;
+        Ok((text, body))
+    }
+
+    pub async fn cancel(&self, job: &str) -> Result<StatusResponse, ClientError> {
+        Self::parse(self.req(reqwest::Method::DELETE, &format!("/api/jobs/{job}")).send().await?).await
+    }
+}
+
+/// Parse a job id printed by the gateway.
+pub fn parse_job_id(s: &str) -> Result<JobId, ClientError> {
+    s.parse().map_err(|_| ClientError::Malformed("job_id"))
+}
+
+/// Decrypt with the client key (used by `verify_result`).
+pub fn client_key(sk: &X25519SecretKey) -> X25519PublicKey {
+    sk.public_key()
+}

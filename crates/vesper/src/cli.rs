@@ -1,0 +1,432 @@
+//! Client and dev commands.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use vesper_client::{Client, ClientError, Program, ResultBody, seal_job, verify_result};
+use vesper_core::{ProgramId, WorkloadType};
+use vesper_crypto::{KeyKind, X25519SecretKey, read_key_file, write_key_file};
+
+#[derive(Args, Clone)]
+pub struct ClientOpts {
+    /// Gateway URL.
+    #[arg(long, env = "VESPER_GATEWAY", global = true)]
+    gateway: Option<String>,
+    /// File holding the API key (default: the config file, else ./.vesper/dev-api-key).
+    #[arg(long, global = true)]
+    api_key_file: Option<PathBuf>,
+    /// Client config file (TOML: gateway, api_key_file, identity).
+    #[arg(long, env = "VESPER_CONFIG", global = true)]
+    config: Option<PathBuf>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ClientConfig {
+    gateway: Option<String>,
+    api_key_file: Option<PathBuf>,
+    identity: Option<PathBuf>,
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."))
+}
+
+impl ClientOpts {
+    fn config(&self) -> anyhow::Result<ClientConfig> {
+        let path = match &self.config {
+            Some(p) => p.clone(),
+            None => {
+                let p = home().join(".config/vesper/client.toml");
+                if !p.exists() {
+                    return Ok(ClientConfig::default());
+                }
+                p
+            }
+        };
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
+    }
+    fn client(&self) -> anyhow::Result<Client> {
+        let cfg = self.config()?;
+        let gateway = self
+            .gateway
+            .clone()
+            .or(cfg.gateway)
+            .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        let key = match std::env::var("VESPER_API_KEY") {
+            Ok(k) if !k.is_empty() => Some(k),
+            _ => {
+                let path = self
+                    .api_key_file
+                    .clone()
+                    .or(cfg.api_key_file)
+                    .unwrap_or_else(|| PathBuf::from(".vesper/dev-api-key"));
+                match read_key_file(&path, KeyKind::ApiKey) {
+                    Ok(k) => Some(String::from_utf8_lossy(&k).into_owned()),
+                    Err(_) if self.api_key_file.is_none() => None,
+                    Err(e) => return Err(e).with_context(|| format!("reading API key {}", path.display())),
+                }
+            }
+        };
+        Ok(Client::new(&gateway, key)?)
+    }
+    fn identity_path(&self, flag: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
+        if let Some(p) = flag {
+            return Ok(p.clone());
+        }
+        if let Ok(p) = std::env::var("VESPER_IDENTITY") {
+            return Ok(PathBuf::from(p));
+        }
+        Ok(self.config()?.identity.unwrap_or_else(default_identity))
+    }
+}
+
+fn default_identity() -> PathBuf {
+    home().join(".config/vesper/client.key")
+}
+
+fn load_identity(path: &Path) -> anyhow::Result<X25519SecretKey> {
+    let bytes = read_key_file(path, KeyKind::X25519Secret)
+        .with_context(|| format!("reading client key {} (create one with `vesper keygen`)", path.display()))?;
+    Ok(X25519SecretKey::from_bytes(&bytes)?)
+}
+
+// ---- dev -------------------------------------------------------------------------------
+
+#[derive(Args)]
+pub struct DevArgs {
+    /// Data directory (store, keys, dev API key).
+    #[arg(long, default_value = ".vesper")]
+    data: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// In-process workers (default: number of cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Time to live of results, seconds.
+    #[arg(long, default_value_t = 86_400)]
+    result_ttl: u64,
+    /// Lease length, milliseconds (a dead worker's job moves on after this).
+    #[arg(long, default_value_t = 30_000)]
+    lease_ms: u64,
+}
+
+pub async fn dev(a: DevArgs) -> anyhow::Result<ExitCode> {
+    let mut cfg = vesper_node::dev::DevConfig::new(a.data.clone(), a.listen);
+    if let Some(n) = a.workers {
+        if n == 0 || n > 256 {
+            bail!("--workers must be between 1 and 256");
+        }
+        cfg.workers = n;
+    }
+    cfg.worker.result_ttl_ms = a.result_ttl.saturating_mul(1000);
+    cfg.worker.lease_ms = a.lease_ms.max(1000);
+    cfg.worker.heartbeat_ms = (cfg.worker.lease_ms / 3).max(200);
+    let workers = cfg.workers;
+    let node = vesper_node::dev::DevNode::start(cfg).await.context("starting vesper dev")?;
+    use base64::Engine as _;
+    println!("Vesper dev node {} listening on http://{}", node.node_id, node.addr);
+    println!("  data directory:   {}", a.data.display());
+    println!("  workers:          {workers}");
+    println!(
+        "  pool public key:  {} (key id {})",
+        base64::engine::general_purpose::STANDARD.encode(node.pool_public_key.as_bytes()),
+        node.pool_public_key.key_id()
+    );
+    println!("  dev API key:      {}  (also in {}/dev-api-key)", node.api_key.expose(), a.data.display());
+    println!("Press Ctrl-C to stop.");
+    let token = node.shutdown_token();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("shutting down: finishing running jobs...");
+        token.cancel();
+    });
+    node.run_until_stopped().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---- keygen ----------------------------------------------------------------------------
+
+#[derive(Args)]
+pub struct KeygenArgs {
+    /// Where to write the secret key (default ~/.config/vesper/client.key).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace an existing key.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn keygen(a: KeygenArgs) -> anyhow::Result<ExitCode> {
+    let path = a.out.unwrap_or_else(default_identity);
+    let sk = X25519SecretKey::generate();
+    write_key_file(&path, KeyKind::X25519Secret, &sk.to_bytes(), a.force)
+        .with_context(|| format!("writing {} (use --force to replace)", path.display()))?;
+    use base64::Engine as _;
+    println!("wrote {} (mode 0600)", path.display());
+    println!("public key: {}", base64::engine::general_purpose::STANDARD.encode(sk.public_key().as_bytes()));
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---- submit ----------------------------------------------------------------------------
+
+#[derive(Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    opts: ClientOpts,
+    /// The program: a WebAssembly module (.wasm) or its text form (.wat).
+    #[arg(long)]
+    program: PathBuf,
+    /// Input file, given to the program on stdin ("-" for this process's stdin).
+    #[arg(long)]
+    input: PathBuf,
+    /// Priority 1 (low) to 10 (high).
+    #[arg(long)]
+    priority: Option<u8>,
+    /// general, ai_inference or pos_validation.
+    #[arg(long, default_value = "general")]
+    workload_type: String,
+    /// Send the module inside the encrypted payload instead of registering it.
+    #[arg(long)]
+    secret_program: bool,
+    /// Wait for the result, verify and decrypt it.
+    #[arg(long)]
+    wait: bool,
+    /// With --wait: write the program's stdout here instead of to stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Client secret key (default ~/.config/vesper/client.key).
+    #[arg(long)]
+    identity: Option<PathBuf>,
+    /// Makes retrying this command safe.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+}
+
+pub fn load_module(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "wat") {
+        return wat::parse_bytes(&bytes)
+            .map(|c| c.into_owned())
+            .with_context(|| format!("assembling {}", path.display()));
+    }
+    Ok(bytes)
+}
+
+pub async fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
+    let client = a.opts.client()?;
+    let sk = load_identity(&a.opts.identity_path(&a.identity)?)?;
+    let module = load_module(&a.program)?;
+    let input = if a.input.as_os_str() == "-" {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)?;
+        v
+    } else {
+        std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?
+    };
+    let workload_type: WorkloadType = a
+        .workload_type
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--workload-type must be general, ai_inference or pos_validation"))?;
+    let keys = client.keys(None).await?;
+    let (_, pool_key) = keys.pool_keys.first().context("gateway publishes no pool key")?;
+    let program = if a.secret_program {
+        Program::Inline(module)
+    } else {
+        let id = ProgramId::of_module(&module);
+        let registered = client.upload_program(module).await?;
+        if registered != id {
+            bail!("gateway registered the program under an unexpected id");
+        }
+        Program::Registered(id)
+    };
+    let req = seal_job(pool_key, &sk.public_key(), workload_type, program, input, a.priority)?;
+    let resp = client.submit(&req, a.idempotency_key.as_deref()).await?;
+    if !a.wait {
+        println!("{}", resp.job_id);
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("submitted job {} (estimated wait {} s)", resp.job_id, resp.estimated_wait);
+    wait_and_open(&client, &resp.job_id, &sk, &keys, a.out.as_deref()).await
+}
+
+async fn wait_and_open(
+    client: &Client,
+    job: &str,
+    sk: &X25519SecretKey,
+    keys: &vesper_client::Keys,
+    out: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    let body = loop {
+        match client.result(job, 2).await {
+            Ok((_, body)) => break body,
+            Err(ClientError::Api { code, job_status, .. }) if code == "result_not_ready" => {
+                spinner.set_message(format!("job {job}: {}", job_status.unwrap_or_default()));
+            }
+            Err(e) => {
+                spinner.finish_and_clear();
+                if let Ok(st) = client.status(job, 0).await {
+                    if let Some(err) = st.error {
+                        bail!("job {job} failed: {} ({})", err.code, err.message);
+                    }
+                }
+                return Err(e.into());
+            }
+        }
+    };
+    spinner.finish_and_clear();
+    let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
+    let v = verify_result(&body, &trusted, Some(sk))?;
+    let r = v.plaintext.expect("opened with key");
+    eprintln!(
+        "receipt verified: worker {} ran program {} in {} ms ({} fuel)",
+        v.receipt.worker_id, v.receipt.program_id, v.receipt.execution_time_ms, v.receipt.fuel_used
+    );
+    match out {
+        Some(p) => std::fs::write(p, &r.stdout).with_context(|| format!("writing {}", p.display()))?,
+        None => std::io::Write::write_all(&mut std::io::stdout(), &r.stdout)?,
+    }
+    if !r.stderr.is_empty() {
+        std::io::Write::write_all(&mut std::io::stderr(), &r.stderr)?;
+    }
+    Ok(ExitCode::from(u8::try_from(r.exit_code).unwrap_or(1)))
+}
+
+// ---- status / result / cancel / verify ----------------------------------------------------
+
+#[derive(Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    opts: ClientOpts,
+    job: String,
+    /// Wait up to this many seconds for the job to finish.
+    #[arg(long, default_value_t = 0)]
+    wait: u64,
+}
+
+pub async fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
+    let s = a.opts.client()?.status(&a.job, a.wait).await?;
+    println!("{} {}", s.job_id, s.status);
+    if let Some(w) = s.worker_id {
+        println!("  worker: {w}");
+    }
+    println!("  created: {}", s.created_at);
+    if let Some(t) = s.started_at {
+        println!("  started: {t}");
+    }
+    if let Some(t) = s.completed_at {
+        println!("  finished: {t}");
+    }
+    println!("  attempts: {} retries of {}", s.retry_count, s.max_retries);
+    if let Some(e) = s.error {
+        println!("  error: {} ({})", e.code, e.message);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct ResultArgs {
+    #[command(flatten)]
+    opts: ClientOpts,
+    job: String,
+    /// Write the program's stdout here (default: stdout).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Also save the raw result JSON (for `vesper verify`).
+    #[arg(long)]
+    save: Option<PathBuf>,
+    #[arg(long)]
+    identity: Option<PathBuf>,
+}
+
+pub async fn result(a: ResultArgs) -> anyhow::Result<ExitCode> {
+    let client = a.opts.client()?;
+    let sk = load_identity(&a.opts.identity_path(&a.identity)?)?;
+    let keys = client.keys(None).await?;
+    if let Some(p) = &a.save {
+        let (raw, _) = client.result(&a.job, 0).await?;
+        std::fs::write(p, raw)?;
+    }
+    wait_and_open(&client, &a.job, &sk, &keys, a.out.as_deref()).await
+}
+
+#[derive(Args)]
+pub struct CancelArgs {
+    #[command(flatten)]
+    opts: ClientOpts,
+    job: String,
+}
+
+pub async fn cancel(a: CancelArgs) -> anyhow::Result<ExitCode> {
+    let s = a.opts.client()?.cancel(&a.job).await?;
+    println!("{} {}", s.job_id, s.status);
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    opts: ClientOpts,
+    /// The JSON body of GET /api/result/{job_id}.
+    file: PathBuf,
+    /// Trust this worker key (hex) instead of asking the gateway (repeatable).
+    #[arg(long = "worker-key")]
+    worker_keys: Vec<String>,
+    /// Also decrypt with this client key and check the result hash.
+    #[arg(long)]
+    identity: Option<PathBuf>,
+}
+
+pub async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    let body: ResultBody = match serde_json::from_str(&text) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("NOT VERIFIED: not a result body: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let trusted: Vec<[u8; 32]> = if a.worker_keys.is_empty() {
+        let keys = a.opts.client()?.keys(None).await.context("fetching worker keys from the gateway")?;
+        keys.worker_keys.iter().map(|(_, k)| *k).collect()
+    } else {
+        a.worker_keys
+            .iter()
+            .map(|h| {
+                hex::decode(h)
+                    .ok()
+                    .and_then(|v| <[u8; 32]>::try_from(v).ok())
+                    .context("--worker-key must be 64 hex digits")
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+    let sk = match &a.identity {
+        Some(p) => Some(load_identity(p)?),
+        None => None,
+    };
+    match verify_result(&body, &trusted, sk.as_ref()) {
+        Ok(v) => {
+            println!(
+                "VERIFIED: job {} ran program {} on worker {} ({}){}",
+                v.receipt.job_id,
+                v.receipt.program_id,
+                v.receipt.worker_id,
+                hex::encode(v.receipt.worker_pubkey),
+                if v.plaintext.is_some() { "; result hash matches the decrypted result" } else { "" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("NOT VERIFIED: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
