@@ -1,0 +1,72 @@
+//! The canary: a marker planted in a workload and in its result appears nowhere outside the
+//! client and the worker: not in the store's files, not in logs at any level.
+
+use vesper_client::verify_result;
+use vesper_crypto::X25519SecretKey;
+
+use crate::{CAT, DevProcess, free_addr, sealed};
+
+#[test]
+fn canary_never_leaves_client_and_worker() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut dev = DevProcess::start(&data, free_addr(), &["--workers", "2"], "trace");
+    let marker = format!("CANARY-{}", vesper_core::JobId::new_random());
+    let client = dev.client();
+    let sk = X25519SecretKey::generate();
+    let module = wat::parse_str(CAT).unwrap();
+    rt.block_on(async {
+        for _ in 0..5 {
+            // The program echoes its input, so the marker is in the workload and the result.
+            let req = sealed(&client, &sk, &module, marker.as_bytes()).await;
+            let job = client.submit(&req, None).await.unwrap();
+            let (_, body) = client.result(&job.job_id, 30).await.unwrap();
+            let keys = client.keys(None).await.unwrap();
+            let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
+            let v = verify_result(&body, &trusted, Some(&sk)).unwrap();
+            // The round trip carried it: the test would notice if the marker never travelled.
+            assert_eq!(v.plaintext.unwrap().stdout, marker.as_bytes());
+            let health = reqwest::get(format!("{}/health", dev.url())).await.unwrap().text().await.unwrap();
+            assert!(!health.contains(&marker));
+        }
+    });
+    dev.interrupt();
+    let needles = [marker.clone(), hex_of(&marker), b64_of(&marker)];
+    let mut scanned = 0;
+    for entry in walk(&data).into_iter().chain([dev.log.clone()]) {
+        let bytes = std::fs::read(&entry).unwrap();
+        scanned += bytes.len();
+        for n in &needles {
+            assert!(
+                !bytes.windows(n.len()).any(|w| w == n.as_bytes()),
+                "marker found in {}",
+                entry.display()
+            );
+        }
+    }
+    let log = std::fs::read_to_string(&dev.log).unwrap();
+    assert!(log.contains("job completed"), "trace log captured");
+    assert!(scanned > 10_000, "scanned {scanned} bytes");
+}
+
+fn hex_of(s: &str) -> String {
+    hex::encode(s.as_bytes())
+}
+fn b64_of(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
