@@ -26,7 +26,12 @@ pub enum ClientError {
     #[error("cannot reach the gateway: {0}")]
     Http(#[from] reqwest::Error),
     #[error("gateway answered {status}: {code}: {message}")]
-    Api { status: u16, code: String, message: String, job_status: Option<String> },
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        job_status: Option<String>,
+    },
     #[error("verification failed: {0}")]
     Verify(&'static str),
     #[error("crypto error: {0}")]
@@ -125,7 +130,11 @@ pub fn seal_job(
         key_id: pool_key.key_id(),
     };
     let plaintext = zeroize::Zeroizing::new(
-        WorkloadPlaintext { program: wl_program, input }.encode(),
+        WorkloadPlaintext {
+            program: wl_program,
+            input,
+        }
+        .encode(),
     );
     let (enc, ct) = seal_workload(pool_key, &meta, &plaintext)?;
     Ok(SubmitRequest {
@@ -178,7 +187,11 @@ impl Client {
             .timeout(Duration::from_secs(120))
             .pool_max_idle_per_host(64)
             .build()?;
-        Ok(Client { base: base.trim_end_matches('/').to_owned(), api_key, http })
+        Ok(Client {
+            base: base.trim_end_matches('/').to_owned(),
+            api_key,
+            http,
+        })
     }
 
     fn req(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -189,7 +202,9 @@ impl Client {
         }
     }
 
-    async fn parse<T: for<'de> Deserialize<'de>>(resp: reqwest::Response) -> Result<T, ClientError> {
+    async fn parse<T: for<'de> Deserialize<'de>>(
+        resp: reqwest::Response,
+    ) -> Result<T, ClientError> {
         let status = resp.status();
         let bytes = resp.bytes().await?;
         if status.is_success() {
@@ -218,19 +233,24 @@ impl Client {
     /// Fetch `GET /api/keys` and check the gateway's signature over the key list. If
     /// `pinned_gateway` is given, the list must be signed by that key.
     pub async fn keys(&self, pinned_gateway: Option<[u8; 32]>) -> Result<Keys, ClientError> {
-        let body: KeysBody = Self::parse(self.req(reqwest::Method::GET, "/api/keys").send().await?).await?;
+        let body: KeysBody =
+            Self::parse(self.req(reqwest::Method::GET, "/api/keys").send().await?).await?;
         let bad = ClientError::Malformed("keys");
         let gateway_key: [u8; 32] = hex::decode(&body.gateway_key)
             .ok()
             .and_then(|v| v.try_into().ok())
             .ok_or(ClientError::Malformed("gateway_key"))?;
         if pinned_gateway.is_some_and(|p| p != gateway_key) {
-            return Err(ClientError::Verify("key list signed by an unexpected gateway key"));
+            return Err(ClientError::Verify(
+                "key list signed by an unexpected gateway key",
+            ));
         }
         let mut set = KeySet::default();
         let mut pool_keys = Vec::new();
         for k in &body.pool_keys {
-            let raw = B64.decode(&k.public_key).map_err(|_| ClientError::Malformed("pool key"))?;
+            let raw = B64
+                .decode(&k.public_key)
+                .map_err(|_| ClientError::Malformed("pool key"))?;
             let pk = X25519PublicKey::from_bytes(&raw)?;
             set.pool_keys.push(*pk.as_bytes());
             pool_keys.push((pk.key_id(), pk));
@@ -245,7 +265,11 @@ impl Client {
         let sig = hex::decode(&body.signature).map_err(|_| bad)?;
         vesper_crypto::verify_signature(&gateway_key, KEYSET_DOMAIN, &set.encode(), &sig)
             .map_err(|_| ClientError::Verify("key list signature"))?;
-        Ok(Keys { gateway_key, pool_keys, worker_keys: set.worker_keys })
+        Ok(Keys {
+            gateway_key,
+            pool_keys,
+            worker_keys: set.worker_keys,
+        })
     }
 
     pub async fn upload_program(&self, module: Vec<u8>) -> Result<ProgramId, ClientError> {
@@ -261,7 +285,9 @@ impl Client {
                 .await?,
         )
         .await?;
-        r.program_id.parse().map_err(|_| ClientError::Malformed("program_id"))
+        r.program_id
+            .parse()
+            .map_err(|_| ClientError::Malformed("program_id"))
     }
 
     pub async fn submit(
@@ -278,21 +304,33 @@ impl Client {
 
     pub async fn status(&self, job: &str, wait_secs: u64) -> Result<StatusResponse, ClientError> {
         Self::parse(
-            self.req(reqwest::Method::GET, &format!("/api/status/{job}?wait={wait_secs}"))
-                .send()
-                .await?,
+            self.req(
+                reqwest::Method::GET,
+                &format!("/api/status/{job}?wait={wait_secs}"),
+            )
+            .send()
+            .await?,
         )
         .await
     }
 
     /// `GET /api/result/{job}`: the raw JSON body (for `vesper verify`) and its parsed form.
-    pub async fn result(&self, job: &str, wait_secs: u64) -> Result<(String, ResultBody), ClientError> {
+    pub async fn result(
+        &self,
+        job: &str,
+        wait_secs: u64,
+    ) -> Result<(String, ResultBody), ClientError> {
         let resp = self
-            .req(reqwest::Method::GET, &format!("/api/result/{job}?wait={wait_secs}"))
+            .req(
+                reqwest::Method::GET,
+                &format!("/api/result/{job}?wait={wait_secs}"),
+            )
             .send()
             .await?;
         if !resp.status().is_success() {
-            return Self::parse::<serde_json::Value>(resp).await.map(|_| unreachable!());
+            return Self::parse::<serde_json::Value>(resp)
+                .await
+                .map(|_| unreachable!());
         }
         let text = resp.text().await?;
         let body = serde_json::from_str(&text).map_err(|_| ClientError::Malformed("result"))?;
@@ -300,7 +338,12 @@ impl Client {
     }
 
     pub async fn cancel(&self, job: &str) -> Result<StatusResponse, ClientError> {
-        Self::parse(self.req(reqwest::Method::DELETE, &format!("/api/jobs/{job}")).send().await?).await
+        Self::parse(
+            self.req(reqwest::Method::DELETE, &format!("/api/jobs/{job}"))
+                .send()
+                .await?,
+        )
+        .await
     }
 }
 

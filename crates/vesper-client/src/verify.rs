@@ -43,7 +43,10 @@ pub struct VerifiedResult {
 }
 
 fn hex32(s: &str, what: &'static str) -> Result<[u8; 32], ClientError> {
-    hex::decode(s).ok().and_then(|v| v.try_into().ok()).ok_or(ClientError::Verify(what))
+    hex::decode(s)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or(ClientError::Verify(what))
 }
 
 /// Verify a result body: the receipt's signature (Ed25519, strict), that it signs this exact
@@ -58,14 +61,23 @@ pub fn verify_result(
     if p.version != 1 {
         return Err(ClientError::Verify("unknown receipt version"));
     }
-    let job_id: JobId = p.job_id.parse().map_err(|_| ClientError::Verify("job_id"))?;
+    let job_id: JobId = p
+        .job_id
+        .parse()
+        .map_err(|_| ClientError::Verify("job_id"))?;
     if body.job_id != p.job_id {
         return Err(ClientError::Verify("receipt is for another job"));
     }
     let receipt = Receipt {
         job_id,
-        program_id: p.program_id.parse::<ProgramId>().map_err(|_| ClientError::Verify("program_id"))?,
-        workload_type: p.workload_type.parse().map_err(|_| ClientError::Verify("workload_type"))?,
+        program_id: p
+            .program_id
+            .parse::<ProgramId>()
+            .map_err(|_| ClientError::Verify("program_id"))?,
+        workload_type: p
+            .workload_type
+            .parse()
+            .map_err(|_| ClientError::Verify("workload_type"))?,
         payload_digest: hex32(&p.payload_digest, "payload_digest")?,
         result_digest: hex32(&p.result_digest, "result_digest")?,
         result_hash: hex32(&p.result_hash, "result_hash")?,
@@ -82,13 +94,17 @@ pub fn verify_result(
     let sig = hex::decode(&p.worker_signature).map_err(|_| ClientError::Verify("signature"))?;
     verify_receipt(&receipt, &sig).map_err(|_| ClientError::Verify("receipt signature"))?;
     if !trusted_workers.contains(&receipt.worker_pubkey) {
-        return Err(ClientError::Verify("receipt signed by a key that is not a pool worker"));
+        return Err(ClientError::Verify(
+            "receipt signed by a key that is not a pool worker",
+        ));
     }
     let sealed = B64
         .decode(&body.encrypted_result)
         .map_err(|_| ClientError::Verify("encrypted_result"))?;
     if sha256(&[&sealed]) != receipt.result_digest {
-        return Err(ClientError::Verify("encrypted_result does not match the receipt"));
+        return Err(ClientError::Verify(
+            "encrypted_result does not match the receipt",
+        ));
     }
     let plaintext = match client_key {
         None => None,

@@ -53,10 +53,13 @@ impl WorkloadPlaintext {
         let program = match r.u8()? {
             0 => WorkloadProgram::Registry,
             1 => WorkloadProgram::Inline(
-                r.bytes(limits::MAX_MODULE_BYTES, "inline module")?
-                    .to_vec(),
+                r.bytes(limits::MAX_MODULE_BYTES, "inline module")?.to_vec(),
             ),
-            _ => return Err(CoreError::Invalid { what: "program kind" }),
+            _ => {
+                return Err(CoreError::Invalid {
+                    what: "program kind",
+                });
+            }
         };
         let input = r.bytes(limits::MAX_INPUT_BYTES, "input")?.to_vec();
         r.finish()?;

@@ -7,7 +7,11 @@ pub enum CoreError {
     #[error("invalid {what}")]
     Invalid { what: &'static str },
     #[error("{what} out of range")]
-    OutOfRange { what: &'static str, min: u64, max: u64 },
+    OutOfRange {
+        what: &'static str,
+        min: u64,
+        max: u64,
+    },
     #[error("unknown workload type")]
     UnknownWorkloadType,
     #[error("truncated {what}")]

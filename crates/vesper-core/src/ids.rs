@@ -123,7 +123,9 @@ impl WorkerId {
         let s = s.into();
         if s.is_empty()
             || s.len() > 64
-            || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:".contains(&b))
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./:".contains(&b))
         {
             return Err(CoreError::Invalid { what: "worker id" });
         }

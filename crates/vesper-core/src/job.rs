@@ -256,7 +256,10 @@ impl Default for RetryPolicy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RetryDecision {
     /// Put it back in the queue, not to be leased before `not_before`.
-    Retry { not_before: Timestamp, retry_count: u32 },
+    Retry {
+        not_before: Timestamp,
+        retry_count: u32,
+    },
     /// Give up: the job ends `failed`.
     Fail { retry_count: u32 },
 }
@@ -281,7 +284,9 @@ impl RetryPolicy {
         if !code.is_retryable() || retry_count >= max_retries {
             return RetryDecision::Fail {
                 retry_count: if code.is_retryable() {
-                    retry_count.saturating_add(1).min(max_retries.saturating_add(1))
+                    retry_count
+                        .saturating_add(1)
+                        .min(max_retries.saturating_add(1))
                 } else {
                     retry_count
                 },

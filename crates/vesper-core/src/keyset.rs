@@ -34,7 +34,10 @@ mod tests {
 
     #[test]
     fn encoding_is_exact() {
-        let ks = KeySet { pool_keys: vec![[1; 32]], worker_keys: vec![("w".into(), [2; 32])] };
+        let ks = KeySet {
+            pool_keys: vec![[1; 32]],
+            worker_keys: vec![("w".into(), [2; 32])],
+        };
         let e = ks.encode();
         assert_eq!(&e[..2], &[0, 1]);
         assert_eq!(&e[34..36], &[0, 1]);

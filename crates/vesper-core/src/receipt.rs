@@ -71,7 +71,9 @@ impl Receipt {
     pub fn decode(bytes: &[u8]) -> Result<Self, CoreError> {
         let mut r = Reader::new(bytes, "receipt");
         if r.u8()? != RECEIPT_VERSION {
-            return Err(CoreError::Invalid { what: "receipt version" });
+            return Err(CoreError::Invalid {
+                what: "receipt version",
+            });
         }
         let job_id = JobId::from_bytes(r.take(16)?.try_into().expect("16"));
         let program_id = ProgramId(r.array32()?);

@@ -27,12 +27,13 @@ pub struct X25519PublicKey([u8; 32]);
 
 impl X25519PublicKey {
     pub fn from_bytes(b: &[u8]) -> Result<Self, CryptoError> {
-        let arr: [u8; 32] = b
-            .try_into()
-            .map_err(|_| CryptoError::Malformed { what: "x25519 public key" })?;
+        let arr: [u8; 32] = b.try_into().map_err(|_| CryptoError::Malformed {
+            what: "x25519 public key",
+        })?;
         // Reject encodings the KEM would not accept.
-        <Kem as hpke::Kem>::PublicKey::from_bytes(&arr)
-            .map_err(|_| CryptoError::Malformed { what: "x25519 public key" })?;
+        <Kem as hpke::Kem>::PublicKey::from_bytes(&arr).map_err(|_| CryptoError::Malformed {
+            what: "x25519 public key",
+        })?;
         Ok(X25519PublicKey(arr))
     }
     pub fn as_bytes(&self) -> &[u8; 32] {
@@ -64,7 +65,9 @@ impl X25519SecretKey {
     pub fn from_bytes(b: &[u8]) -> Result<Self, CryptoError> {
         <Kem as hpke::Kem>::PrivateKey::from_bytes(b)
             .map(X25519SecretKey)
-            .map_err(|_| CryptoError::Malformed { what: "x25519 secret key" })
+            .map_err(|_| CryptoError::Malformed {
+                what: "x25519 secret key",
+            })
     }
     /// The secret's bytes, for writing a key file. Zeroized when dropped.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
@@ -140,8 +143,11 @@ pub fn open_workload(
     encrypted_key: &[u8],
     encrypted_payload: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(encrypted_key)
-        .map_err(|_| CryptoError::Malformed { what: "encrypted_key" })?;
+    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(encrypted_key).map_err(|_| {
+        CryptoError::Malformed {
+            what: "encrypted_key",
+        }
+    })?;
     hpke::single_shot_open::<Aead, Kdf, Kem>(
         &OpModeR::Base,
         &pool_sk.0,
@@ -193,11 +199,15 @@ pub fn open_result(
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     if sealed.len() < ENC_LEN + 16 {
-        return Err(CryptoError::Malformed { what: "encrypted_result" });
+        return Err(CryptoError::Malformed {
+            what: "encrypted_result",
+        });
     }
     let (enc, ct) = sealed.split_at(ENC_LEN);
-    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc)
-        .map_err(|_| CryptoError::Malformed { what: "encrypted_result" })?;
+    let enc =
+        <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| CryptoError::Malformed {
+            what: "encrypted_result",
+        })?;
     hpke::single_shot_open::<Aead, Kdf, Kem>(
         &OpModeR::Base,
         &client_sk.0,
@@ -252,11 +262,26 @@ mod tests {
             assert!(open_workload(&pool, &m, &bad, &ct).is_err(), "enc byte {i}");
         }
         let variants = [
-            JobMetadata { workload_type: WorkloadType::AiInference, ..m.clone() },
-            JobMetadata { program_id: None, ..m.clone() },
-            JobMetadata { program_id: Some(ProgramId([8; 32])), ..m.clone() },
-            JobMetadata { client_pubkey: X25519SecretKey::generate().public_key(), ..m.clone() },
-            JobMetadata { key_id: "0000000000000000".parse().unwrap(), ..m.clone() },
+            JobMetadata {
+                workload_type: WorkloadType::AiInference,
+                ..m.clone()
+            },
+            JobMetadata {
+                program_id: None,
+                ..m.clone()
+            },
+            JobMetadata {
+                program_id: Some(ProgramId([8; 32])),
+                ..m.clone()
+            },
+            JobMetadata {
+                client_pubkey: X25519SecretKey::generate().public_key(),
+                ..m.clone()
+            },
+            JobMetadata {
+                key_id: "0000000000000000".parse().unwrap(),
+                ..m.clone()
+            },
         ];
         for v in variants {
             assert!(open_workload(&pool, &v, &enc, &ct).is_err(), "{v:?}");
@@ -271,13 +296,19 @@ mod tests {
         let job = JobId::new_random();
         let digest = [3u8; 32];
         let sealed = seal_result(&client.public_key(), &job, &digest, b"42").unwrap();
-        assert_eq!(&open_result(&client, &job, &digest, &sealed.0).unwrap()[..], b"42");
+        assert_eq!(
+            &open_result(&client, &job, &digest, &sealed.0).unwrap()[..],
+            b"42"
+        );
         assert!(open_result(&client, &JobId::new_random(), &digest, &sealed.0).is_err());
         assert!(open_result(&client, &job, &[4u8; 32], &sealed.0).is_err());
         for i in 0..sealed.0.len() {
             let mut bad = sealed.0.clone();
             bad[i] ^= 0x80;
-            assert!(open_result(&client, &job, &digest, &bad).is_err(), "byte {i}");
+            assert!(
+                open_result(&client, &job, &digest, &bad).is_err(),
+                "byte {i}"
+            );
         }
         assert!(open_result(&client, &job, &digest, &sealed.0[..10]).is_err());
     }

@@ -36,7 +36,10 @@ pub fn write_key_file(
     overwrite: bool,
 ) -> Result<(), CryptoError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let io = |source| CryptoError::KeyFileIo { path: path.to_owned(), source };
+    let io = |source| CryptoError::KeyFileIo {
+        path: path.to_owned(),
+        source,
+    };
     if !overwrite && path.exists() {
         return Err(io(std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,
@@ -67,14 +70,23 @@ pub fn write_key_file(
 /// Read a secret written by [`write_key_file`].
 pub fn read_key_file(path: &Path, kind: KeyKind) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     use std::os::unix::fs::PermissionsExt;
-    let io = |source| CryptoError::KeyFileIo { path: path.to_owned(), source };
+    let io = |source| CryptoError::KeyFileIo {
+        path: path.to_owned(),
+        source,
+    };
     let meta = std::fs::metadata(path).map_err(io)?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(CryptoError::KeyFilePermissions { path: path.to_owned(), mode });
+        return Err(CryptoError::KeyFilePermissions {
+            path: path.to_owned(),
+            mode,
+        });
     }
     let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
-    let wrong = || CryptoError::KeyFileKind { path: path.to_owned(), expected: kind.label() };
+    let wrong = || CryptoError::KeyFileKind {
+        path: path.to_owned(),
+        expected: kind.label(),
+    };
     let (label, value) = text.trim_end().split_once(':').ok_or_else(wrong)?;
     if label != kind.label() {
         return Err(wrong());
@@ -97,7 +109,10 @@ mod tests {
         write_key_file(&p, KeyKind::X25519Secret, &[1, 2, 3], false).unwrap();
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        assert_eq!(&read_key_file(&p, KeyKind::X25519Secret).unwrap()[..], &[1, 2, 3]);
+        assert_eq!(
+            &read_key_file(&p, KeyKind::X25519Secret).unwrap()[..],
+            &[1, 2, 3]
+        );
         assert!(read_key_file(&p, KeyKind::Ed25519Secret).is_err());
         assert!(write_key_file(&p, KeyKind::X25519Secret, &[9], false).is_err());
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();

@@ -16,9 +16,9 @@ impl SigningIdentity {
         SigningIdentity(SigningKey::from_bytes(&seed))
     }
     pub fn from_bytes(b: &[u8]) -> Result<Self, CryptoError> {
-        let seed: [u8; 32] = b
-            .try_into()
-            .map_err(|_| CryptoError::Malformed { what: "ed25519 secret key" })?;
+        let seed: [u8; 32] = b.try_into().map_err(|_| CryptoError::Malformed {
+            what: "ed25519 secret key",
+        })?;
         Ok(SigningIdentity(SigningKey::from_bytes(&seed)))
     }
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
@@ -75,7 +75,12 @@ pub fn verify_signature(
 /// Verify a receipt's signature against the public key it names.
 /// Whether that key belongs to a trusted worker is the caller's question.
 pub fn verify_receipt(receipt: &Receipt, signature: &[u8]) -> Result<(), CryptoError> {
-    verify_signature(&receipt.worker_pubkey, &[], &receipt.signing_message(), signature)
+    verify_signature(
+        &receipt.worker_pubkey,
+        &[],
+        &receipt.signing_message(),
+        signature,
+    )
 }
 
 #[cfg(test)]

@@ -76,7 +76,10 @@ pub struct ExecutorConfig {
 
 impl Default for ExecutorConfig {
     fn default() -> Self {
-        ExecutorConfig { max_memory_bytes: ExecLimits::default().memory_bytes, max_concurrent: 16 }
+        ExecutorConfig {
+            max_memory_bytes: ExecLimits::default().memory_bytes,
+            max_concurrent: 16,
+        }
     }
 }
 
@@ -267,7 +270,8 @@ impl Executor {
         })?;
         // A command module exports `_start` taking nothing.
         match module.get_export("_start") {
-            Some(wasmtime::ExternType::Func(f)) if f.params().len() == 0 && f.results().len() == 0 => {}
+            Some(wasmtime::ExternType::Func(f))
+                if f.params().len() == 0 && f.results().len() == 0 => {}
             _ => return Err(ExecError::InvalidModule),
         }
         let mut cache = self.cache.lock().expect("module cache");
@@ -296,7 +300,9 @@ impl Executor {
             .monotonic_clock(StepClock(AtomicU64::new(0)))
             .secure_random(rand::rngs::StdRng::from_seed(req.seed))
             .insecure_random(rand::rngs::StdRng::from_seed(derive(req.seed, 1)))
-            .insecure_random_seed(u128::from_le_bytes(derive(req.seed, 2)[..16].try_into().expect("16")))
+            .insecure_random_seed(u128::from_le_bytes(
+                derive(req.seed, 2)[..16].try_into().expect("16"),
+            ))
             .allow_blocking_current_thread(true)
             .build_p1();
         let mut store = Store::new(
@@ -310,7 +316,9 @@ impl Executor {
             },
         );
         store.limiter(|h| &mut h.limiter);
-        store.set_fuel(limits.fuel).map_err(|_| ExecError::Internal)?;
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|_| ExecError::Internal)?;
         store.set_epoch_deadline(limits.wall_ms / TICK.as_millis() as u64 + 1);
         store.epoch_deadline_trap();
 

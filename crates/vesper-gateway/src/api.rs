@@ -27,8 +27,14 @@ pub fn router(gw: Arc<Gateway>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/api/keys", get(keys))
-        .route("/api/programs", post(upload_program).layer(DefaultBodyLimit::max(program_limit)))
-        .route("/api/submit", post(submit).layer(DefaultBodyLimit::max(submit_limit)))
+        .route(
+            "/api/programs",
+            post(upload_program).layer(DefaultBodyLimit::max(program_limit)),
+        )
+        .route(
+            "/api/submit",
+            post(submit).layer(DefaultBodyLimit::max(submit_limit)),
+        )
         .route("/api/status/{job_id}", get(status))
         .route("/api/result/{job_id}", get(result))
         .route("/api/jobs/{job_id}", delete(cancel))
@@ -45,7 +51,9 @@ pub struct ApiJson<T>(pub T, pub Bytes);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
         let value = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::bad_request("invalid_json", format!("request body is not valid: {e}"))
         })?;
@@ -55,7 +63,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
 fn body_rejection(e: axum::extract::rejection::BytesRejection) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body too large")
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "request body too large",
+        )
     } else {
         ApiError::bad_request("invalid_body", "request body could not be read")
     }
@@ -69,14 +81,21 @@ fn parse_job_id(s: &str) -> Result<JobId, ApiError> {
 async fn health(State(gw): State<Arc<Gateway>>) -> Result<Json<HealthResponse>, ApiError> {
     let depth = gw.store.queue_depth().await?;
     let workers = gw.store.workers().await?.len();
-    Ok(Json(HealthResponse { status: "ok", queue_depth: depth, worker_count: workers }))
+    Ok(Json(HealthResponse {
+        status: "ok",
+        queue_depth: depth,
+        worker_count: workers,
+    }))
 }
 
 async fn keys(State(gw): State<Arc<Gateway>>) -> Result<Json<KeysResponse>, ApiError> {
     let workers = gw.store.workers().await?;
     let set = KeySet {
         pool_keys: gw.pool_keys.iter().map(|k| *k.as_bytes()).collect(),
-        worker_keys: workers.iter().map(|w| (w.worker_id.clone(), w.pubkey)).collect(),
+        worker_keys: workers
+            .iter()
+            .map(|w| (w.worker_id.clone(), w.pubkey))
+            .collect(),
     };
     let signature = gw.identity.sign(vesper_core::KEYSET_DOMAIN, &set.encode());
     Ok(Json(KeysResponse {
@@ -121,9 +140,24 @@ async fn upload_program(
     }
     let id = ProgramId::of_module(&module);
     let size = module.len();
-    let created = gw.store.put_program(id, module.to_vec(), gw.clock.now()).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(ProgramResponse { program_id: id.to_string(), size, created })).into_response())
+    let created = gw
+        .store
+        .put_program(id, module.to_vec(), gw.clock.now())
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(ProgramResponse {
+            program_id: id.to_string(),
+            size,
+            created,
+        }),
+    )
+        .into_response())
 }
 
 const MAX_IDEMPOTENCY_KEY: usize = 128;
@@ -263,8 +297,10 @@ async fn submit(
     };
     let mut resp = (StatusCode::ACCEPTED, Json(body)).into_response();
     if replayed {
-        resp.headers_mut()
-            .insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+        resp.headers_mut().insert(
+            "idempotent-replayed",
+            axum::http::HeaderValue::from_static("true"),
+        );
     }
     Ok(resp)
 }
@@ -289,10 +325,15 @@ struct WaitQuery {
     wait: Option<u64>,
 }
 
-fn wait_query(q: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>) -> Result<u64, ApiError> {
+fn wait_query(
+    q: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<u64, ApiError> {
     match q {
         Ok(Query(q)) => Ok(q.wait.unwrap_or(0)),
-        Err(_) => Err(ApiError::bad_request("invalid_query", "only ?wait=SECONDS is accepted")),
+        Err(_) => Err(ApiError::bad_request(
+            "invalid_query",
+            "only ?wait=SECONDS is accepted",
+        )),
     }
 }
 
@@ -305,8 +346,16 @@ async fn wait_terminal(
 ) -> Result<vesper_store::JobRecord, ApiError> {
     let wait = Duration::from_secs(wait_secs.min(gw.config.max_wait_secs));
     // Park first, then read: a completion between the two cannot be missed.
-    let parked = if wait.is_zero() { None } else { gw.waiters.park(id) };
-    let job = gw.store.job(tenant, id).await?.ok_or_else(ApiError::job_not_found)?;
+    let parked = if wait.is_zero() {
+        None
+    } else {
+        gw.waiters.park(id)
+    };
+    let job = gw
+        .store
+        .job(tenant, id)
+        .await?
+        .ok_or_else(ApiError::job_not_found)?;
     if job.status.is_terminal() {
         if parked.is_some() {
             gw.waiters.prune(&id);
@@ -318,7 +367,11 @@ async fn wait_terminal(
     if !woke {
         gw.waiters.prune(&id);
     }
-    Ok(gw.store.job(tenant, id).await?.ok_or_else(ApiError::job_not_found)?)
+    Ok(gw
+        .store
+        .job(tenant, id)
+        .await?
+        .ok_or_else(ApiError::job_not_found)?)
 }
 
 async fn status(
@@ -365,7 +418,11 @@ async fn result(
         )
         .with_job_status("cancelled")),
         JobStatus::Completed => {
-            let stored = gw.store.result(tenant, id).await?.ok_or_else(ApiError::job_not_found)?;
+            let stored = gw
+                .store
+                .result(tenant, id)
+                .await?
+                .ok_or_else(ApiError::job_not_found)?;
             match stored.body {
                 Some(body) => Ok(Json(ResultResponse::new(&stored.job, &body))),
                 None => Err(ApiError::new(

@@ -76,9 +76,10 @@ impl StatusResponse {
             retry_count: j.retry_count,
             max_retries: j.max_retries,
             error: match (j.status, j.error) {
-                (JobStatus::Failed, Some(code)) => {
-                    Some(ErrorInfo { code: code.as_str(), message: code.describe() })
-                }
+                (JobStatus::Failed, Some(code)) => Some(ErrorInfo {
+                    code: code.as_str(),
+                    message: code.describe(),
+                }),
                 _ => None,
             },
         }

@@ -73,7 +73,20 @@ impl Gateway {
     ) -> Arc<Self> {
         let waiters = Arc::new(waiters::Waiters::default());
         let stats = Arc::new(waiters::Stats::default());
-        waiters::spawn_event_pump(store.events(), waiters.clone(), stats.clone(), clock.clone());
-        Arc::new(Gateway { store, clock, config, pool_keys, identity, waiters, stats })
+        waiters::spawn_event_pump(
+            store.events(),
+            waiters.clone(),
+            stats.clone(),
+            clock.clone(),
+        );
+        Arc::new(Gateway {
+            store,
+            clock,
+            config,
+            pool_keys,
+            identity,
+            waiters,
+            stats,
+        })
     }
 }

@@ -46,7 +46,9 @@ impl DevConfig {
         DevConfig {
             data_dir,
             listen,
-            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             worker: WorkerConfig::default(),
             gateway: GatewayConfig::default(),
             shutdown_grace: Duration::from_secs(10),
@@ -68,10 +70,17 @@ pub struct DevNode {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
-    move |source| NodeError::Io { path: path.to_owned(), source }
+    move |source| NodeError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
-fn load_or_create(path: &Path, kind: KeyKind, make: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>, NodeError> {
+fn load_or_create(
+    path: &Path,
+    kind: KeyKind,
+    make: impl FnOnce() -> Vec<u8>,
+) -> Result<Vec<u8>, NodeError> {
     if path.exists() {
         return Ok(read_key_file(path, kind)?.to_vec());
     }
@@ -127,15 +136,22 @@ impl DevNode {
                 Some(t) => t,
                 None => store.create_tenant("dev", clock.now()).await?,
             };
-            store.add_api_key(tenant, api_key.hash(), clock.now()).await?;
+            store
+                .add_api_key(tenant, api_key.hash(), clock.now())
+                .await?;
         }
 
         // Anything this node's workers held before a crash is known dead: put it back now
         // rather than waiting for the leases to run out.
         let prefix = format!("{node_id}/");
-        let recovered = store.expire_leases_of(&prefix, clock.now(), cfg.worker.retry).await?;
+        let recovered = store
+            .expire_leases_of(&prefix, clock.now(), cfg.worker.retry)
+            .await?;
         if recovered > 0 {
-            tracing::info!(jobs = recovered, "re-queued jobs interrupted by the last shutdown");
+            tracing::info!(
+                jobs = recovered,
+                "re-queued jobs interrupted by the last shutdown"
+            );
         }
 
         let shutdown = CancellationToken::new();
@@ -151,8 +167,14 @@ impl DevNode {
         );
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
-            .map_err(|source| NodeError::Listen { addr: cfg.listen, source })?;
-        let addr = listener.local_addr().map_err(|source| NodeError::Listen { addr: cfg.listen, source })?;
+            .map_err(|source| NodeError::Listen {
+                addr: cfg.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| NodeError::Listen {
+            addr: cfg.listen,
+            source,
+        })?;
         {
             let app = vesper_gateway::router(gateway);
             let stop = shutdown.clone();
@@ -179,7 +201,9 @@ impl DevNode {
                 || SigningIdentity::generate().to_bytes().to_vec(),
             )?)?;
             let id = WorkerId::new(format!("{node_id}/w{i}"))?;
-            store.register_worker(&id, identity.public_key().0, clock.now()).await?;
+            store
+                .register_worker(&id, identity.public_key().0, clock.now())
+                .await?;
             let worker = Worker {
                 id,
                 config: cfg.worker.clone(),
@@ -246,7 +270,9 @@ impl DevNode {
         })
         .await;
         if drained.is_err() {
-            tracing::warn!("shutdown grace period over; unfinished jobs will be re-queued at next start");
+            tracing::warn!(
+                "shutdown grace period over; unfinished jobs will be re-queued at next start"
+            );
             self.tasks.abort_all();
         }
     }

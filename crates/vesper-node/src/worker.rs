@@ -23,7 +23,11 @@ pub struct PoolKeys(HashMap<KeyId, X25519SecretKey>);
 
 impl PoolKeys {
     pub fn new(keys: impl IntoIterator<Item = X25519SecretKey>) -> Self {
-        PoolKeys(keys.into_iter().map(|k| (k.public_key().key_id(), k)).collect())
+        PoolKeys(
+            keys.into_iter()
+                .map(|k| (k.public_key().key_id(), k))
+                .collect(),
+        )
     }
     pub fn get(&self, id: &KeyId) -> Option<&X25519SecretKey> {
         self.0.get(id)
@@ -83,7 +87,11 @@ impl Worker {
             let notified = work.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match self.store.lease(&self.id, self.clock.now(), self.config.lease_ms).await {
+            match self
+                .store
+                .lease(&self.id, self.clock.now(), self.config.lease_ms)
+                .await
+            {
                 Ok(Some(job)) => self.handle(job).await,
                 Ok(None) => {
                     tokio::select! {
@@ -130,12 +138,14 @@ impl Worker {
                 tracing::info!(job = %lease.job_id, worker = %self.id,
                     ms = now.saturating_since(started), "job completed");
             }),
-            Outcome::Failed(code) => {
-                self.store.fail(&lease, code, now, self.config.retry).await.map(|d| {
+            Outcome::Failed(code) => self
+                .store
+                .fail(&lease, code, now, self.config.retry)
+                .await
+                .map(|d| {
                     tracing::info!(job = %lease.job_id, worker = %self.id, code = code.as_str(),
                         decision = ?d, "job attempt failed");
-                })
-            }
+                }),
         };
         match r {
             Ok(()) => {}
@@ -229,7 +239,11 @@ impl Worker {
             .map_err(|_| ErrorCode::Internal);
         encoded.zeroize();
         let hash = result_hash(&result);
-        let ResultPlaintext { mut stdout, mut stderr, .. } = result;
+        let ResultPlaintext {
+            mut stdout,
+            mut stderr,
+            ..
+        } = result;
         stdout.zeroize();
         stderr.zeroize();
         let sealed = sealed?;

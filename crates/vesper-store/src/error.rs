@@ -5,7 +5,10 @@ use thiserror::Error;
 pub enum StoreError {
     /// The lease named is no longer held (expired and re-leased, or job finished).
     #[error("lease is no longer held")]
-    Fenced { job_id: vesper_core::JobId, epoch: u64 },
+    Fenced {
+        job_id: vesper_core::JobId,
+        epoch: u64,
+    },
     #[error("job not found")]
     NotFound { job_id: vesper_core::JobId },
     #[error("tenant name already exists")]

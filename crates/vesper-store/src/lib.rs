@@ -23,7 +23,7 @@ use vesper_core::{
 };
 
 pub use error::StoreError;
-pub use sqlite::{SqliteStore, SqliteOptions};
+pub use sqlite::{SqliteOptions, SqliteStore};
 pub use types::{
     CancelOutcome, JobEvent, JobRecord, LeaseRef, LeasedJob, NewJob, NewResult, StoredResult,
     SubmitOutcome, WorkerRecord,
@@ -91,8 +91,7 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_expired_results(&self, now: Timestamp) -> Result<u64>;
 
     // Workers.
-    async fn register_worker(&self, id: &WorkerId, pubkey: [u8; 32], now: Timestamp)
-    -> Result<()>;
+    async fn register_worker(&self, id: &WorkerId, pubkey: [u8; 32], now: Timestamp) -> Result<()>;
     async fn workers(&self) -> Result<Vec<WorkerRecord>>;
 
     // Notifications (in-process; a hint, never the source of truth).

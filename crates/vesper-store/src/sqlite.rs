@@ -101,7 +101,10 @@ pub struct SqliteOptions {
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        SqliteOptions { max_batch: 512, readers: 4 }
+        SqliteOptions {
+            max_batch: 512,
+            readers: 4,
+        }
     }
 }
 
@@ -120,7 +123,11 @@ impl Effects {
         if status == JobStatus::Queued {
             self.work = true;
         }
-        self.events.push(JobEvent { job_id, tenant, status });
+        self.events.push(JobEvent {
+            job_id,
+            tenant,
+            status,
+        });
     }
 }
 
@@ -146,7 +153,11 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         let version: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key='schema_version'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM meta WHERE key='schema_version'",
+                [],
+                |r| r.get(0),
+            )
             .optional()?;
         match version {
             None => {
@@ -197,7 +208,10 @@ impl SqliteStore {
                 let _ = tx.send(commit.and(r));
             })
         });
-        self.writer.send(op).await.map_err(|_| StoreError::Unavailable)?;
+        self.writer
+            .send(op)
+            .await
+            .map_err(|_| StoreError::Unavailable)?;
         rx.await.map_err(|_| StoreError::Unavailable)?
     }
 
@@ -293,7 +307,11 @@ fn writer_loop(
             tracing::error!(error = %e, "store commit failed");
         }
         for reply in replies {
-            reply(if failed { Err(StoreError::Unavailable) } else { Ok(()) });
+            reply(if failed {
+                Err(StoreError::Unavailable)
+            } else {
+                Ok(())
+            });
         }
         if !failed {
             for e in fx.events {
@@ -369,11 +387,18 @@ fn check_lease(conn: &Connection, lease: &LeaseRef) -> Result<(i64, TenantId, u3
          WHERE job_id = ?1 AND status = 'processing' AND lease_epoch = ?2 AND worker_id = ?3",
     )?
     .query_row(
-        params![&lease.job_id.as_bytes()[..], lease.epoch as i64, lease.worker.as_str()],
+        params![
+            &lease.job_id.as_bytes()[..],
+            lease.epoch as i64,
+            lease.worker.as_str()
+        ],
         |r| Ok((r.get(0)?, TenantId(r.get(1)?), r.get(2)?, r.get(3)?)),
     )
     .optional()?
-    .ok_or(StoreError::Fenced { job_id: lease.job_id, epoch: lease.epoch })
+    .ok_or(StoreError::Fenced {
+        job_id: lease.job_id,
+        epoch: lease.epoch,
+    })
 }
 
 /// Apply a retry decision to a job row that is `processing`.
@@ -388,12 +413,20 @@ fn apply_retry(
     now: Timestamp,
 ) -> Result<()> {
     match decision {
-        RetryDecision::Retry { not_before, retry_count } => {
+        RetryDecision::Retry {
+            not_before,
+            retry_count,
+        } => {
             conn.prepare_cached(
                 "UPDATE jobs SET status = 'queued', retry_count = ?2, available_at = ?3, \
                  worker_id = NULL, lease_expires_at = NULL, error_code = ?4 WHERE seq = ?1",
             )?
-            .execute(params![seq, retry_count, not_before.0 as i64, code.as_str()])?;
+            .execute(params![
+                seq,
+                retry_count,
+                not_before.0 as i64,
+                code.as_str()
+            ])?;
             fx.event(job_id, tenant, JobStatus::Queued);
         }
         RetryDecision::Fail { retry_count } => {
@@ -402,7 +435,8 @@ fn apply_retry(
                  lease_expires_at = NULL, error_code = ?4 WHERE seq = ?1",
             )?
             .execute(params![seq, retry_count, now.0 as i64, code.as_str()])?;
-            conn.prepare_cached("DELETE FROM payloads WHERE seq = ?1")?.execute(params![seq])?;
+            conn.prepare_cached("DELETE FROM payloads WHERE seq = ?1")?
+                .execute(params![seq])?;
             fx.event(job_id, tenant, JobStatus::Failed);
         }
     }
@@ -423,14 +457,27 @@ fn expire_where(
     );
     let rows: Vec<(i64, Vec<u8>, i64, u32, u32)> = conn
         .prepare_cached(&sql)?
-        .query_map(params![arg], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .query_map(params![arg], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
         .collect::<std::result::Result<_, _>>()?;
     let n = rows.len() as u64;
     for (seq, id, tenant, retries, max) in rows {
-        let job_id =
-            JobId::from_bytes(id.try_into().map_err(|_| StoreError::Corrupt { table: "jobs" })?);
+        let job_id = JobId::from_bytes(
+            id.try_into()
+                .map_err(|_| StoreError::Corrupt { table: "jobs" })?,
+        );
         let decision = policy.decide(ErrorCode::LeaseExpired, retries, max, now);
-        apply_retry(conn, fx, seq, job_id, TenantId(tenant), decision, ErrorCode::LeaseExpired, now)?;
+        apply_retry(
+            conn,
+            fx,
+            seq,
+            job_id,
+            TenantId(tenant),
+            decision,
+            ErrorCode::LeaseExpired,
+            now,
+        )?;
     }
     Ok(n)
 }
@@ -467,7 +514,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn add_api_key(&self, tenant: TenantId, key_hash: [u8; 32], now: Timestamp) -> Result<()> {
+    async fn add_api_key(
+        &self,
+        tenant: TenantId,
+        key_hash: [u8; 32],
+        now: Timestamp,
+    ) -> Result<()> {
         self.write(move |c, _| {
             c.execute(
                 "INSERT INTO api_keys(key_hash, tenant_id, created_at) VALUES (?1, ?2, ?3)",
@@ -508,9 +560,11 @@ impl Store for SqliteStore {
         }
         let module: Option<Vec<u8>> = self
             .read(move |c| {
-                Ok(c.prepare_cached("SELECT module FROM programs WHERE program_id = ?1")?
-                    .query_row(params![&id.0[..]], |r| r.get(0))
-                    .optional()?)
+                Ok(
+                    c.prepare_cached("SELECT module FROM programs WHERE program_id = ?1")?
+                        .query_row(params![&id.0[..]], |r| r.get(0))
+                        .optional()?,
+                )
             })
             .await?;
         Ok(module.map(|m| {
@@ -525,14 +579,21 @@ impl Store for SqliteStore {
     }
 
     async fn has_program(&self, id: ProgramId) -> Result<bool> {
-        if self.programs.lock().expect("program cache").contains_key(&id) {
+        if self
+            .programs
+            .lock()
+            .expect("program cache")
+            .contains_key(&id)
+        {
             return Ok(true);
         }
         self.read(move |c| {
-            Ok(c.prepare_cached("SELECT 1 FROM programs WHERE program_id = ?1")?
-                .query_row(params![&id.0[..]], |_| Ok(()))
-                .optional()?
-                .is_some())
+            Ok(
+                c.prepare_cached("SELECT 1 FROM programs WHERE program_id = ?1")?
+                    .query_row(params![&id.0[..]], |_| Ok(()))
+                    .optional()?
+                    .is_some(),
+            )
         })
         .await
     }
@@ -552,7 +613,8 @@ impl Store for SqliteStore {
                         return Ok(SubmitOutcome::IdempotencyConflict);
                     }
                     let id = JobId::from_bytes(
-                        id.try_into().map_err(|_| StoreError::Corrupt { table: "jobs" })?,
+                        id.try_into()
+                            .map_err(|_| StoreError::Corrupt { table: "jobs" })?,
                     );
                     let rec = load_job(c, &id)?.ok_or(StoreError::NotFound { job_id: id })?;
                     return Ok(SubmitOutcome::Existing(rec));
@@ -584,7 +646,8 @@ impl Store for SqliteStore {
             )?
             .execute(params![seq, job.encrypted_key, job.encrypted_payload])?;
             fx.event(job.job_id, job.tenant, JobStatus::Queued);
-            let rec = load_job(c, &job.job_id)?.ok_or(StoreError::NotFound { job_id: job.job_id })?;
+            let rec =
+                load_job(c, &job.job_id)?.ok_or(StoreError::NotFound { job_id: job.job_id })?;
             Ok(SubmitOutcome::Created(rec))
         })
         .await
@@ -619,7 +682,9 @@ impl Store for SqliteStore {
                     encrypted_result,
                     receipt: Receipt::decode(&receipt)
                         .map_err(|_| StoreError::Corrupt { table: "results" })?,
-                    signature: sig.try_into().map_err(|_| StoreError::Corrupt { table: "results" })?,
+                    signature: sig
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt { table: "results" })?,
                     expires_at: Timestamp(expires as u64),
                 }),
             };
@@ -653,8 +718,10 @@ impl Store for SqliteStore {
 
     async fn queue_depth(&self) -> Result<u64> {
         self.read(|c| {
-            Ok(c.prepare_cached("SELECT count(*) FROM jobs WHERE status = 'queued'")?
-                .query_row([], |r| r.get::<_, i64>(0))? as u64)
+            Ok(
+                c.prepare_cached("SELECT count(*) FROM jobs WHERE status = 'queued'")?
+                    .query_row([], |r| r.get::<_, i64>(0))? as u64,
+            )
         })
         .await
     }
@@ -685,28 +752,37 @@ impl Store for SqliteStore {
                      RETURNING job_id, tenant_id, lease_epoch, workload_type, program_id, key_id, \
                      client_pubkey, payload_digest, created_at, retry_count",
                 )?
-                .query_row(params![seq, worker.as_str(), expires.0 as i64, now.0 as i64], |r| {
-                    Ok((
-                        r.get::<_, Vec<u8>>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, Option<Vec<u8>>>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, Vec<u8>>(6)?,
-                        r.get::<_, Vec<u8>>(7)?,
-                        r.get::<_, i64>(8)?,
-                        r.get::<_, u32>(9)?,
-                    ))
-                })?;
+                .query_row(
+                    params![seq, worker.as_str(), expires.0 as i64, now.0 as i64],
+                    |r| {
+                        Ok((
+                            r.get::<_, Vec<u8>>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, Option<Vec<u8>>>(4)?,
+                            r.get::<_, String>(5)?,
+                            r.get::<_, Vec<u8>>(6)?,
+                            r.get::<_, Vec<u8>>(7)?,
+                            r.get::<_, i64>(8)?,
+                            r.get::<_, u32>(9)?,
+                        ))
+                    },
+                )?;
             let (encrypted_key, encrypted_payload): (Vec<u8>, Vec<u8>) = c
-                .prepare_cached("SELECT encrypted_key, encrypted_payload FROM payloads WHERE seq = ?1")?
+                .prepare_cached(
+                    "SELECT encrypted_key, encrypted_payload FROM payloads WHERE seq = ?1",
+                )?
                 .query_row(params![seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
             let corrupt = || StoreError::Corrupt { table: "jobs" };
             let job_id = JobId::from_bytes(row.0.try_into().map_err(|_| corrupt())?);
             fx.event(job_id, TenantId(row.1), JobStatus::Processing);
             Ok(Some(LeasedJob {
-                lease: LeaseRef { job_id, epoch: row.2 as u64, worker: worker.clone() },
+                lease: LeaseRef {
+                    job_id,
+                    epoch: row.2 as u64,
+                    worker: worker.clone(),
+                },
                 lease_expires_at: expires,
                 workload_type: row.3.parse().map_err(|_| corrupt())?,
                 program_id: match row.4 {
@@ -756,7 +832,8 @@ impl Store for SqliteStore {
                 &result.signature[..],
                 result.expires_at.0 as i64
             ])?;
-            c.prepare_cached("DELETE FROM payloads WHERE seq = ?1")?.execute(params![seq])?;
+            c.prepare_cached("DELETE FROM payloads WHERE seq = ?1")?
+                .execute(params![seq])?;
             fx.event(lease.job_id, tenant, JobStatus::Completed);
             Ok(())
         })
@@ -797,7 +874,14 @@ impl Store for SqliteStore {
 
     async fn requeue_expired(&self, now: Timestamp, policy: RetryPolicy) -> Result<u64> {
         self.write(move |c, fx| {
-            expire_where(c, fx, "lease_expires_at <= ?1", (now.0 as i64).into(), now, policy)
+            expire_where(
+                c,
+                fx,
+                "lease_expires_at <= ?1",
+                (now.0 as i64).into(),
+                now,
+                policy,
+            )
         })
         .await
     }
@@ -811,10 +895,20 @@ impl Store for SqliteStore {
         // Match on the prefix literally: escape LIKE's wildcards.
         let pattern = format!(
             "{}%",
-            prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+            prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
         );
         self.write(move |c, fx| {
-            expire_where(c, fx, "worker_id LIKE ?1 ESCAPE '\\'", pattern.into(), now, policy)
+            expire_where(
+                c,
+                fx,
+                "worker_id LIKE ?1 ESCAPE '\\'",
+                pattern.into(),
+                now,
+                policy,
+            )
         })
         .await
     }

@@ -70,7 +70,14 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let keys = client.keys(None).await?;
     let pool = keys.pool_keys[0].1;
     let seal = |prio| {
-        seal_job(&pool, &sk.public_key(), WorkloadType::General, Program::Registered(pid), b"x".to_vec(), prio)
+        seal_job(
+            &pool,
+            &sk.public_key(),
+            WorkloadType::General,
+            Program::Registered(pid),
+            b"x".to_vec(),
+            prio,
+        )
     };
     println!("vesper bench: {workers} workers, store {}", dir.display());
 
@@ -99,7 +106,9 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     }
 
     // Phase 2: throughput with `concurrency` jobs in flight.
-    let reqs: Vec<_> = (0..a.jobs).map(|_| seal(Some(10))).collect::<Result<_, _>>()?;
+    let reqs: Vec<_> = (0..a.jobs)
+        .map(|_| seal(Some(10)))
+        .collect::<Result<_, _>>()?;
     let reqs = Arc::new(tokio::sync::Mutex::new(reqs));
     let start = Instant::now();
     let mut set = JoinSet::new();
@@ -109,7 +118,9 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         set.spawn(async move {
             let mut lat = Vec::new();
             loop {
-                let Some(req) = reqs.lock().await.pop() else { break };
+                let Some(req) = reqs.lock().await.pop() else {
+                    break;
+                };
                 let t = Instant::now();
                 let r = client.submit(&req, None).await?;
                 client.result(&r.job_id, 30).await?;
@@ -149,7 +160,14 @@ async fn prefill(
 ) -> anyhow::Result<()> {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let req = seal_job(pool, &sk.public_key(), WorkloadType::General, Program::Registered(pid), b"x".to_vec(), Some(1))?;
+    let req = seal_job(
+        pool,
+        &sk.public_key(),
+        WorkloadType::General,
+        Program::Registered(pid),
+        b"x".to_vec(),
+        Some(1),
+    )?;
     let ek = b64.decode(&req.encrypted_key)?;
     let ep = b64.decode(&req.encrypted_payload)?;
     let tenant = node.store.find_tenant("dev").await?.unwrap_or(TenantId(1));

@@ -33,7 +33,9 @@ struct ClientConfig {
 }
 
 fn home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."))
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 impl ClientOpts {
@@ -48,7 +50,8 @@ impl ClientOpts {
                 p
             }
         };
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
     }
     fn client(&self) -> anyhow::Result<Client> {
@@ -69,7 +72,10 @@ impl ClientOpts {
                 match read_key_file(&path, KeyKind::ApiKey) {
                     Ok(k) => Some(String::from_utf8_lossy(&k).into_owned()),
                     Err(_) if self.api_key_file.is_none() => None,
-                    Err(e) => return Err(e).with_context(|| format!("reading API key {}", path.display())),
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("reading API key {}", path.display()));
+                    }
                 }
             }
         };
@@ -91,8 +97,12 @@ fn default_identity() -> PathBuf {
 }
 
 fn load_identity(path: &Path) -> anyhow::Result<X25519SecretKey> {
-    let bytes = read_key_file(path, KeyKind::X25519Secret)
-        .with_context(|| format!("reading client key {} (create one with `vesper keygen`)", path.display()))?;
+    let bytes = read_key_file(path, KeyKind::X25519Secret).with_context(|| {
+        format!(
+            "reading client key {} (create one with `vesper keygen`)",
+            path.display()
+        )
+    })?;
     Ok(X25519SecretKey::from_bytes(&bytes)?)
 }
 
@@ -129,9 +139,14 @@ pub async fn dev(a: DevArgs) -> anyhow::Result<ExitCode> {
     cfg.worker.lease_ms = a.lease_ms.max(1000);
     cfg.worker.heartbeat_ms = (cfg.worker.lease_ms / 3).max(200);
     let workers = cfg.workers;
-    let node = vesper_node::dev::DevNode::start(cfg).await.context("starting vesper dev")?;
+    let node = vesper_node::dev::DevNode::start(cfg)
+        .await
+        .context("starting vesper dev")?;
     use base64::Engine as _;
-    println!("Vesper dev node {} listening on http://{}", node.node_id, node.addr);
+    println!(
+        "Vesper dev node {} listening on http://{}",
+        node.node_id, node.addr
+    );
     println!("  data directory:   {}", a.data.display());
     println!("  workers:          {workers}");
     println!(
@@ -139,7 +154,11 @@ pub async fn dev(a: DevArgs) -> anyhow::Result<ExitCode> {
         base64::engine::general_purpose::STANDARD.encode(node.pool_public_key.as_bytes()),
         node.pool_public_key.key_id()
     );
-    println!("  dev API key:      {}  (also in {}/dev-api-key)", node.api_key.expose(), a.data.display());
+    println!(
+        "  dev API key:      {}  (also in {}/dev-api-key)",
+        node.api_key.expose(),
+        a.data.display()
+    );
     println!("Press Ctrl-C to stop.");
     let token = node.shutdown_token();
     tokio::spawn(async move {
@@ -170,7 +189,10 @@ pub fn keygen(a: KeygenArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("writing {} (use --force to replace)", path.display()))?;
     use base64::Engine as _;
     println!("wrote {} (mode 0600)", path.display());
-    println!("public key: {}", base64::engine::general_purpose::STANDARD.encode(sk.public_key().as_bytes()));
+    println!(
+        "public key: {}",
+        base64::engine::general_purpose::STANDARD.encode(sk.public_key().as_bytes())
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -230,12 +252,14 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
     } else {
         std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?
     };
-    let workload_type: WorkloadType = a
-        .workload_type
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--workload-type must be general, ai_inference or pos_validation"))?;
+    let workload_type: WorkloadType = a.workload_type.parse().map_err(|_| {
+        anyhow::anyhow!("--workload-type must be general, ai_inference or pos_validation")
+    })?;
     let keys = client.keys(None).await?;
-    let (_, pool_key) = keys.pool_keys.first().context("gateway publishes no pool key")?;
+    let (_, pool_key) = keys
+        .pool_keys
+        .first()
+        .context("gateway publishes no pool key")?;
     let program = if a.secret_program {
         Program::Inline(module)
     } else {
@@ -246,13 +270,23 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
         }
         Program::Registered(id)
     };
-    let req = seal_job(pool_key, &sk.public_key(), workload_type, program, input, a.priority)?;
+    let req = seal_job(
+        pool_key,
+        &sk.public_key(),
+        workload_type,
+        program,
+        input,
+        a.priority,
+    )?;
     let resp = client.submit(&req, a.idempotency_key.as_deref()).await?;
     if !a.wait {
         println!("{}", resp.job_id);
         return Ok(ExitCode::SUCCESS);
     }
-    eprintln!("submitted job {} (estimated wait {} s)", resp.job_id, resp.estimated_wait);
+    eprintln!(
+        "submitted job {} (estimated wait {} s)",
+        resp.job_id, resp.estimated_wait
+    );
     wait_and_open(&client, &resp.job_id, &sk, &keys, a.out.as_deref()).await
 }
 
@@ -268,7 +302,9 @@ async fn wait_and_open(
     let body = loop {
         match client.result(job, 2).await {
             Ok((_, body)) => break body,
-            Err(ClientError::Api { code, job_status, .. }) if code == "result_not_ready" => {
+            Err(ClientError::Api {
+                code, job_status, ..
+            }) if code == "result_not_ready" => {
                 spinner.set_message(format!("job {job}: {}", job_status.unwrap_or_default()));
             }
             Err(e) => {
@@ -291,7 +327,9 @@ async fn wait_and_open(
         v.receipt.worker_id, v.receipt.program_id, v.receipt.execution_time_ms, v.receipt.fuel_used
     );
     match out {
-        Some(p) => std::fs::write(p, &r.stdout).with_context(|| format!("writing {}", p.display()))?,
+        Some(p) => {
+            std::fs::write(p, &r.stdout).with_context(|| format!("writing {}", p.display()))?
+        }
         None => std::io::Write::write_all(&mut std::io::stdout(), &r.stdout)?,
     }
     if !r.stderr.is_empty() {
@@ -386,7 +424,8 @@ pub struct VerifyArgs {
 }
 
 pub async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    let text = std::fs::read_to_string(&a.file)
+        .with_context(|| format!("reading {}", a.file.display()))?;
     let body: ResultBody = match serde_json::from_str(&text) {
         Ok(b) => b,
         Err(e) => {
@@ -395,7 +434,12 @@ pub async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let trusted: Vec<[u8; 32]> = if a.worker_keys.is_empty() {
-        let keys = a.opts.client()?.keys(None).await.context("fetching worker keys from the gateway")?;
+        let keys = a
+            .opts
+            .client()?
+            .keys(None)
+            .await
+            .context("fetching worker keys from the gateway")?;
         keys.worker_keys.iter().map(|(_, k)| *k).collect()
     } else {
         a.worker_keys
@@ -420,7 +464,11 @@ pub async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
                 v.receipt.program_id,
                 v.receipt.worker_id,
                 hex::encode(v.receipt.worker_pubkey),
-                if v.plaintext.is_some() { "; result hash matches the decrypted result" } else { "" }
+                if v.plaintext.is_some() {
+                    "; result hash matches the decrypted result"
+                } else {
+                    ""
+                }
             );
             Ok(ExitCode::SUCCESS)
         }

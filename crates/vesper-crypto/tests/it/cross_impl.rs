@@ -37,7 +37,9 @@ fn other_implementation_seals_vesper_opens() {
     for len in [0usize, 1, 15, 16, 17, 1000, 65_536] {
         let pt: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
         let pk = HpkePublicKey::new(pool.public_key().as_bytes().to_vec());
-        let (enc, ct) = other().seal(&pk, JOB_INFO, &m.aad(), &pt, None, None, None).unwrap();
+        let (enc, ct) = other()
+            .seal(&pk, JOB_INFO, &m.aad(), &pt, None, None, None)
+            .unwrap();
         let opened = open_workload(&pool, &m, &enc, &ct).unwrap();
         assert_eq!(&opened[..], &pt[..], "len {len}");
     }
@@ -51,12 +53,18 @@ fn vesper_seals_other_implementation_opens() {
     let pt = b"the quick brown fox".repeat(100);
     let (enc, ct) = seal_workload(&pool.public_key(), &m, &pt).unwrap();
     let sk = HpkePrivateKey::new(pool.to_bytes().to_vec());
-    let opened = other().open(&enc, &sk, JOB_INFO, &m.aad(), &ct, None, None, None).unwrap();
+    let opened = other()
+        .open(&enc, &sk, JOB_INFO, &m.aad(), &ct, None, None, None)
+        .unwrap();
     assert_eq!(opened, pt);
     // The other implementation also refuses a tampered AAD.
     let mut aad = m.aad();
     *aad.last_mut().unwrap() ^= 1;
-    assert!(other().open(&enc, &sk, JOB_INFO, &aad, &ct, None, None, None).is_err());
+    assert!(
+        other()
+            .open(&enc, &sk, JOB_INFO, &aad, &ct, None, None, None)
+            .is_err()
+    );
 }
 
 #[test]
@@ -69,15 +77,35 @@ fn results_interoperate_both_ways() {
     let sk = HpkePrivateKey::new(client.to_bytes().to_vec());
     let (enc, ct) = sealed.0.split_at(32);
     let pt = other()
-        .open(enc, &sk, RESULT_INFO, &result_aad(&job, &digest), ct, None, None, None)
+        .open(
+            enc,
+            &sk,
+            RESULT_INFO,
+            &result_aad(&job, &digest),
+            ct,
+            None,
+            None,
+            None,
+        )
         .unwrap();
     assert_eq!(pt, b"result!");
     // The other implementation seals; Vesper opens.
     let pk = HpkePublicKey::new(client.public_key().as_bytes().to_vec());
     let (enc, ct) = other()
-        .seal(&pk, RESULT_INFO, &result_aad(&job, &digest), b"back", None, None, None)
+        .seal(
+            &pk,
+            RESULT_INFO,
+            &result_aad(&job, &digest),
+            b"back",
+            None,
+            None,
+            None,
+        )
         .unwrap();
     let mut wire = enc.clone();
     wire.extend_from_slice(&ct);
-    assert_eq!(&open_result(&client, &job, &digest, &wire).unwrap()[..], b"back");
+    assert_eq!(
+        &open_result(&client, &job, &digest, &wire).unwrap()[..],
+        b"back"
+    );
 }

@@ -49,7 +49,11 @@ fn parse() -> Vec<Suite> {
         }
         if !in_block {
             if line.starts_with("### ") {
-                suites.push(Suite { setup: Rec::new(), encryptions: vec![], exports: vec![] });
+                suites.push(Suite {
+                    setup: Rec::new(),
+                    encryptions: vec![],
+                    exports: vec![],
+                });
                 part = "setup";
             } else if line.starts_with("#### Encryptions") {
                 part = "enc";
@@ -63,11 +67,17 @@ fn parse() -> Vec<Suite> {
             continue;
         }
         match line.split_once(':') {
-            Some((k, v)) if k.chars().all(|c| c.is_ascii_alphabetic() || c == '_' || c == ' ') => {
+            Some((k, v))
+                if k.chars()
+                    .all(|c| c.is_ascii_alphabetic() || c == '_' || c == ' ') =>
+            {
                 last_key = k.to_string();
                 rec.insert(last_key.clone(), v.trim().to_string());
             }
-            _ => rec.get_mut(&last_key).expect("continuation").push_str(line.trim()),
+            _ => rec
+                .get_mut(&last_key)
+                .expect("continuation")
+                .push_str(line.trim()),
         }
     }
     suites
@@ -119,19 +129,32 @@ fn appendix_a1_all_modes() {
         // KEM key derivation.
         let (sk_r, pk_r) = Kem::derive_keypair(&h(&s.setup, "ikmR"));
         // x25519-dalek keeps secrets clamped (RFC 7748 section 5); the RFC prints them raw.
-        assert_eq!(sk_r.to_bytes().to_vec(), clamp(h(&s.setup, "skRm")), "mode {mode} skRm");
-        assert_eq!(pk_r.to_bytes().to_vec(), h(&s.setup, "pkRm"), "mode {mode} pkRm");
+        assert_eq!(
+            sk_r.to_bytes().to_vec(),
+            clamp(h(&s.setup, "skRm")),
+            "mode {mode} skRm"
+        );
+        assert_eq!(
+            pk_r.to_bytes().to_vec(),
+            h(&s.setup, "pkRm"),
+            "mode {mode} pkRm"
+        );
         let (_, pk_e) = Kem::derive_keypair(&h(&s.setup, "ikmE"));
         assert_eq!(pk_e.to_bytes().to_vec(), h(&s.setup, "pkEm"));
 
-        let sender_keys = s.setup.get("ikmS").map(|_| Kem::derive_keypair(&h(&s.setup, "ikmS")));
+        let sender_keys = s
+            .setup
+            .get("ikmS")
+            .map(|_| Kem::derive_keypair(&h(&s.setup, "ikmS")));
         if let Some((sk_s, pk_s)) = &sender_keys {
             assert_eq!(sk_s.to_bytes().to_vec(), clamp(h(&s.setup, "skSm")));
             assert_eq!(pk_s.to_bytes().to_vec(), h(&s.setup, "pkSm"));
         }
         let psk = s.setup.get("psk").map(|_| h(&s.setup, "psk"));
         let psk_id = s.setup.get("psk_id").map(|_| h(&s.setup, "psk_id"));
-        let bundle = psk.as_ref().map(|p| PskBundle::new(p, psk_id.as_ref().unwrap()).unwrap());
+        let bundle = psk
+            .as_ref()
+            .map(|p| PskBundle::new(p, psk_id.as_ref().unwrap()).unwrap());
 
         let mode_s = match (mode, &sender_keys, bundle) {
             (0, None, None) => OpModeS::Base,
@@ -156,7 +179,11 @@ fn appendix_a1_all_modes() {
             &mut Replay(h(&s.setup, "ikmE")),
         )
         .unwrap();
-        assert_eq!(enc.to_bytes().to_vec(), h(&s.setup, "enc"), "mode {mode} enc");
+        assert_eq!(
+            enc.to_bytes().to_vec(),
+            h(&s.setup, "enc"),
+            "mode {mode} enc"
+        );
         let enc2 = <Kem as hpke::Kem>::EncappedKey::from_bytes(&h(&s.setup, "enc")).unwrap();
         let mut ctx_r =
             hpke::setup_receiver::<AesGcm128, HkdfSha256, Kem>(&mode_r, &sk_r, &enc2, &info)

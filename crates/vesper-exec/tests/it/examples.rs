@@ -37,23 +37,36 @@ fn wordcount_example_counts_like_wc() {
     }
     let big = "lorem ipsum dolor\n".repeat(10_000);
     let out = run_with(&ex, &m, big.as_bytes(), limits()).unwrap();
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), "10000 30000 180000\n");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "10000 30000 180000\n"
+    );
 }
 
 #[test]
 fn logreg_example_matches_f64_reference() {
     let ex = executor();
     let m = example("logreg");
-    let rows = [[1.0, 0.5, 2.0, 0.1], [-1.0, 2.0, 0.0, -0.5], [0.25, 0.75, -3.5, 1.125]];
-    let input: String =
-        rows.iter().map(|r| format!("{} {} {} {}\n", r[0], r[1], r[2], r[3])).collect();
+    let rows = [
+        [1.0, 0.5, 2.0, 0.1],
+        [-1.0, 2.0, 0.0, -0.5],
+        [0.25, 0.75, -3.5, 1.125],
+    ];
+    let input: String = rows
+        .iter()
+        .map(|r| format!("{} {} {} {}\n", r[0], r[1], r[2], r[3]))
+        .collect();
     let out = run_with(&ex, &m, input.as_bytes(), limits()).unwrap();
     let want: String = rows
         .iter()
         .map(|r| {
             let z: f64 = -0.3 + 0.8 * r[0] - 1.2 * r[1] + 0.5 * r[2] + 2.0 * r[3];
             let p = 1.0 / (1.0 + (-z).exp());
-            format!("{:.4} {}\n", (p * 10_000.0).round() / 10_000.0, (p >= 0.5) as u8)
+            format!(
+                "{:.4} {}\n",
+                (p * 10_000.0).round() / 10_000.0,
+                (p >= 0.5) as u8
+            )
         })
         .collect();
     assert_eq!(String::from_utf8(out.stdout).unwrap(), want);

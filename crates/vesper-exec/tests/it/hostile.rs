@@ -20,8 +20,16 @@ fn infinite_loop() -> Vec<u8> {
 #[test]
 fn infinite_loop_runs_out_of_fuel() {
     let ex = executor();
-    let err = run_with(&ex, &infinite_loop(), b"", ExecLimits { fuel: 10_000_000, ..limits() })
-        .unwrap_err();
+    let err = run_with(
+        &ex,
+        &infinite_loop(),
+        b"",
+        ExecLimits {
+            fuel: 10_000_000,
+            ..limits()
+        },
+    )
+    .unwrap_err();
     assert_eq!(err, ExecError::FuelExhausted);
 }
 
@@ -29,8 +37,17 @@ fn infinite_loop_runs_out_of_fuel() {
 fn infinite_loop_hits_wall_time_when_fuel_is_plenty() {
     let ex = executor();
     let t = std::time::Instant::now();
-    let err = run_with(&ex, &infinite_loop(), b"", ExecLimits { fuel: u64::MAX / 2, wall_ms: 200, ..limits() })
-        .unwrap_err();
+    let err = run_with(
+        &ex,
+        &infinite_loop(),
+        b"",
+        ExecLimits {
+            fuel: u64::MAX / 2,
+            wall_ms: 200,
+            ..limits()
+        },
+    )
+    .unwrap_err();
     assert_eq!(err, ExecError::Timeout);
     let ms = t.elapsed().as_millis();
     assert!(ms >= 150 && ms < 3_000, "took {ms} ms");
@@ -46,24 +63,42 @@ fn memory_bomb_is_stopped() {
                (if (i32.eq (memory.grow (i32.const 16)) (i32.const -1)) (then (unreachable)))
                (br $l)))"#,
     );
-    assert_eq!(run_with(&ex, &m, b"", limits()).unwrap_err(), ExecError::MemoryLimit);
+    assert_eq!(
+        run_with(&ex, &m, b"", limits()).unwrap_err(),
+        ExecError::MemoryLimit
+    );
     // A module whose initial memory (62.5 MiB) exceeds the job's limit (32 MiB) cannot start.
     let big = wasm(r#"(module (memory 1000) (func (export "_start")))"#);
-    assert_eq!(run_with(&ex, &big, b"", limits()).unwrap_err(), ExecError::MemoryLimit);
+    assert_eq!(
+        run_with(&ex, &big, b"", limits()).unwrap_err(),
+        ExecError::MemoryLimit
+    );
     // One that declares more than the executor ever grants (125 MiB > 64 MiB) is refused outright.
     let huge = wasm(r#"(module (memory 2000) (func (export "_start")))"#);
-    assert_eq!(run_with(&ex, &huge, b"", limits()).unwrap_err(), ExecError::InvalidModule);
+    assert_eq!(
+        run_with(&ex, &huge, b"", limits()).unwrap_err(),
+        ExecError::InvalidModule
+    );
 }
 
 #[test]
 fn trap_is_a_trap() {
     let ex = executor();
     let m = module(r#"(func (export "_start") unreachable)"#);
-    assert_eq!(run_with(&ex, &m, b"", limits()).unwrap_err(), ExecError::Trap);
+    assert_eq!(
+        run_with(&ex, &m, b"", limits()).unwrap_err(),
+        ExecError::Trap
+    );
     let oob = module(r#"(func (export "_start") (drop (i32.load (i32.const 70000))))"#);
-    assert_eq!(run_with(&ex, &oob, b"", limits()).unwrap_err(), ExecError::Trap);
+    assert_eq!(
+        run_with(&ex, &oob, b"", limits()).unwrap_err(),
+        ExecError::Trap
+    );
     let recurse = module(r#"(func $f (export "_start") (call $f))"#);
-    assert_eq!(run_with(&ex, &recurse, b"", limits()).unwrap_err(), ExecError::Trap);
+    assert_eq!(
+        run_with(&ex, &recurse, b"", limits()).unwrap_err(),
+        ExecError::Trap
+    );
 }
 
 #[test]
@@ -78,7 +113,16 @@ fn output_flood_is_output_too_large() {
                (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
                (br $l)))"#,
     );
-    let err = run_with(&ex, &m, b"", ExecLimits { output_bytes: 100_000, ..limits() }).unwrap_err();
+    let err = run_with(
+        &ex,
+        &m,
+        b"",
+        ExecLimits {
+            output_bytes: 100_000,
+            ..limits()
+        },
+    )
+    .unwrap_err();
     assert_eq!(err, ExecError::OutputTooLarge);
 }
 
@@ -103,13 +147,22 @@ fn stderr_flood_is_truncated_not_fatal() {
 #[test]
 fn invalid_modules_are_rejected() {
     let ex = executor();
-    assert_eq!(run_with(&ex, b"not wasm", b"", limits()).unwrap_err(), ExecError::InvalidModule);
+    assert_eq!(
+        run_with(&ex, b"not wasm", b"", limits()).unwrap_err(),
+        ExecError::InvalidModule
+    );
     // No _start: a reactor, not a command.
     let reactor = wasm(r#"(module (func (export "run")))"#);
-    assert_eq!(run_with(&ex, &reactor, b"", limits()).unwrap_err(), ExecError::InvalidModule);
+    assert_eq!(
+        run_with(&ex, &reactor, b"", limits()).unwrap_err(),
+        ExecError::InvalidModule
+    );
     // Imports something other than WASI preview 1.
     let env = wasm(r#"(module (import "env" "open" (func)) (func (export "_start")))"#);
-    assert_eq!(run_with(&ex, &env, b"", limits()).unwrap_err(), ExecError::InvalidModule);
+    assert_eq!(
+        run_with(&ex, &env, b"", limits()).unwrap_err(),
+        ExecError::InvalidModule
+    );
 }
 
 #[test]
@@ -160,7 +213,11 @@ fn clock_and_randomness_are_deterministic() {
     let b = run_with(&ex, &m, b"", limits()).unwrap().stdout;
     assert_eq!(a, b, "same job, same clock and randomness");
     let nanos = u64::from_le_bytes(a[..8].try_into().unwrap());
-    assert_eq!(nanos, 1_700_000_000_000 * 1_000_000, "wall clock is the job's timestamp");
+    assert_eq!(
+        nanos,
+        1_700_000_000_000 * 1_000_000,
+        "wall clock is the job's timestamp"
+    );
     assert_ne!(&a[8..], &[0u8; 16]);
 }
 
@@ -176,7 +233,10 @@ fn executor_survives_hostile_modules_and_memory_stays_bounded() {
     let ok = module(r#"(func (export "_start"))"#);
     let rss_before = rss_kib();
     for _ in 0..40 {
-        assert_eq!(run_with(&ex, &bomb, b"", limits()).unwrap_err(), ExecError::MemoryLimit);
+        assert_eq!(
+            run_with(&ex, &bomb, b"", limits()).unwrap_err(),
+            ExecError::MemoryLimit
+        );
         assert_eq!(run_with(&ex, &ok, b"", limits()).unwrap().exit_code, 0);
     }
     let grown = rss_kib().saturating_sub(rss_before);

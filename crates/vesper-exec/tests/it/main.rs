@@ -8,7 +8,11 @@ use vesper_core::{ExecLimits, ProgramId, Timestamp};
 use vesper_exec::{ExecError, ExecOutput, Executor, ExecutorConfig, RunRequest};
 
 pub fn executor() -> Executor {
-    Executor::new(ExecutorConfig { max_memory_bytes: 64 << 20, max_concurrent: 4 }).unwrap()
+    Executor::new(ExecutorConfig {
+        max_memory_bytes: 64 << 20,
+        max_concurrent: 4,
+    })
+    .unwrap()
 }
 
 pub fn wasm(wat_src: &str) -> Vec<u8> {

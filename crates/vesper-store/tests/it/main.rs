@@ -16,7 +16,11 @@ fn sqlite() -> Backend {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v.db");
     let store = Arc::new(SqliteStore::open(&path, SqliteOptions::default()).unwrap());
-    Backend { store, _dir: dir, path }
+    Backend {
+        store,
+        _dir: dir,
+        path,
+    }
 }
 
 fn job(tenant: TenantId, prio: i64, created: u64) -> NewJob {
@@ -87,7 +91,10 @@ async fn priority_then_fifo() {
     while let Some(l) = s.lease(&w("w"), Timestamp(100), 1000).await.unwrap() {
         order.push(l.lease.job_id);
     }
-    assert_eq!(order, vec![high.job_id, mid.job_id, low1.job_id, low2.job_id]);
+    assert_eq!(
+        order,
+        vec![high.job_id, mid.job_id, low1.job_id, low2.job_id]
+    );
     assert_eq!(s.queue_depth().await.unwrap(), 0);
 }
 
@@ -97,23 +104,74 @@ async fn stale_lease_is_fenced_after_expiry() {
     let s = &*b.store;
     let t = tenant(s, "t").await;
     let j = created(s.submit(job(t, 5, 0)).await.unwrap());
-    let first = s.lease(&w("a"), Timestamp(100), 1000).await.unwrap().unwrap();
+    let first = s
+        .lease(&w("a"), Timestamp(100), 1000)
+        .await
+        .unwrap()
+        .unwrap();
     // Not yet expired: nothing to requeue.
-    assert_eq!(s.requeue_expired(Timestamp(500), RetryPolicy { base_backoff_ms: 0, max_backoff_ms: 0 }).await.unwrap(), 0);
+    assert_eq!(
+        s.requeue_expired(
+            Timestamp(500),
+            RetryPolicy {
+                base_backoff_ms: 0,
+                max_backoff_ms: 0
+            }
+        )
+        .await
+        .unwrap(),
+        0
+    );
     // Expired: back in the queue, one attempt counted.
-    let policy = RetryPolicy { base_backoff_ms: 0, max_backoff_ms: 0 };
+    let policy = RetryPolicy {
+        base_backoff_ms: 0,
+        max_backoff_ms: 0,
+    };
     assert_eq!(s.requeue_expired(Timestamp(1200), policy).await.unwrap(), 1);
-    let second = s.lease(&w("b"), Timestamp(1300), 1000).await.unwrap().unwrap();
+    let second = s
+        .lease(&w("b"), Timestamp(1300), 1000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(second.lease.job_id, j.job_id);
     assert!(second.lease.epoch > first.lease.epoch);
     assert_eq!(second.retry_count, 1);
     // The stale worker cannot hand in, heartbeat or fail.
-    assert!(matches!(s.complete(&first.lease, result_for(&first.lease, 1400), Timestamp(1400)).await, Err(StoreError::Fenced { .. })));
-    assert!(matches!(s.heartbeat(&first.lease, Timestamp(1400), 1000).await, Err(StoreError::Fenced { .. })));
-    assert!(matches!(s.fail(&first.lease, ErrorCode::Trap, Timestamp(1400), policy).await, Err(StoreError::Fenced { .. })));
+    assert!(matches!(
+        s.complete(
+            &first.lease,
+            result_for(&first.lease, 1400),
+            Timestamp(1400)
+        )
+        .await,
+        Err(StoreError::Fenced { .. })
+    ));
+    assert!(matches!(
+        s.heartbeat(&first.lease, Timestamp(1400), 1000).await,
+        Err(StoreError::Fenced { .. })
+    ));
+    assert!(matches!(
+        s.fail(&first.lease, ErrorCode::Trap, Timestamp(1400), policy)
+            .await,
+        Err(StoreError::Fenced { .. })
+    ));
     // The current holder can, exactly once.
-    s.complete(&second.lease, result_for(&second.lease, 1500), Timestamp(1500)).await.unwrap();
-    assert!(s.complete(&second.lease, result_for(&second.lease, 1501), Timestamp(1501)).await.is_err());
+    s.complete(
+        &second.lease,
+        result_for(&second.lease, 1500),
+        Timestamp(1500),
+    )
+    .await
+    .unwrap();
+    assert!(
+        s.complete(
+            &second.lease,
+            result_for(&second.lease, 1501),
+            Timestamp(1501)
+        )
+        .await
+        .is_err()
+    );
     let r = s.result(t, j.job_id).await.unwrap().unwrap();
     assert_eq!(r.job.status, JobStatus::Completed);
     assert_eq!(r.body.unwrap().receipt.worker_id, "b");
@@ -125,28 +183,65 @@ async fn retries_back_off_then_fail() {
     let s = &*b.store;
     let t = tenant(s, "t").await;
     let j = created(s.submit(job(t, 5, 0)).await.unwrap());
-    let policy = RetryPolicy { base_backoff_ms: 100, max_backoff_ms: 10_000 };
+    let policy = RetryPolicy {
+        base_backoff_ms: 100,
+        max_backoff_ms: 10_000,
+    };
     let mut now = 1000;
     for attempt in 1..=2u32 {
-        let l = s.lease(&w("a"), Timestamp(now), 1000).await.unwrap().unwrap();
-        let d = s.fail(&l.lease, ErrorCode::Internal, Timestamp(now), policy).await.unwrap();
-        let RetryDecision::Retry { not_before, retry_count } = d else { panic!("{d:?}") };
+        let l = s
+            .lease(&w("a"), Timestamp(now), 1000)
+            .await
+            .unwrap()
+            .unwrap();
+        let d = s
+            .fail(&l.lease, ErrorCode::Internal, Timestamp(now), policy)
+            .await
+            .unwrap();
+        let RetryDecision::Retry {
+            not_before,
+            retry_count,
+        } = d
+        else {
+            panic!("{d:?}")
+        };
         assert_eq!(retry_count, attempt);
         // Backing off: not leasable yet.
-        assert!(s.lease(&w("a"), Timestamp(not_before.0 - 1), 1000).await.unwrap().is_none());
+        assert!(
+            s.lease(&w("a"), Timestamp(not_before.0 - 1), 1000)
+                .await
+                .unwrap()
+                .is_none()
+        );
         now = not_before.0;
     }
-    let l = s.lease(&w("a"), Timestamp(now), 1000).await.unwrap().unwrap();
-    let d = s.fail(&l.lease, ErrorCode::Internal, Timestamp(now), policy).await.unwrap();
+    let l = s
+        .lease(&w("a"), Timestamp(now), 1000)
+        .await
+        .unwrap()
+        .unwrap();
+    let d = s
+        .fail(&l.lease, ErrorCode::Internal, Timestamp(now), policy)
+        .await
+        .unwrap();
     assert!(matches!(d, RetryDecision::Fail { .. }));
     let rec = s.job(t, j.job_id).await.unwrap().unwrap();
     assert_eq!(rec.status, JobStatus::Failed);
     assert_eq!(rec.error, Some(ErrorCode::Internal));
     // Deterministic errors fail at once.
     let j2 = created(s.submit(job(t, 5, 0)).await.unwrap());
-    let l = s.lease(&w("a"), Timestamp(now), 1000).await.unwrap().unwrap();
+    let l = s
+        .lease(&w("a"), Timestamp(now), 1000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(l.lease.job_id, j2.job_id);
-    assert!(matches!(s.fail(&l.lease, ErrorCode::Trap, Timestamp(now), policy).await.unwrap(), RetryDecision::Fail { retry_count: 0 }));
+    assert!(matches!(
+        s.fail(&l.lease, ErrorCode::Trap, Timestamp(now), policy)
+            .await
+            .unwrap(),
+        RetryDecision::Fail { retry_count: 0 }
+    ));
 }
 
 #[tokio::test]
@@ -157,13 +252,32 @@ async fn dead_node_leases_recovered_by_prefix_only() {
     for _ in 0..3 {
         s.submit(job(t, 5, 0)).await.unwrap();
     }
-    s.lease(&w("node1/w0"), Timestamp(10), 60_000).await.unwrap().unwrap();
-    s.lease(&w("node1/w1"), Timestamp(10), 60_000).await.unwrap().unwrap();
-    s.lease(&w("node10/w0"), Timestamp(10), 60_000).await.unwrap().unwrap();
+    s.lease(&w("node1/w0"), Timestamp(10), 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    s.lease(&w("node1/w1"), Timestamp(10), 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    s.lease(&w("node10/w0"), Timestamp(10), 60_000)
+        .await
+        .unwrap()
+        .unwrap();
     let policy = RetryPolicy::default();
-    assert_eq!(s.expire_leases_of("node1/", Timestamp(20), policy).await.unwrap(), 2);
+    assert_eq!(
+        s.expire_leases_of("node1/", Timestamp(20), policy)
+            .await
+            .unwrap(),
+        2
+    );
     // `_` and `%` in a prefix are literal.
-    assert_eq!(s.expire_leases_of("node_/", Timestamp(20), policy).await.unwrap(), 0);
+    assert_eq!(
+        s.expire_leases_of("node_/", Timestamp(20), policy)
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(s.queue_depth().await.unwrap(), 2);
 }
 
@@ -173,7 +287,10 @@ async fn idempotency_and_tenant_isolation() {
     let s = &*b.store;
     let t1 = tenant(s, "one").await;
     let t2 = tenant(s, "two").await;
-    assert!(matches!(s.create_tenant("one", Timestamp(0)).await, Err(StoreError::TenantExists)));
+    assert!(matches!(
+        s.create_tenant("one", Timestamp(0)).await,
+        Err(StoreError::TenantExists)
+    ));
     let mut a = job(t1, 5, 0);
     a.idempotency_key = Some("k".into());
     a.request_digest = [7; 32];
@@ -185,7 +302,10 @@ async fn idempotency_and_tenant_isolation() {
         o => panic!("{o:?}"),
     }
     again.request_digest = [8; 32];
-    assert!(matches!(s.submit(again.clone()).await.unwrap(), SubmitOutcome::IdempotencyConflict));
+    assert!(matches!(
+        s.submit(again.clone()).await.unwrap(),
+        SubmitOutcome::IdempotencyConflict
+    ));
     // Same key, other tenant: independent.
     let mut other = a.clone();
     other.job_id = JobId::new_random();
@@ -193,8 +313,14 @@ async fn idempotency_and_tenant_isolation() {
     created(s.submit(other).await.unwrap());
     assert!(s.job(t2, first.job_id).await.unwrap().is_none());
     assert!(s.result(t2, first.job_id).await.unwrap().is_none());
-    assert_eq!(s.cancel(t2, first.job_id, Timestamp(1)).await.unwrap(), CancelOutcome::NotFound);
-    assert!(matches!(s.cancel(t1, first.job_id, Timestamp(1)).await.unwrap(), CancelOutcome::Cancelled(_)));
+    assert_eq!(
+        s.cancel(t2, first.job_id, Timestamp(1)).await.unwrap(),
+        CancelOutcome::NotFound
+    );
+    assert!(matches!(
+        s.cancel(t1, first.job_id, Timestamp(1)).await.unwrap(),
+        CancelOutcome::Cancelled(_)
+    ));
 }
 
 #[tokio::test]
@@ -204,7 +330,9 @@ async fn results_expire() {
     let t = tenant(s, "t").await;
     let j = created(s.submit(job(t, 5, 0)).await.unwrap());
     let l = s.lease(&w("a"), Timestamp(0), 1000).await.unwrap().unwrap();
-    s.complete(&l.lease, result_for(&l.lease, 10), Timestamp(10)).await.unwrap();
+    s.complete(&l.lease, result_for(&l.lease, 10), Timestamp(10))
+        .await
+        .unwrap();
     assert_eq!(s.purge_expired_results(Timestamp(500)).await.unwrap(), 0);
     assert_eq!(s.purge_expired_results(Timestamp(1010)).await.unwrap(), 1);
     let r = s.result(t, j.job_id).await.unwrap().unwrap();
@@ -241,9 +369,18 @@ async fn events_follow_durable_changes() {
     let mut ev = s.events();
     let t = tenant(s, "t").await;
     let j = created(s.submit(job(t, 5, 0)).await.unwrap());
-    assert_eq!(ev.recv().await.unwrap(), JobEvent { job_id: j.job_id, tenant: t, status: JobStatus::Queued });
+    assert_eq!(
+        ev.recv().await.unwrap(),
+        JobEvent {
+            job_id: j.job_id,
+            tenant: t,
+            status: JobStatus::Queued
+        }
+    );
     let l = s.lease(&w("a"), Timestamp(0), 1000).await.unwrap().unwrap();
     assert_eq!(ev.recv().await.unwrap().status, JobStatus::Processing);
-    s.complete(&l.lease, result_for(&l.lease, 1), Timestamp(1)).await.unwrap();
+    s.complete(&l.lease, result_for(&l.lease, 1), Timestamp(1))
+        .await
+        .unwrap();
     assert_eq!(ev.recv().await.unwrap().status, JobStatus::Completed);
 }

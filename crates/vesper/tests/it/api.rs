@@ -15,7 +15,12 @@ async fn node() -> (DevNode, tempfile::TempDir) {
     (DevNode::start(cfg).await.unwrap(), dir)
 }
 
-async fn raw(method: reqwest::Method, url: String, key: Option<&str>, body: Option<Vec<u8>>) -> (u16, Value) {
+async fn raw(
+    method: reqwest::Method,
+    url: String,
+    key: Option<&str>,
+    body: Option<Vec<u8>>,
+) -> (u16, Value) {
     let mut r = reqwest::Client::new().request(method, url);
     if let Some(k) = key {
         r = r.bearer_auth(k);
@@ -39,9 +44,16 @@ async fn auth_isolation_and_validation() {
     let base = format!("http://{}", node.addr);
     let key_a = node.api_key.expose().to_owned();
     // A second tenant with its own key.
-    let t_b = node.store.create_tenant("b", vesper_core::Timestamp(1)).await.unwrap();
+    let t_b = node
+        .store
+        .create_tenant("b", vesper_core::Timestamp(1))
+        .await
+        .unwrap();
     let key_b = ApiKey::generate();
-    node.store.add_api_key(t_b, key_b.hash(), vesper_core::Timestamp(1)).await.unwrap();
+    node.store
+        .add_api_key(t_b, key_b.hash(), vesper_core::Timestamp(1))
+        .await
+        .unwrap();
 
     let a = Client::new(&base, Some(key_a.clone())).unwrap();
     let sk = X25519SecretKey::generate();
@@ -53,21 +65,49 @@ async fn auth_isolation_and_validation() {
 
     // Cross-tenant access is indistinguishable from a missing job.
     for path in ["status", "result"] {
-        let (s, v) = raw(reqwest::Method::GET, format!("{base}/api/{path}/{}", job.job_id), Some(key_b.expose()), None).await;
+        let (s, v) = raw(
+            reqwest::Method::GET,
+            format!("{base}/api/{path}/{}", job.job_id),
+            Some(key_b.expose()),
+            None,
+        )
+        .await;
         assert_eq!((s, code(&v)), (404, "job_not_found"), "{path}");
     }
-    let (s, _) = raw(reqwest::Method::DELETE, format!("{base}/api/jobs/{}", job.job_id), Some(key_b.expose()), None).await;
+    let (s, _) = raw(
+        reqwest::Method::DELETE,
+        format!("{base}/api/jobs/{}", job.job_id),
+        Some(key_b.expose()),
+        None,
+    )
+    .await;
     assert_eq!(s, 404);
 
     // Missing, malformed and wrong keys.
-    for key in [None, Some("nope"), Some("vsk_0000000000000000000000000000000000000000000000000000000000000000")] {
-        let (s, v) = raw(reqwest::Method::GET, format!("{base}/api/status/{}", job.job_id), key, None).await;
+    for key in [
+        None,
+        Some("nope"),
+        Some("vsk_0000000000000000000000000000000000000000000000000000000000000000"),
+    ] {
+        let (s, v) = raw(
+            reqwest::Method::GET,
+            format!("{base}/api/status/{}", job.job_id),
+            key,
+            None,
+        )
+        .await;
         assert_eq!((s, code(&v)), (401, "unauthorized"));
     }
 
     // Oversized body: 413 with a JSON error.
     let big = vec![b' '; 2 << 20];
-    let (s, v) = raw(reqwest::Method::POST, format!("{base}/api/submit"), Some(&key_a), Some(big)).await;
+    let (s, v) = raw(
+        reqwest::Method::POST,
+        format!("{base}/api/submit"),
+        Some(&key_a),
+        Some(big),
+    )
+    .await;
     assert_eq!((s, code(&v)), (413, "payload_too_large"));
 
     // Malformed envelopes: 400 with a useful message.
@@ -76,22 +116,48 @@ async fn auth_isolation_and_validation() {
         ("encrypted_key", Value::from("AAAA"), "invalid_envelope"),
         ("encrypted_payload", Value::from("%%%"), "invalid_envelope"),
         ("client_pubkey", Value::from("AAAA"), "invalid_envelope"),
-        ("workload_type", Value::from("gpu_mining"), "unknown_workload_type"),
+        (
+            "workload_type",
+            Value::from("gpu_mining"),
+            "unknown_workload_type",
+        ),
         ("key_id", Value::from("0000000000000000"), "unknown_key_id"),
-        ("program_id", Value::from("ab".repeat(32)), "program_not_found"),
+        (
+            "program_id",
+            Value::from("ab".repeat(32)),
+            "program_not_found",
+        ),
         ("priority", Value::from(11), "invalid_priority"),
         ("surprise", Value::from(1), "invalid_json"),
     ];
     for (field, value, want) in cases {
         let mut body = good.clone();
         body[field] = value;
-        let (s, v) = raw(reqwest::Method::POST, format!("{base}/api/submit"), Some(&key_a), Some(body.to_string().into_bytes())).await;
+        let (s, v) = raw(
+            reqwest::Method::POST,
+            format!("{base}/api/submit"),
+            Some(&key_a),
+            Some(body.to_string().into_bytes()),
+        )
+        .await;
         assert_eq!((s, code(&v)), (400, want), "{field}: {v}");
         assert!(!v["error"]["message"].as_str().unwrap().is_empty());
     }
-    let (s, v) = raw(reqwest::Method::POST, format!("{base}/api/submit"), Some(&key_a), Some(b"{not json".to_vec())).await;
+    let (s, v) = raw(
+        reqwest::Method::POST,
+        format!("{base}/api/submit"),
+        Some(&key_a),
+        Some(b"{not json".to_vec()),
+    )
+    .await;
     assert_eq!((s, code(&v)), (400, "invalid_json"));
-    let (s, v) = raw(reqwest::Method::GET, format!("{base}/api/status/not-a-job"), Some(&key_a), None).await;
+    let (s, v) = raw(
+        reqwest::Method::GET,
+        format!("{base}/api/status/not-a-job"),
+        Some(&key_a),
+        None,
+    )
+    .await;
     assert_eq!((s, code(&v)), (404, "job_not_found"));
     let (s, v) = raw(reqwest::Method::GET, format!("{base}/health"), None, None).await;
     assert_eq!(s, 200, "{v}");
@@ -104,7 +170,11 @@ async fn tampered_ciphertext_fails_cleanly_and_others_complete() {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
     let (node, _dir) = node().await;
-    let client = Client::new(&format!("http://{}", node.addr), Some(node.api_key.expose().to_owned())).unwrap();
+    let client = Client::new(
+        &format!("http://{}", node.addr),
+        Some(node.api_key.expose().to_owned()),
+    )
+    .unwrap();
     let sk = X25519SecretKey::generate();
     let module = wat::parse_str(CAT).unwrap();
     let req = sealed(&client, &sk, &module, b"payload").await;
@@ -140,7 +210,9 @@ async fn tampered_ciphertext_fails_cleanly_and_others_complete() {
     let v = vesper_client::verify_result(&body, &trusted, Some(&sk)).unwrap();
     assert_eq!(v.plaintext.unwrap().stdout, b"payload");
     // Another client key cannot open it.
-    assert!(vesper_client::verify_result(&body, &trusted, Some(&X25519SecretKey::generate())).is_err());
+    assert!(
+        vesper_client::verify_result(&body, &trusted, Some(&X25519SecretKey::generate())).is_err()
+    );
     // An untrusted worker key set rejects the receipt.
     assert!(vesper_client::verify_result(&body, &[[9u8; 32]], None).is_err());
     node.stop().await;
@@ -149,7 +221,11 @@ async fn tampered_ciphertext_fails_cleanly_and_others_complete() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_cancel_and_priorities() {
     let (node, _dir) = node().await;
-    let client = Client::new(&format!("http://{}", node.addr), Some(node.api_key.expose().to_owned())).unwrap();
+    let client = Client::new(
+        &format!("http://{}", node.addr),
+        Some(node.api_key.expose().to_owned()),
+    )
+    .unwrap();
     let sk = X25519SecretKey::generate();
     let module = wat::parse_str(CAT).unwrap();
     let req = sealed(&client, &sk, &module, b"once").await;
@@ -169,11 +245,17 @@ async fn idempotency_cancel_and_priorities() {
     match client.cancel(&last).await {
         Ok(s) => {
             assert_eq!(s.status, "cancelled");
-            assert_eq!(client.result(&last, 0).await.unwrap_err().api_code(), Some("job_cancelled"));
+            assert_eq!(
+                client.result(&last, 0).await.unwrap_err().api_code(),
+                Some("job_cancelled")
+            );
         }
         Err(e) => assert_eq!(e.api_code(), Some("not_cancellable")),
     }
     client.result(&a.job_id, 10).await.unwrap();
-    assert_eq!(client.cancel(&a.job_id).await.unwrap_err().api_code(), Some("not_cancellable"));
+    assert_eq!(
+        client.cancel(&a.job_id).await.unwrap_err().api_code(),
+        Some("not_cancellable")
+    );
     node.stop().await;
 }

@@ -31,7 +31,11 @@ const JOBS: usize = 30;
 
 #[test]
 fn kill_9_at_random_points_loses_nothing_and_duplicates_nothing() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let module = wat::parse_str(SPIN_ECHO).unwrap();
@@ -106,18 +110,30 @@ fn kill_9_at_random_points_loses_nothing_and_duplicates_nothing() {
                 // Retrying with the same key: an accepted job comes back, never a second one.
                 let resp = client.submit(req, Some(&key)).await.unwrap();
                 if let Some(id) = accepted.get(&j) {
-                    assert_eq!(&resp.job_id, id, "iteration {iter} job {j}: accepted job lost or duplicated");
+                    assert_eq!(
+                        &resp.job_id, id,
+                        "iteration {iter} job {j}: accepted job lost or duplicated"
+                    );
                 }
-                let (_, body) = client.result(&resp.job_id, 30).await
+                let (_, body) = client
+                    .result(&resp.job_id, 30)
+                    .await
                     .unwrap_or_else(|e| panic!("iteration {iter} job {j}: {e}"));
                 let v = verify_result(&body, &trusted, Some(&sk)).unwrap();
-                assert_eq!(v.plaintext.unwrap().stdout, inputs[j], "iteration {iter} job {j}");
+                assert_eq!(
+                    v.plaintext.unwrap().stdout,
+                    inputs[j],
+                    "iteration {iter} job {j}"
+                );
                 let st = client.status(&resp.job_id, 0).await.unwrap();
                 assert_eq!(st.status, "completed");
                 total_interrupted += st.retry_count;
                 // The visible result is stable: the same receipt on a second read.
                 let (_, again) = client.result(&resp.job_id, 0).await.unwrap();
-                assert_eq!(again.execution_proof.worker_signature, body.execution_proof.worker_signature);
+                assert_eq!(
+                    again.execution_proof.worker_signature,
+                    body.execution_proof.worker_signature
+                );
             }
         });
         drop(dev2);

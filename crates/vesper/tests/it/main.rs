@@ -62,7 +62,12 @@ impl DevProcess {
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
-        let p = DevProcess { child, addr, data: data.to_owned(), log };
+        let p = DevProcess {
+            child,
+            addr,
+            data: data.to_owned(),
+            log,
+        };
         p.wait_healthy();
         p
     }
@@ -74,7 +79,10 @@ impl DevProcess {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("vesper dev did not come up; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        panic!(
+            "vesper dev did not come up; log:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
     }
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -112,11 +120,18 @@ impl Drop for DevProcess {
 }
 
 fn unsafe_kill(pid: i32, sig: &str) {
-    Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
 }
 
 fn rand_suffix() -> String {
-    format!("{:x}", vesper_core::JobId::new_random().as_bytes()[0] as u32 * 65536 + std::process::id() % 65536)
+    format!(
+        "{:x}",
+        vesper_core::JobId::new_random().as_bytes()[0] as u32 * 65536 + std::process::id() % 65536
+    )
 }
 
 /// Seal `input` for program `module` (registered first) with a fresh or given client key.
@@ -128,6 +143,13 @@ pub async fn sealed(
 ) -> vesper_client::SubmitRequest {
     let keys = client.keys(None).await.unwrap();
     let pid = client.upload_program(module.to_vec()).await.unwrap();
-    seal_job(&keys.pool_keys[0].1, &sk.public_key(), WorkloadType::General, Program::Registered(pid), input.to_vec(), None)
-        .unwrap()
+    seal_job(
+        &keys.pool_keys[0].1,
+        &sk.public_key(),
+        WorkloadType::General,
+        Program::Registered(pid),
+        input.to_vec(),
+        None,
+    )
+    .unwrap()
 }

@@ -8,7 +8,11 @@ use crate::{CAT, DevProcess, free_addr, sealed};
 
 #[test]
 fn canary_never_leaves_client_and_worker() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut dev = DevProcess::start(&data, free_addr(), &["--workers", "2"], "trace");
@@ -27,7 +31,12 @@ fn canary_never_leaves_client_and_worker() {
             let v = verify_result(&body, &trusted, Some(&sk)).unwrap();
             // The round trip carried it: the test would notice if the marker never travelled.
             assert_eq!(v.plaintext.unwrap().stdout, marker.as_bytes());
-            let health = reqwest::get(format!("{}/health", dev.url())).await.unwrap().text().await.unwrap();
+            let health = reqwest::get(format!("{}/health", dev.url()))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
             assert!(!health.contains(&marker));
         }
     });
