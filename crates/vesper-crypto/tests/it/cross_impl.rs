@@ -109,3 +109,51 @@ fn results_interoperate_both_ways() {
         b"back"
     );
 }
+
+/// docs/ENVELOPE.md §5.1: a vector for our exact suite (AES-256-GCM) computed by a third,
+/// independent implementation (Python `cryptography` primitives following the document).
+/// Vesper must open both envelopes and derive the same AAD, key id and digest.
+#[test]
+fn documented_end_to_end_vector() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let h = |s: &str| hex::decode(s).unwrap();
+    let pool =
+        X25519SecretKey::from_bytes(&h("4612c550263fc8ad58375df3f557aac531d26850903e55a9f23f21d8534e8ac8"))
+            .unwrap();
+    let client =
+        X25519SecretKey::from_bytes(&h("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"))
+            .unwrap();
+    assert_eq!(pool.public_key().key_id().as_str(), "8b228cd75ab70bad");
+    let meta = JobMetadata {
+        workload_type: WorkloadType::General,
+        program_id: Some(ProgramId::of_module(&h("0061736d01000000"))),
+        client_pubkey: client.public_key(),
+        key_id: pool.public_key().key_id(),
+    };
+    assert_eq!(
+        hex::encode(meta.aad()),
+        "7665737065722f76312f6a6f622d616164000767656e6572616c0193a44bbb96\
+         c751218e4c00d479e4c14358122a389acca16205b1e4d0dc5f94768520f00989\
+         30a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a3862323238\
+         6364373561623730626164"
+    );
+    let enc = b64.decode("N/2jVnvb1ijohmjDyNfpfR0SU7bU6m1EwVD3QfG/RDE=").unwrap();
+    let ct = b64.decode("cbC1UyxzycNuuxNvpqxIKMYqQ0n1WPtIJIpjoQ==").unwrap();
+    let pt = open_workload(&pool, &meta, &enc, &ct).unwrap();
+    assert_eq!(hex::encode(&pt[..]), "56574c31000000000334320a");
+    let digest: [u8; 32] = vesper_core::sha256(&[&enc, &ct]);
+    assert_eq!(
+        hex::encode(digest),
+        "f784bb74535945237513431f3c5aec0ee5eef70d7a7f779f06e25d1e06a3208a"
+    );
+    let job: JobId = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b".parse().unwrap();
+    let sealed = b64
+        .decode("3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08RRfRo87Lbc2rGH6JaBL2n5cLnI4PoBcYzUFWei6lw9+msRKQiYGqWSpHtCMyb5GY7qaqu9XfVrMwvvRWfV3f/Nxj/")
+        .unwrap();
+    let result = open_result(&client, &job, &digest, &sealed).unwrap();
+    let r = vesper_core::ResultPlaintext::decode(&result).unwrap();
+    assert_eq!(r.stdout, b"84\n");
+    assert_eq!(r.exit_code, 0);
+    assert_eq!(r.salt.to_vec(), (0u8..32).collect::<Vec<_>>());
+}
