@@ -120,3 +120,44 @@ pub fn verify_result(
     };
     Ok(VerifiedResult { receipt, plaintext })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/RECEIPT.md §8 with docs/ENVELOPE.md §5.1: computed by the independent Python
+    /// reference; the signature is deterministic (RFC 8032), so it must match to the byte.
+    #[test]
+    fn documented_receipt_vector_verifies_and_reproduces() {
+        let body: ResultBody = serde_json::from_str(
+            r#"{"job_id":"6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b","status":"completed",
+            "encrypted_result":"3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08RRfRo87Lbc2rGH6JaBL2n5cLnI4PoBcYzUFWei6lw9+msRKQiYGqWSpHtCMyb5GY7qaqu9XfVrMwvvRWfV3f/Nxj/",
+            "completed_at":"2026-01-01T00:00:00.003Z",
+            "execution_proof":{"version":1,"job_id":"6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b",
+            "program_id":"93a44bbb96c751218e4c00d479e4c14358122a389acca16205b1e4d0dc5f9476",
+            "workload_type":"general",
+            "payload_digest":"f784bb74535945237513431f3c5aec0ee5eef70d7a7f779f06e25d1e06a3208a",
+            "result_digest":"fe0486cda4aa455278aa14928e10bb1dc40c766fde1454b05879ffe0417e0118",
+            "result_hash":"2611e131df8416ed379dd674eeac65fefc04f52dd99f2b87cb207628eeb769b1",
+            "fuel_used":12345,"execution_time_ms":3,"started_at":1767225600000,
+            "completed_at":1767225600003,"worker_id":"w-1",
+            "worker_pubkey":"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+            "worker_signature":"824dcaf489c685bafc953f13cac496e2eab0b9299883b3d6331c9576a747ea9a1454d3f8f70d2ec9b58b1efa62746aa2c174f15a0c8a779034fa0b75d779f70b"}}"#,
+        )
+        .unwrap();
+        let worker_sk =
+            hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").unwrap();
+        let worker = vesper_crypto::SigningIdentity::from_bytes(&worker_sk).unwrap();
+        let client = X25519SecretKey::from_bytes(
+            &hex::decode("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a").unwrap(),
+        )
+        .unwrap();
+        let v = verify_result(&body, &[worker.public_key().0], Some(&client)).unwrap();
+        assert_eq!(v.plaintext.unwrap().stdout, b"84\n");
+        assert_eq!(
+            hex::encode(worker.sign_receipt(&v.receipt)),
+            body.execution_proof.worker_signature
+        );
+        assert_eq!(v.receipt.encode().len(), 221);
+    }
+}

@@ -34,9 +34,42 @@ impl FromRequestParts<Arc<Gateway>> for Tenant {
         // Looking up by hash: equality is decided by the index on a SHA-256 digest, so timing
         // reveals nothing about the key itself.
         let hash = vesper_crypto::hash_api_key(key);
+        let now = gw.clock.now();
+        if let Some(t) = gw.auth_cache.get(&hash, now) {
+            return Ok(Tenant(t));
+        }
         match gw.store.tenant_for_key(hash).await? {
-            Some(t) => Ok(Tenant(t)),
+            Some(t) => {
+                gw.auth_cache.put(hash, t, now);
+                Ok(Tenant(t))
+            }
             None => Err(ApiError::unauthorized()),
         }
+    }
+}
+
+/// Positive lookups of key hash → tenant, kept for a few seconds so that a busy client does
+/// not cost a store read per request. Bounded; a revoked key stops working within the TTL.
+#[derive(Default)]
+pub struct AuthCache {
+    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], (TenantId, vesper_core::Timestamp)>>,
+}
+
+const AUTH_CACHE_TTL_MS: u64 = 5_000;
+const AUTH_CACHE_ENTRIES: usize = 10_000;
+
+impl AuthCache {
+    fn get(&self, hash: &[u8; 32], now: vesper_core::Timestamp) -> Option<TenantId> {
+        let map = self.map.lock().expect("auth cache");
+        map.get(hash)
+            .filter(|(_, at)| now.saturating_since(*at) < AUTH_CACHE_TTL_MS)
+            .map(|(t, _)| *t)
+    }
+    fn put(&self, hash: [u8; 32], tenant: TenantId, now: vesper_core::Timestamp) {
+        let mut map = self.map.lock().expect("auth cache");
+        if map.len() >= AUTH_CACHE_ENTRIES {
+            map.clear();
+        }
+        map.insert(hash, (tenant, now));
     }
 }

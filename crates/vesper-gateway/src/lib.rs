@@ -59,6 +59,7 @@ pub struct Gateway {
     pub identity: Arc<SigningIdentity>,
     waiters: Arc<waiters::Waiters>,
     stats: Arc<waiters::Stats>,
+    auth_cache: auth::AuthCache,
 }
 
 impl Gateway {
@@ -87,6 +88,7 @@ impl Gateway {
             identity,
             waiters,
             stats,
+            auth_cache: auth::AuthCache::default(),
         })
     }
 }

@@ -14,7 +14,7 @@ use vesper_crypto::{
     JobMetadata, SigningIdentity, X25519PublicKey, X25519SecretKey, open_workload, seal_result,
 };
 use vesper_exec::{Executor, RunRequest};
-use vesper_store::{LeasedJob, NewResult, Store, StoreError};
+use vesper_store::{LeaseRef, LeasedJob, NewResult, Store, StoreError};
 use zeroize::Zeroize;
 
 /// Pool secret keys by key id. Only workers hold this.
@@ -78,7 +78,15 @@ enum Outcome {
 impl Worker {
     /// Serve jobs until `shutdown` is cancelled. A job already running is finished first.
     pub async fn run(self, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        this.serve(shutdown).await
+    }
+
+    async fn serve(self: Arc<Self>, shutdown: CancellationToken) {
         let work = self.store.work_available();
+        // The previous job's hand-in, still committing while this worker leases and runs the
+        // next one: at most one outstanding, so a worker never has more than two jobs.
+        let mut handing_in: Option<tokio::task::JoinHandle<()>> = None;
         tracing::info!(worker = %self.id, "worker started");
         loop {
             if shutdown.is_cancelled() {
@@ -92,7 +100,16 @@ impl Worker {
                 .lease(&self.id, self.clock.now(), self.config.lease_ms)
                 .await
             {
-                Ok(Some(job)) => self.handle(job).await,
+                Ok(Some(job)) => {
+                    let (lease, outcome, started) = self.execute(job).await;
+                    if let Some(prev) = handing_in.take() {
+                        let _ = prev.await;
+                    }
+                    let me = self.clone();
+                    handing_in = Some(tokio::spawn(async move {
+                        me.hand_in(lease, outcome, started).await
+                    }));
+                }
                 Ok(None) => {
                     tokio::select! {
                         _ = &mut notified => {}
@@ -109,10 +126,13 @@ impl Worker {
                 }
             }
         }
+        if let Some(prev) = handing_in.take() {
+            let _ = prev.await;
+        }
         tracing::info!(worker = %self.id, "worker stopped");
     }
 
-    async fn handle(&self, job: LeasedJob) {
+    async fn execute(&self, job: LeasedJob) -> (LeaseRef, Outcome, vesper_core::Timestamp) {
         let lease = job.lease.clone();
         let started = self.clock.now();
         // Keep the lease alive while the job runs.
@@ -132,6 +152,10 @@ impl Worker {
                 }
             }
         };
+        (lease, outcome, started)
+    }
+
+    async fn hand_in(&self, lease: LeaseRef, outcome: Outcome, started: vesper_core::Timestamp) {
         let now = self.clock.now();
         let r = match outcome {
             Outcome::Done(result) => self.store.complete(&lease, result, now).await.map(|_| {

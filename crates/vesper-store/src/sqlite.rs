@@ -215,7 +215,9 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::Unavailable)?
     }
 
-    /// Run `f` on a read connection on the blocking pool.
+    /// Run `f` on a read connection. Reads are point lookups on hot pages (microseconds) and
+    /// WAL readers never wait for the writer, so they run inline rather than paying a thread
+    /// hand-off per request.
     async fn read<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
@@ -232,12 +234,7 @@ impl SqliteStore {
                 c
             }
         };
-        let (conn, r) = tokio::task::spawn_blocking(move || {
-            let r = f(&conn);
-            (conn, r)
-        })
-        .await
-        .map_err(|_| StoreError::Unavailable)?;
+        let r = f(&conn);
         let mut pool = self.readers.lock().expect("reader pool");
         if pool.len() < self.max_readers {
             pool.push(conn);
@@ -257,11 +254,11 @@ fn in_savepoint<R>(
     fx: &mut Effects,
     f: impl FnOnce(&Connection, &mut Effects) -> Result<R>,
 ) -> Result<R> {
-    conn.execute_batch("SAVEPOINT op")?;
+    conn.prepare_cached("SAVEPOINT op")?.execute([])?;
     let mut local = Effects::default();
     match f(conn, &mut local) {
         Ok(r) => {
-            conn.execute_batch("RELEASE op")?;
+            conn.prepare_cached("RELEASE op")?.execute([])?;
             fx.events.append(&mut local.events);
             fx.work |= local.work;
             Ok(r)

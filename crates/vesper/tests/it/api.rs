@@ -259,3 +259,54 @@ async fn idempotency_cancel_and_priorities() {
     );
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_programs_fail_typed_and_the_pool_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = DevConfig::new(dir.path().join("data"), "127.0.0.1:0".parse().unwrap());
+    cfg.workers = 2;
+    cfg.worker.limits = vesper_core::ExecLimits {
+        fuel: 50_000_000,
+        memory_bytes: 16 << 20,
+        wall_ms: 2_000,
+        output_bytes: 64 << 10,
+        stderr_bytes: 4 << 10,
+    };
+    let node = DevNode::start(cfg).await.unwrap();
+    let client = Client::new(&format!("http://{}", node.addr), Some(node.api_key.expose().to_owned())).unwrap();
+    let sk = X25519SecretKey::generate();
+    let prelude = r#"(import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+                     (memory (export "memory") 1)"#;
+    let hostile = [
+        ("fuel_exhausted", r#"(func (export "_start") (loop $l (br $l)))"#),
+        ("memory_limit", r#"(func (export "_start") (loop $l (drop (memory.grow (i32.const 16))) (br $l)))"#),
+        ("trap", r#"(func (export "_start") unreachable)"#),
+        (
+            "output_too_large",
+            r#"(func (export "_start") (i32.store (i32.const 4) (i32.const 65536))
+                 (loop $l (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))) (br $l)))"#,
+        ),
+    ];
+    let cat = wat::parse_str(CAT).unwrap();
+    for round in 0..3 {
+        let mut jobs = Vec::new();
+        for (want, body) in hostile {
+            let m = wat::parse_str(format!("(module {prelude} {body})")).unwrap();
+            let req = sealed(&client, &sk, &m, b"").await;
+            jobs.push((want, client.submit(&req, None).await.unwrap().job_id));
+        }
+        let ok_req = sealed(&client, &sk, &cat, format!("still serving {round}").as_bytes()).await;
+        let ok = client.submit(&ok_req, None).await.unwrap();
+        for (want, id) in jobs {
+            let st = client.status(&id, 20).await.unwrap();
+            assert_eq!(st.status, "failed", "{want}");
+            assert_eq!(st.error.unwrap().code, want);
+        }
+        let (_, body) = client.result(&ok.job_id, 20).await.unwrap();
+        let keys = client.keys(None).await.unwrap();
+        let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
+        let v = vesper_client::verify_result(&body, &trusted, Some(&sk)).unwrap();
+        assert_eq!(v.plaintext.unwrap().stdout, format!("still serving {round}").as_bytes());
+    }
+    node.stop().await;
+}
