@@ -146,10 +146,12 @@ mod tests {
         )
         .unwrap();
         let worker_sk =
-            hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").unwrap();
+            hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+                .unwrap();
         let worker = vesper_crypto::SigningIdentity::from_bytes(&worker_sk).unwrap();
         let client = X25519SecretKey::from_bytes(
-            &hex::decode("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a").unwrap(),
+            &hex::decode("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
+                .unwrap(),
         )
         .unwrap();
         let v = verify_result(&body, &[worker.public_key().0], Some(&client)).unwrap();

@@ -118,12 +118,14 @@ fn documented_end_to_end_vector() {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
     let h = |s: &str| hex::decode(s).unwrap();
-    let pool =
-        X25519SecretKey::from_bytes(&h("4612c550263fc8ad58375df3f557aac531d26850903e55a9f23f21d8534e8ac8"))
-            .unwrap();
-    let client =
-        X25519SecretKey::from_bytes(&h("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"))
-            .unwrap();
+    let pool = X25519SecretKey::from_bytes(&h(
+        "4612c550263fc8ad58375df3f557aac531d26850903e55a9f23f21d8534e8ac8",
+    ))
+    .unwrap();
+    let client = X25519SecretKey::from_bytes(&h(
+        "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
+    ))
+    .unwrap();
     assert_eq!(pool.public_key().key_id().as_str(), "8b228cd75ab70bad");
     let meta = JobMetadata {
         workload_type: WorkloadType::General,
@@ -138,8 +140,12 @@ fn documented_end_to_end_vector() {
          30a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a3862323238\
          6364373561623730626164"
     );
-    let enc = b64.decode("N/2jVnvb1ijohmjDyNfpfR0SU7bU6m1EwVD3QfG/RDE=").unwrap();
-    let ct = b64.decode("cbC1UyxzycNuuxNvpqxIKMYqQ0n1WPtIJIpjoQ==").unwrap();
+    let enc = b64
+        .decode("N/2jVnvb1ijohmjDyNfpfR0SU7bU6m1EwVD3QfG/RDE=")
+        .unwrap();
+    let ct = b64
+        .decode("cbC1UyxzycNuuxNvpqxIKMYqQ0n1WPtIJIpjoQ==")
+        .unwrap();
     let pt = open_workload(&pool, &meta, &enc, &ct).unwrap();
     assert_eq!(hex::encode(&pt[..]), "56574c31000000000334320a");
     let digest: [u8; 32] = vesper_core::sha256(&[&enc, &ct]);

@@ -273,13 +273,23 @@ async fn hostile_programs_fail_typed_and_the_pool_keeps_serving() {
         stderr_bytes: 4 << 10,
     };
     let node = DevNode::start(cfg).await.unwrap();
-    let client = Client::new(&format!("http://{}", node.addr), Some(node.api_key.expose().to_owned())).unwrap();
+    let client = Client::new(
+        &format!("http://{}", node.addr),
+        Some(node.api_key.expose().to_owned()),
+    )
+    .unwrap();
     let sk = X25519SecretKey::generate();
     let prelude = r#"(import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
                      (memory (export "memory") 1)"#;
     let hostile = [
-        ("fuel_exhausted", r#"(func (export "_start") (loop $l (br $l)))"#),
-        ("memory_limit", r#"(func (export "_start") (loop $l (drop (memory.grow (i32.const 16))) (br $l)))"#),
+        (
+            "fuel_exhausted",
+            r#"(func (export "_start") (loop $l (br $l)))"#,
+        ),
+        (
+            "memory_limit",
+            r#"(func (export "_start") (loop $l (drop (memory.grow (i32.const 16))) (br $l)))"#,
+        ),
         ("trap", r#"(func (export "_start") unreachable)"#),
         (
             "output_too_large",
@@ -295,7 +305,13 @@ async fn hostile_programs_fail_typed_and_the_pool_keeps_serving() {
             let req = sealed(&client, &sk, &m, b"").await;
             jobs.push((want, client.submit(&req, None).await.unwrap().job_id));
         }
-        let ok_req = sealed(&client, &sk, &cat, format!("still serving {round}").as_bytes()).await;
+        let ok_req = sealed(
+            &client,
+            &sk,
+            &cat,
+            format!("still serving {round}").as_bytes(),
+        )
+        .await;
         let ok = client.submit(&ok_req, None).await.unwrap();
         for (want, id) in jobs {
             let st = client.status(&id, 20).await.unwrap();
@@ -306,7 +322,10 @@ async fn hostile_programs_fail_typed_and_the_pool_keeps_serving() {
         let keys = client.keys(None).await.unwrap();
         let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
         let v = vesper_client::verify_result(&body, &trusted, Some(&sk)).unwrap();
-        assert_eq!(v.plaintext.unwrap().stdout, format!("still serving {round}").as_bytes());
+        assert_eq!(
+            v.plaintext.unwrap().stdout,
+            format!("still serving {round}").as_bytes()
+        );
     }
     node.stop().await;
 }
