@@ -329,3 +329,37 @@ async fn hostile_programs_fail_typed_and_the_pool_keeps_serving() {
     }
     node.stop().await;
 }
+
+/// A secret program: the module travels inside the encrypted payload and is never registered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_secret_program_runs_and_stays_unregistered() {
+    let (node, _dir) = node().await;
+    let client = Client::new(
+        &format!("http://{}", node.addr),
+        Some(node.api_key.expose().to_owned()),
+    )
+    .unwrap();
+    let sk = X25519SecretKey::generate();
+    let module = wat::parse_str(CAT).unwrap();
+    let keys = client.keys(None).await.unwrap();
+    let req = vesper_client::seal_job(
+        &keys.pool_keys[0].1,
+        &sk.public_key(),
+        vesper_core::WorkloadType::General,
+        vesper_client::Program::Inline(module.clone()),
+        b"secret program input".to_vec(),
+        Some(7),
+    )
+    .unwrap();
+    assert!(req.program_id.is_none());
+    let job = client.submit(&req, None).await.unwrap();
+    let (_, body) = client.result(&job.job_id, 20).await.unwrap();
+    let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
+    let v = vesper_client::verify_result(&body, &trusted, Some(&sk)).unwrap();
+    assert_eq!(v.plaintext.unwrap().stdout, b"secret program input");
+    // The receipt names the module that ran; the registry never saw it.
+    let pid = vesper_core::ProgramId::of_module(&module);
+    assert_eq!(v.receipt.program_id, pid);
+    assert!(!node.store.has_program(pid).await.unwrap());
+    node.stop().await;
+}
