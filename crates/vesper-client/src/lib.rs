@@ -13,10 +13,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use vesper_core::{
-    JobId, KEYSET_DOMAIN, KeyId, KeySet, ProgramId, WorkloadPlaintext, WorkloadProgram,
-    WorkloadType,
+    KEYSET_DOMAIN, KeyId, KeySet, ProgramId, WorkloadPlaintext, WorkloadProgram, WorkloadType,
 };
-use vesper_crypto::{JobMetadata, X25519PublicKey, X25519SecretKey, seal_workload};
+use vesper_crypto::{JobMetadata, X25519PublicKey, seal_workload};
 
 pub use verify::{ExecutionProof, ResultBody, VerifiedResult, verify_result};
 
@@ -345,14 +344,4 @@ impl Client {
         )
         .await
     }
-}
-
-/// Parse a job id printed by the gateway.
-pub fn parse_job_id(s: &str) -> Result<JobId, ClientError> {
-    s.parse().map_err(|_| ClientError::Malformed("job_id"))
-}
-
-/// Decrypt with the client key (used by `verify_result`).
-pub fn client_key(sk: &X25519SecretKey) -> X25519PublicKey {
-    sk.public_key()
 }
