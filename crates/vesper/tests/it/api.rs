@@ -15,6 +15,19 @@ async fn node() -> (DevNode, tempfile::TempDir) {
     (DevNode::start(cfg).await.unwrap(), dir)
 }
 
+fn client_for(node: &DevNode) -> Client {
+    Client::new(
+        &format!("http://{}", node.addr),
+        Some(node.api_key.expose().to_owned()),
+    )
+    .unwrap()
+}
+
+async fn trusted(client: &Client) -> Vec<[u8; 32]> {
+    let keys = client.keys(None).await.unwrap();
+    keys.worker_keys.iter().map(|(_, k)| *k).collect()
+}
+
 async fn raw(
     method: reqwest::Method,
     url: String,
@@ -170,11 +183,7 @@ async fn tampered_ciphertext_fails_cleanly_and_others_complete() {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
     let (node, _dir) = node().await;
-    let client = Client::new(
-        &format!("http://{}", node.addr),
-        Some(node.api_key.expose().to_owned()),
-    )
-    .unwrap();
+    let client = client_for(&node);
     let sk = X25519SecretKey::generate();
     let module = wat::parse_str(CAT).unwrap();
     let req = sealed(&client, &sk, &module, b"payload").await;
@@ -205,8 +214,7 @@ async fn tampered_ciphertext_fails_cleanly_and_others_complete() {
     }
     let ok = client.submit(&req, None).await.unwrap();
     let (_, body) = client.result(&ok.job_id, 10).await.unwrap();
-    let keys = client.keys(None).await.unwrap();
-    let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
+    let trusted = trusted(&client).await;
     let v = vesper_client::verify_result(&body, &trusted, Some(&sk)).unwrap();
     assert_eq!(v.plaintext.unwrap().stdout, b"payload");
     // Another client key cannot open it.
@@ -221,11 +229,7 @@ async fn tampered_ciphertext_fails_cleanly_and_others_complete() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_cancel_and_priorities() {
     let (node, _dir) = node().await;
-    let client = Client::new(
-        &format!("http://{}", node.addr),
-        Some(node.api_key.expose().to_owned()),
-    )
-    .unwrap();
+    let client = client_for(&node);
     let sk = X25519SecretKey::generate();
     let module = wat::parse_str(CAT).unwrap();
     let req = sealed(&client, &sk, &module, b"once").await;
@@ -273,11 +277,7 @@ async fn hostile_programs_fail_typed_and_the_pool_keeps_serving() {
         stderr_bytes: 4 << 10,
     };
     let node = DevNode::start(cfg).await.unwrap();
-    let client = Client::new(
-        &format!("http://{}", node.addr),
-        Some(node.api_key.expose().to_owned()),
-    )
-    .unwrap();
+    let client = client_for(&node);
     let sk = X25519SecretKey::generate();
     let prelude = r#"(import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
                      (memory (export "memory") 1)"#;
@@ -319,8 +319,7 @@ async fn hostile_programs_fail_typed_and_the_pool_keeps_serving() {
             assert_eq!(st.error.unwrap().code, want);
         }
         let (_, body) = client.result(&ok.job_id, 20).await.unwrap();
-        let keys = client.keys(None).await.unwrap();
-        let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
+        let trusted = trusted(&client).await;
         let v = vesper_client::verify_result(&body, &trusted, Some(&sk)).unwrap();
         assert_eq!(
             v.plaintext.unwrap().stdout,
@@ -334,11 +333,7 @@ async fn hostile_programs_fail_typed_and_the_pool_keeps_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inline_secret_program_runs_and_stays_unregistered() {
     let (node, _dir) = node().await;
-    let client = Client::new(
-        &format!("http://{}", node.addr),
-        Some(node.api_key.expose().to_owned()),
-    )
-    .unwrap();
+    let client = client_for(&node);
     let sk = X25519SecretKey::generate();
     let module = wat::parse_str(CAT).unwrap();
     let keys = client.keys(None).await.unwrap();
