@@ -9,6 +9,8 @@ mod error;
 mod ids;
 mod job;
 mod receipt;
+pub mod sched;
+mod scope;
 
 pub use codec::{ResultPlaintext, WorkloadPlaintext, WorkloadProgram};
 pub use error::CoreError;
@@ -16,6 +18,7 @@ pub use ids::{JobId, KeyId, ProgramId, TenantId, WorkerId};
 pub use job::{
     ErrorCode, ExecLimits, JobStatus, Priority, RetryDecision, RetryPolicy, Timestamp, WorkloadType,
 };
+pub use scope::{Scope, Scopes};
 pub use receipt::{RECEIPT_DOMAIN, RESULT_HASH_DOMAIN, Receipt, result_hash, sha256};
 
 /// Hard ceilings on sizes that a stranger controls. Used by the gateway and the codecs.

@@ -13,6 +13,10 @@ pub enum StoreError {
     NotFound { job_id: vesper_core::JobId },
     #[error("tenant name already exists")]
     TenantExists,
+    #[error("no such tenant")]
+    TenantNotFound,
+    #[error("credential already registered")]
+    CredentialExists,
     /// The backend cannot serve requests (stopped, disk error, connection lost).
     #[error("store unavailable")]
     Unavailable,

@@ -19,14 +19,16 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, broadcast};
 use vesper_core::{
-    ErrorCode, JobId, ProgramId, RetryDecision, RetryPolicy, TenantId, Timestamp, WorkerId,
+    ErrorCode, JobId, JobStatus, ProgramId, RetryDecision, RetryPolicy, Scopes, TenantId,
+    Timestamp, WorkerId,
 };
 
 pub use error::StoreError;
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use types::{
-    CancelOutcome, JobEvent, JobRecord, LeaseRef, LeasedJob, NewJob, NewResult, StoredResult,
-    SubmitOutcome, WorkerRecord,
+    BatchOutcome, CallbackOutcome, CancelOutcome, JobEvent, JobPage, JobRecord, LeaseRef,
+    LeasedJob, NewJob, NewResult, PendingCallback, Principal, QuotaKind, StoredResult,
+    SubmitOutcome, SubmitQuota, TenantRecord, TenantSettings, WorkerRecord,
 };
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -37,10 +39,42 @@ pub trait Store: Send + Sync + 'static {
     // Tenants and credentials.
     async fn create_tenant(&self, name: &str, now: Timestamp) -> Result<TenantId>;
     async fn find_tenant(&self, name: &str) -> Result<Option<TenantId>>;
-    async fn add_api_key(&self, tenant: TenantId, key_hash: [u8; 32], now: Timestamp)
+    async fn tenants(&self) -> Result<Vec<TenantRecord>>;
+    /// Disable or re-enable a tenant: a disabled tenant's credentials stop working and its
+    /// queued jobs are not started. `Err(TenantNotFound)` for an unknown name.
+    async fn set_tenant_disabled(&self, name: &str, disabled: bool) -> Result<()>;
+    async fn set_tenant_settings(&self, tenant: TenantId, settings: TenantSettings)
     -> Result<()>;
-    /// The tenant an API key hash belongs to, if the key is live.
-    async fn tenant_for_key(&self, key_hash: [u8; 32]) -> Result<Option<TenantId>>;
+    async fn add_api_key(
+        &self,
+        tenant: TenantId,
+        key_hash: [u8; 32],
+        scopes: Scopes,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Revoke every key whose hash starts with `hash_prefix` (hex, at least 12 digits) within
+    /// `tenant`. Returns how many.
+    async fn revoke_api_key(&self, tenant: TenantId, hash_prefix: &str) -> Result<u64>;
+    /// The principal an API key hash speaks for, if the key and its tenant are live.
+    async fn principal_for_key(&self, key_hash: [u8; 32]) -> Result<Option<Principal>>;
+    /// Map a wallet (canonical `ed25519:…` / `eip191:0x…` form) to a tenant.
+    async fn add_wallet(
+        &self,
+        tenant: TenantId,
+        wallet: &str,
+        scopes: Scopes,
+        now: Timestamp,
+    ) -> Result<()>;
+    async fn revoke_wallet(&self, wallet: &str) -> Result<bool>;
+    async fn principal_for_wallet(&self, wallet: &str) -> Result<Option<Principal>>;
+    /// Remember a request nonce until `expires_at`. `false` when it is already remembered
+    /// (a replay). Durable before it returns.
+    async fn remember_nonce(
+        &self,
+        key: [u8; 32],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool>;
 
     // Program registry (content-addressed).
     /// Store a module under its id. Returns `true` when it was new.
@@ -49,14 +83,26 @@ pub trait Store: Send + Sync + 'static {
     async fn has_program(&self, id: ProgramId) -> Result<bool>;
 
     // Jobs, as seen by tenants.
+    /// Store a job, unless its quota is used up or its idempotency key says it exists.
     async fn submit(&self, job: NewJob) -> Result<SubmitOutcome>;
+    /// Store all jobs or none.
+    async fn submit_batch(&self, jobs: Vec<NewJob>) -> Result<BatchOutcome>;
+    /// A tenant's jobs, newest first, optionally of one status, before cursor `before`.
+    async fn list_jobs(
+        &self,
+        tenant: TenantId,
+        status: Option<JobStatus>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<JobPage>;
     async fn job(&self, tenant: TenantId, id: JobId) -> Result<Option<JobRecord>>;
     async fn result(&self, tenant: TenantId, id: JobId) -> Result<Option<StoredResult>>;
     async fn cancel(&self, tenant: TenantId, id: JobId, now: Timestamp) -> Result<CancelOutcome>;
     async fn queue_depth(&self) -> Result<u64>;
 
     // Jobs, as seen by workers.
-    /// Take the best queued job (highest priority, then oldest) under a lease.
+    /// Take the next job under a lease: fair between tenants, priority then FIFO within one
+    /// (`vesper_core::sched`, docs/SCHEDULING.md).
     async fn lease(
         &self,
         worker: &WorkerId,
@@ -87,8 +133,24 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         policy: RetryPolicy,
     ) -> Result<u64>;
-    /// Delete sealed results (and payloads) past their time to live. Returns how many.
+    /// Delete sealed results past their time to live, and forgotten nonces. Returns how many
+    /// results.
     async fn purge_expired_results(&self, now: Timestamp) -> Result<u64>;
+
+    // Callbacks (an outbox written with the status change it announces).
+    /// Claim up to `limit` due callbacks for `lease_ms` (not handed out again meanwhile).
+    async fn claim_callbacks(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        lease_ms: u64,
+    ) -> Result<Vec<PendingCallback>>;
+    async fn finish_callback(
+        &self,
+        job_id: JobId,
+        status: JobStatus,
+        outcome: CallbackOutcome,
+    ) -> Result<()>;
 
     // Workers.
     async fn register_worker(&self, id: &WorkerId, pubkey: [u8; 32], now: Timestamp) -> Result<()>;

@@ -8,33 +8,45 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tokio::sync::{Notify, broadcast, mpsc, oneshot};
+use vesper_core::sched::{Candidate, FairPolicy};
 use vesper_core::{
-    ErrorCode, JobId, JobStatus, Priority, ProgramId, Receipt, RetryDecision, RetryPolicy,
+    ErrorCode, JobId, JobStatus, Priority, ProgramId, Receipt, RetryDecision, RetryPolicy, Scopes,
     TenantId, Timestamp, WorkerId,
 };
 
 use crate::types::*;
 use crate::{Result, Store, StoreError};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
+/// The current schema, for a new database.
 const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     created_at INTEGER NOT NULL,
-    disabled INTEGER NOT NULL DEFAULT 0
+    disabled INTEGER NOT NULL DEFAULT 0,
+    weight INTEGER NOT NULL DEFAULT 1,
+    max_queued INTEGER,
+    jobs_per_day INTEGER,
+    max_payload_bytes INTEGER,
+    max_fuel INTEGER,
+    rate_per_sec INTEGER,
+    burst INTEGER,
+    queued INTEGER NOT NULL DEFAULT 0,
+    vtime INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS api_keys (
     key_hash BLOB PRIMARY KEY,
     tenant_id INTEGER NOT NULL REFERENCES tenants(id),
     created_at INTEGER NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0
+    revoked INTEGER NOT NULL DEFAULT 0,
+    scopes TEXT NOT NULL DEFAULT 'submit,read'
 );
 CREATE TABLE IF NOT EXISTS programs (
     program_id BLOB PRIMARY KEY,
@@ -63,9 +75,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     lease_expires_at INTEGER,
     error_code TEXT,
     idempotency_key TEXT,
-    request_digest BLOB
+    request_digest BLOB,
+    callback_url TEXT,
+    request_id TEXT,
+    max_fuel INTEGER
 );
-CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(priority DESC, seq) WHERE status = 'queued';
 CREATE INDEX IF NOT EXISTS jobs_leases ON jobs(lease_expires_at) WHERE status = 'processing';
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem ON jobs(tenant_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
@@ -90,6 +104,61 @@ CREATE TABLE IF NOT EXISTS workers (
 );
 "#;
 
+/// Tables and indexes added in version 2 (both for new databases and for upgrades).
+const SCHEMA_V2: &str = r#"
+CREATE INDEX IF NOT EXISTS jobs_tenant_queue ON jobs(tenant_id, priority DESC, seq)
+    WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS jobs_tenant ON jobs(tenant_id, seq);
+DROP INDEX IF EXISTS jobs_queue;
+CREATE TABLE IF NOT EXISTS wallets (
+    wallet TEXT PRIMARY KEY,
+    tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+    scopes TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nonces (
+    nonce_key BLOB PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces(expires_at);
+CREATE TABLE IF NOT EXISTS usage (
+    tenant_id INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    jobs INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, day)
+);
+CREATE TABLE IF NOT EXISTS callbacks (
+    seq INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    url TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    last_error TEXT,
+    PRIMARY KEY (seq, status)
+);
+CREATE INDEX IF NOT EXISTS callbacks_due ON callbacks(next_at) WHERE state = 'pending';
+"#;
+
+/// Version 1 → 2: columns for quotas, fairness, scopes, callbacks.
+const MIGRATE_1_2: &str = r#"
+ALTER TABLE tenants ADD COLUMN weight INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE tenants ADD COLUMN max_queued INTEGER;
+ALTER TABLE tenants ADD COLUMN jobs_per_day INTEGER;
+ALTER TABLE tenants ADD COLUMN max_payload_bytes INTEGER;
+ALTER TABLE tenants ADD COLUMN max_fuel INTEGER;
+ALTER TABLE tenants ADD COLUMN rate_per_sec INTEGER;
+ALTER TABLE tenants ADD COLUMN burst INTEGER;
+ALTER TABLE tenants ADD COLUMN queued INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tenants ADD COLUMN vtime INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT 'submit,read,admin';
+ALTER TABLE jobs ADD COLUMN callback_url TEXT;
+ALTER TABLE jobs ADD COLUMN request_id TEXT;
+ALTER TABLE jobs ADD COLUMN max_fuel INTEGER;
+UPDATE tenants SET queued = (SELECT count(*) FROM jobs
+    WHERE jobs.tenant_id = tenants.id AND jobs.status = 'queued');
+"#;
+
 /// Tuning for the embedded store.
 #[derive(Clone, Debug)]
 pub struct SqliteOptions {
@@ -97,6 +166,8 @@ pub struct SqliteOptions {
     pub max_batch: usize,
     /// Read connections kept open.
     pub readers: usize,
+    /// Fairness between tenants.
+    pub fair: FairPolicy,
 }
 
 impl Default for SqliteOptions {
@@ -104,6 +175,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             max_batch: 512,
             readers: 4,
+            fair: FairPolicy::default(),
         }
     }
 }
@@ -140,7 +212,45 @@ pub struct SqliteStore {
     work: Arc<Notify>,
     /// Modules are immutable by id, so they can be cached forever (bounded).
     programs: Mutex<HashMap<ProgramId, Arc<Vec<u8>>>>,
+    sched: Arc<Sched>,
     _thread: std::thread::JoinHandle<()>,
+}
+
+/// Fair-scheduling state shared with the writer's operations.
+struct Sched {
+    policy: FairPolicy,
+    /// The virtual time of the last job started (`vesper_core::sched`).
+    system_vtime: AtomicU64,
+}
+
+/// Bring the database to [`SCHEMA_VERSION`], in one transaction.
+fn migrate(conn: &Connection) -> Result<()> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")?;
+    let version: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key='schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let version = match version {
+        None => None,
+        Some(v) => Some(v.parse::<i64>().map_err(|_| StoreError::Corrupt { table: "meta" })?),
+    };
+    let script = match version {
+        None => format!("{SCHEMA}{SCHEMA_V2}"),
+        Some(1) => format!("{MIGRATE_1_2}{SCHEMA_V2}"),
+        Some(SCHEMA_VERSION) => return Ok(()),
+        Some(_) => return Err(StoreError::Corrupt { table: "meta" }),
+    };
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE;{script}INSERT OR REPLACE INTO meta(key, value) \
+         VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
+    ))
+    .inspect_err(|_| {
+        let _ = conn.execute_batch("ROLLBACK");
+    })?;
+    Ok(())
 }
 
 impl SqliteStore {
@@ -151,25 +261,17 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(SCHEMA)?;
-        let version: Option<String> = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key='schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match version {
-            None => {
-                conn.execute(
-                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)",
-                    params![SCHEMA_VERSION.to_string()],
-                )?;
-            }
-            Some(v) if v == SCHEMA_VERSION.to_string() => {}
-            Some(_) => return Err(StoreError::Corrupt { table: "meta" }),
-        }
+        migrate(&conn)?;
         restrict_permissions(path);
+        // The system's virtual time restarts at the furthest any tenant got: conservative (a
+        // returning tenant gets at most its burst credit) and cheap.
+        let vtime: i64 = conn.query_row("SELECT coalesce(max(vtime), 0) FROM tenants", [], |r| {
+            r.get(0)
+        })?;
+        let sched = Arc::new(Sched {
+            policy: opts.fair,
+            system_vtime: AtomicU64::new(vtime as u64),
+        });
 
         let (events, _) = broadcast::channel(8192);
         let work = Arc::new(Notify::new());
@@ -191,6 +293,7 @@ impl SqliteStore {
             events,
             work,
             programs: Mutex::new(HashMap::new()),
+            sched,
             _thread: thread,
         })
     }
@@ -303,13 +406,7 @@ fn writer_loop(
         if let Err(e) = &outcome {
             tracing::error!(error = %e, "store commit failed");
         }
-        for reply in replies {
-            reply(if failed {
-                Err(StoreError::Unavailable)
-            } else {
-                Ok(())
-            });
-        }
+        // Events first, so that a caller who has its answer also finds them published.
         if !failed {
             for e in fx.events {
                 let _ = events.send(e);
@@ -317,6 +414,13 @@ fn writer_loop(
             if fx.work {
                 work.notify_waiters();
             }
+        }
+        for reply in replies {
+            reply(if failed {
+                Err(StoreError::Unavailable)
+            } else {
+                Ok(())
+            });
         }
     }
 }
@@ -402,6 +506,7 @@ fn check_lease(conn: &Connection, lease: &LeaseRef) -> Result<(i64, TenantId, u3
 fn apply_retry(
     conn: &Connection,
     fx: &mut Effects,
+    sched: &Sched,
     seq: i64,
     job_id: JobId,
     tenant: TenantId,
@@ -424,6 +529,7 @@ fn apply_retry(
                 not_before.0 as i64,
                 code.as_str()
             ])?;
+            enqueue(conn, sched, tenant)?;
             fx.event(job_id, tenant, JobStatus::Queued);
         }
         RetryDecision::Fail { retry_count } => {
@@ -434,6 +540,7 @@ fn apply_retry(
             .execute(params![seq, retry_count, now.0 as i64, code.as_str()])?;
             conn.prepare_cached("DELETE FROM payloads WHERE seq = ?1")?
                 .execute(params![seq])?;
+            owe_callback(conn, seq, JobStatus::Failed, now)?;
             fx.event(job_id, tenant, JobStatus::Failed);
         }
     }
@@ -443,6 +550,7 @@ fn apply_retry(
 fn expire_where(
     conn: &Connection,
     fx: &mut Effects,
+    sched: &Sched,
     filter_sql: &str,
     arg: rusqlite::types::Value,
     now: Timestamp,
@@ -468,6 +576,7 @@ fn expire_where(
         apply_retry(
             conn,
             fx,
+            sched,
             seq,
             job_id,
             TenantId(tenant),
@@ -477,6 +586,210 @@ fn expire_where(
         )?;
     }
     Ok(n)
+}
+
+
+const SETTINGS_COLUMNS: &str =
+    "t.weight, t.max_queued, t.jobs_per_day, t.max_payload_bytes, t.max_fuel, t.rate_per_sec, t.burst";
+
+fn opt_u64(row: &Row<'_>, idx: usize) -> Result<Option<u64>> {
+    Ok(row.get::<_, Option<i64>>(idx)?.map(|v| v.max(0) as u64))
+}
+
+/// Settings from [`SETTINGS_COLUMNS`] starting at column `at`.
+fn settings_from_row(row: &Row<'_>, at: usize) -> Result<TenantSettings> {
+    Ok(TenantSettings {
+        weight: row.get::<_, i64>(at)?.clamp(1, u32::MAX as i64) as u32,
+        max_queued: opt_u64(row, at + 1)?,
+        jobs_per_day: opt_u64(row, at + 2)?,
+        max_payload_bytes: opt_u64(row, at + 3)?,
+        max_fuel: opt_u64(row, at + 4)?,
+        rate_per_sec: opt_u64(row, at + 5)?.map(|v| v.min(u32::MAX as u64) as u32),
+        burst: opt_u64(row, at + 6)?.map(|v| v.min(u32::MAX as u64) as u32),
+    })
+}
+
+fn principal_query(conn: &Connection, sql: &str, key: &dyn rusqlite::ToSql) -> Result<Option<Principal>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query([key])?;
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    let scopes: String = row.get(1)?;
+    Ok(Some(Principal {
+        tenant: TenantId(row.get(0)?),
+        scopes: scopes
+            .parse::<Scopes>()
+            .map_err(|_| StoreError::Corrupt { table: "credentials" })?,
+        settings: settings_from_row(row, 2)?,
+    }))
+}
+
+/// A job of `tenant` became queued: count it, and when the tenant had nothing queued, bring
+/// its virtual time forward to the system's (minus its burst credit).
+fn enqueue(conn: &Connection, sched: &Sched, tenant: TenantId) -> Result<()> {
+    let (queued, vtime, weight): (i64, i64, i64) = conn
+        .prepare_cached("SELECT queued, vtime, weight FROM tenants WHERE id = ?1")?
+        .query_row(params![tenant.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?
+        .ok_or(StoreError::TenantNotFound)?;
+    let vtime = if queued <= 0 {
+        sched.policy.reactivate(
+            vtime as u64,
+            weight as u32,
+            sched.system_vtime.load(Ordering::Relaxed),
+        )
+    } else {
+        vtime as u64
+    };
+    conn.prepare_cached("UPDATE tenants SET queued = max(queued, 0) + 1, vtime = ?2 WHERE id = ?1")?
+        .execute(params![tenant.0, vtime as i64])?;
+    Ok(())
+}
+
+fn dequeue(conn: &Connection, tenant: TenantId) -> Result<()> {
+    conn.prepare_cached("UPDATE tenants SET queued = max(queued - 1, 0) WHERE id = ?1")?
+        .execute(params![tenant.0])?;
+    Ok(())
+}
+
+const DAY_MS: u64 = 86_400_000;
+
+/// Insert one job (idempotency and quotas checked first). Shared by submit and batch.
+fn submit_one(conn: &Connection, fx: &mut Effects, sched: &Sched, job: NewJob) -> Result<SubmitOutcome> {
+    let c = conn;
+    if let Some(key) = &job.idempotency_key {
+        let existing: Option<(Vec<u8>, Vec<u8>)> = c
+            .prepare_cached(
+                "SELECT job_id, request_digest FROM jobs \
+                 WHERE tenant_id = ?1 AND idempotency_key = ?2",
+            )?
+            .query_row(params![job.tenant.0, key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((id, digest)) = existing {
+            if digest != job.request_digest {
+                return Ok(SubmitOutcome::IdempotencyConflict);
+            }
+            let id = JobId::from_bytes(
+                id.try_into()
+                    .map_err(|_| StoreError::Corrupt { table: "jobs" })?,
+            );
+            let rec = load_job(c, &id)?.ok_or(StoreError::NotFound { job_id: id })?;
+            return Ok(SubmitOutcome::Existing(rec));
+        }
+    }
+    let queued: i64 = c
+        .prepare_cached("SELECT queued FROM tenants WHERE id = ?1")?
+        .query_row(params![job.tenant.0], |r| r.get(0))
+        .optional()?
+        .ok_or(StoreError::TenantNotFound)?;
+    if let Some(max) = job.quota.max_queued {
+        if queued.max(0) as u64 >= max {
+            return Ok(SubmitOutcome::QuotaExceeded(QuotaKind::MaxQueued));
+        }
+    }
+    let day = (job.created_at.0 / DAY_MS) as i64;
+    if let Some(max) = job.quota.jobs_per_day {
+        let used: i64 = c
+            .prepare_cached("SELECT jobs FROM usage WHERE tenant_id = ?1 AND day = ?2")?
+            .query_row(params![job.tenant.0, day], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        if used.max(0) as u64 >= max {
+            return Ok(SubmitOutcome::QuotaExceeded(QuotaKind::JobsPerDay));
+        }
+    }
+    c.prepare_cached(
+        "INSERT INTO jobs(job_id, tenant_id, workload_type, program_id, key_id, \
+         client_pubkey, payload_digest, priority, status, created_at, max_retries, \
+         available_at, idempotency_key, request_digest, callback_url, request_id, max_fuel) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?10, ?9, ?11, ?12, ?13, ?14, ?15)",
+    )?
+    .execute(params![
+        &job.job_id.as_bytes()[..],
+        job.tenant.0,
+        job.workload_type.as_str(),
+        job.program_id.map(|p| p.0.to_vec()),
+        job.key_id.as_str(),
+        &job.client_pubkey[..],
+        &vesper_core::sha256(&[&job.encrypted_key, &job.encrypted_payload])[..],
+        job.priority.get(),
+        job.created_at.0 as i64,
+        job.max_retries,
+        job.idempotency_key,
+        &job.request_digest[..],
+        job.callback_url,
+        job.request_id,
+        job.max_fuel.map(|f| f.min(i64::MAX as u64) as i64),
+    ])?;
+    let seq = c.last_insert_rowid();
+    c.prepare_cached(
+        "INSERT INTO payloads(seq, encrypted_key, encrypted_payload) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![seq, job.encrypted_key, job.encrypted_payload])?;
+    enqueue(c, sched, job.tenant)?;
+    c.prepare_cached(
+        "INSERT INTO usage(tenant_id, day, jobs) VALUES (?1, ?2, 1) \
+         ON CONFLICT(tenant_id, day) DO UPDATE SET jobs = jobs + 1",
+    )?
+    .execute(params![job.tenant.0, day])?;
+    fx.event(job.job_id, job.tenant, JobStatus::Queued);
+    let rec = load_job(c, &job.job_id)?.ok_or(StoreError::NotFound { job_id: job.job_id })?;
+    Ok(SubmitOutcome::Created(rec))
+}
+
+/// Record that the client is owed a callback announcing `status` (if it asked for one).
+fn owe_callback(conn: &Connection, seq: i64, status: JobStatus, now: Timestamp) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO callbacks(seq, status, url, next_at) \
+         SELECT seq, ?2, callback_url, ?3 FROM jobs WHERE seq = ?1 AND callback_url IS NOT NULL",
+    )?
+    .execute(params![seq, status.as_str(), now.0 as i64])?;
+    Ok(())
+}
+
+fn load_job_by_seq(conn: &Connection, seq: i64) -> Result<Option<JobRecord>> {
+    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE seq = ?1");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![seq])?;
+    match rows.next()? {
+        Some(row) => Ok(Some(job_from_row(row)?)),
+        None => Ok(None),
+    }
+}
+
+/// Pick the next job to lease: gather each ready tenant's head job, let the fair policy
+/// choose. Returns (seq, tenant, tenant's vtime, weight).
+fn pick_next(conn: &Connection, sched: &Sched, now: Timestamp) -> Result<Option<(i64, TenantId, u64, u32)>> {
+    let tenants: Vec<(i64, i64, i64)> = conn
+        .prepare_cached("SELECT id, vtime, weight FROM tenants WHERE queued > 0 AND disabled = 0")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<std::result::Result<_, _>>()?;
+    let mut cands = Vec::with_capacity(tenants.len());
+    let mut meta = Vec::with_capacity(tenants.len());
+    let mut head = conn.prepare_cached(
+        "SELECT seq, priority FROM jobs WHERE tenant_id = ?1 AND status = 'queued' \
+         AND available_at <= ?2 ORDER BY priority DESC, seq ASC LIMIT 1",
+    )?;
+    for (id, vtime, weight) in tenants {
+        let Some((seq, prio)) = head
+            .query_row(params![id, now.0 as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+            .optional()?
+        else {
+            continue;
+        };
+        cands.push(Candidate {
+            tenant: TenantId(id),
+            vtime: vtime as u64,
+            head_priority: Priority::new(prio).map_err(|_| StoreError::Corrupt { table: "jobs" })?,
+            head_seq: seq,
+        });
+        meta.push((seq, weight.clamp(1, u32::MAX as i64) as u32));
+    }
+    Ok(sched.policy.pick(&cands).map(|i| {
+        let c = cands[i];
+        (meta[i].0, c.tenant, c.vtime, meta[i].1)
+    }))
 }
 
 #[async_trait::async_trait]
@@ -511,31 +824,180 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn tenants(&self) -> Result<Vec<TenantRecord>> {
+        self.read(|c| {
+            let sql = format!(
+                "SELECT t.id, t.name, t.created_at, t.disabled, t.queued, {SETTINGS_COLUMNS} \
+                 FROM tenants t ORDER BY t.id"
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(TenantRecord {
+                    id: TenantId(r.get(0)?),
+                    name: r.get(1)?,
+                    created_at: Timestamp(r.get::<_, i64>(2)? as u64),
+                    disabled: r.get::<_, i64>(3)? != 0,
+                    queued: r.get::<_, i64>(4)?.max(0) as u64,
+                    settings: settings_from_row(r, 5)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn set_tenant_disabled(&self, name: &str, disabled: bool) -> Result<()> {
+        let name = name.to_owned();
+        self.write(move |c, fx| {
+            let n = c.execute(
+                "UPDATE tenants SET disabled = ?2 WHERE name = ?1",
+                params![name, disabled as i64],
+            )?;
+            if n == 0 {
+                return Err(StoreError::TenantNotFound);
+            }
+            // Re-enabling may make queued jobs leasable again.
+            fx.work = true;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_tenant_settings(
+        &self,
+        tenant: TenantId,
+        settings: TenantSettings,
+    ) -> Result<()> {
+        self.write(move |c, _| {
+            let o = |v: Option<u64>| v.map(|v| v.min(i64::MAX as u64) as i64);
+            let n = c.execute(
+                "UPDATE tenants SET weight = ?2, max_queued = ?3, jobs_per_day = ?4, \
+                 max_payload_bytes = ?5, max_fuel = ?6, rate_per_sec = ?7, burst = ?8 WHERE id = ?1",
+                params![
+                    tenant.0,
+                    settings.weight.max(1),
+                    o(settings.max_queued),
+                    o(settings.jobs_per_day),
+                    o(settings.max_payload_bytes),
+                    o(settings.max_fuel),
+                    settings.rate_per_sec,
+                    settings.burst,
+                ],
+            )?;
+            if n == 0 {
+                return Err(StoreError::TenantNotFound);
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn add_api_key(
         &self,
         tenant: TenantId,
         key_hash: [u8; 32],
+        scopes: Scopes,
         now: Timestamp,
     ) -> Result<()> {
         self.write(move |c, _| {
             c.execute(
-                "INSERT INTO api_keys(key_hash, tenant_id, created_at) VALUES (?1, ?2, ?3)",
-                params![&key_hash[..], tenant.0, now.0 as i64],
+                "INSERT INTO api_keys(key_hash, tenant_id, created_at, scopes) VALUES (?1, ?2, ?3, ?4)",
+                params![&key_hash[..], tenant.0, now.0 as i64, scopes.to_string()],
             )?;
             Ok(())
         })
         .await
     }
 
-    async fn tenant_for_key(&self, key_hash: [u8; 32]) -> Result<Option<TenantId>> {
+    async fn revoke_api_key(&self, tenant: TenantId, hash_prefix: &str) -> Result<u64> {
+        let prefix = hash_prefix.to_ascii_uppercase();
+        if prefix.len() < 12 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(0);
+        }
+        self.write(move |c, _| {
+            let n = c.execute(
+                "UPDATE api_keys SET revoked = 1 WHERE tenant_id = ?1 AND revoked = 0 \
+                 AND substr(hex(key_hash), 1, length(?2)) = ?2",
+                params![tenant.0, prefix],
+            )?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn principal_for_key(&self, key_hash: [u8; 32]) -> Result<Option<Principal>> {
         self.read(move |c| {
-            Ok(c.prepare_cached(
-                "SELECT k.tenant_id FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \
-                 WHERE k.key_hash = ?1 AND k.revoked = 0 AND t.disabled = 0",
-            )?
-            .query_row(params![&key_hash[..]], |r| r.get(0))
-            .optional()?
-            .map(TenantId))
+            let sql = format!(
+                "SELECT k.tenant_id, k.scopes, {SETTINGS_COLUMNS} FROM api_keys k \
+                 JOIN tenants t ON t.id = k.tenant_id \
+                 WHERE k.key_hash = ?1 AND k.revoked = 0 AND t.disabled = 0"
+            );
+            principal_query(c, &sql, &&key_hash[..])
+        })
+        .await
+    }
+
+    async fn add_wallet(
+        &self,
+        tenant: TenantId,
+        wallet: &str,
+        scopes: Scopes,
+        now: Timestamp,
+    ) -> Result<()> {
+        let wallet = wallet.to_owned();
+        self.write(move |c, _| {
+            match c.execute(
+                "INSERT INTO wallets(wallet, tenant_id, scopes, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![wallet, tenant.0, scopes.to_string(), now.0 as i64],
+            ) {
+                Ok(_) => Ok(()),
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Err(StoreError::CredentialExists)
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    async fn revoke_wallet(&self, wallet: &str) -> Result<bool> {
+        let wallet = wallet.to_owned();
+        self.write(move |c, _| Ok(c.execute("DELETE FROM wallets WHERE wallet = ?1", params![wallet])? > 0))
+            .await
+    }
+
+    async fn principal_for_wallet(&self, wallet: &str) -> Result<Option<Principal>> {
+        let wallet = wallet.to_owned();
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT w.tenant_id, w.scopes, {SETTINGS_COLUMNS} FROM wallets w \
+                 JOIN tenants t ON t.id = w.tenant_id WHERE w.wallet = ?1 AND t.disabled = 0"
+            );
+            principal_query(c, &sql, &wallet)
+        })
+        .await
+    }
+
+    async fn remember_nonce(
+        &self,
+        key: [u8; 32],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.write(move |c, _| {
+            // New, or remembered once but already past its window: accept and (re)arm.
+            let n = c
+                .prepare_cached(
+                    "INSERT INTO nonces(nonce_key, expires_at) VALUES (?1, ?2) \
+                     ON CONFLICT(nonce_key) DO UPDATE SET expires_at = excluded.expires_at \
+                     WHERE nonces.expires_at <= ?3",
+                )?
+                .execute(params![&key[..], expires_at.0 as i64, now.0 as i64])?;
+            Ok(n == 1)
         })
         .await
     }
@@ -596,56 +1058,74 @@ impl Store for SqliteStore {
     }
 
     async fn submit(&self, job: NewJob) -> Result<SubmitOutcome> {
+        let sched = self.sched.clone();
+        self.write(move |c, fx| submit_one(c, fx, &sched, job)).await
+    }
+
+    async fn submit_batch(&self, jobs: Vec<NewJob>) -> Result<BatchOutcome> {
+        let sched = self.sched.clone();
         self.write(move |c, fx| {
-            if let Some(key) = &job.idempotency_key {
-                let existing: Option<(Vec<u8>, Vec<u8>)> = c
-                    .prepare_cached(
-                        "SELECT job_id, request_digest FROM jobs \
-                         WHERE tenant_id = ?1 AND idempotency_key = ?2",
-                    )?
-                    .query_row(params![job.tenant.0, key], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
-                if let Some((id, digest)) = existing {
-                    if digest != job.request_digest {
-                        return Ok(SubmitOutcome::IdempotencyConflict);
+            c.prepare_cached("SAVEPOINT batch")?.execute([])?;
+            let mut local = Effects::default();
+            let mut out = Vec::with_capacity(jobs.len());
+            for (index, job) in jobs.into_iter().enumerate() {
+                let outcome = match submit_one(c, &mut local, &sched, job) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        c.execute_batch("ROLLBACK TO batch; RELEASE batch")?;
+                        return Err(e);
                     }
-                    let id = JobId::from_bytes(
-                        id.try_into()
-                            .map_err(|_| StoreError::Corrupt { table: "jobs" })?,
-                    );
-                    let rec = load_job(c, &id)?.ok_or(StoreError::NotFound { job_id: id })?;
-                    return Ok(SubmitOutcome::Existing(rec));
+                };
+                if matches!(
+                    outcome,
+                    SubmitOutcome::IdempotencyConflict | SubmitOutcome::QuotaExceeded(_)
+                ) {
+                    c.execute_batch("ROLLBACK TO batch; RELEASE batch")?;
+                    return Ok(BatchOutcome::Rejected { index, outcome });
                 }
+                out.push(outcome);
             }
-            c.prepare_cached(
-                "INSERT INTO jobs(job_id, tenant_id, workload_type, program_id, key_id, \
-                 client_pubkey, payload_digest, priority, status, created_at, max_retries, \
-                 available_at, idempotency_key, request_digest) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?10, ?9, ?11, ?12)",
-            )?
-            .execute(params![
-                &job.job_id.as_bytes()[..],
-                job.tenant.0,
-                job.workload_type.as_str(),
-                job.program_id.map(|p| p.0.to_vec()),
-                job.key_id.as_str(),
-                &job.client_pubkey[..],
-                &vesper_core::sha256(&[&job.encrypted_key, &job.encrypted_payload])[..],
-                job.priority.get(),
-                job.created_at.0 as i64,
-                job.max_retries,
-                job.idempotency_key,
-                &job.request_digest[..],
+            c.prepare_cached("RELEASE batch")?.execute([])?;
+            fx.events.append(&mut local.events);
+            fx.work |= local.work;
+            Ok(BatchOutcome::Accepted(out))
+        })
+        .await
+    }
+
+    async fn list_jobs(
+        &self,
+        tenant: TenantId,
+        status: Option<JobStatus>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<JobPage> {
+        let limit = limit.clamp(1, 1000);
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {JOB_COLUMNS}, seq FROM jobs WHERE tenant_id = ?1 \
+                 AND (?2 IS NULL OR status = ?2) AND seq < ?3 ORDER BY seq DESC LIMIT ?4"
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params![
+                tenant.0,
+                status.map(|s| s.as_str()),
+                before.unwrap_or(i64::MAX),
+                limit as i64 + 1
             ])?;
-            let seq = c.last_insert_rowid();
-            c.prepare_cached(
-                "INSERT INTO payloads(seq, encrypted_key, encrypted_payload) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![seq, job.encrypted_key, job.encrypted_payload])?;
-            fx.event(job.job_id, job.tenant, JobStatus::Queued);
-            let rec =
-                load_job(c, &job.job_id)?.ok_or(StoreError::NotFound { job_id: job.job_id })?;
-            Ok(SubmitOutcome::Created(rec))
+            let mut jobs = Vec::new();
+            let mut seqs = Vec::new();
+            while let Some(r) = rows.next()? {
+                jobs.push(job_from_row(r)?);
+                seqs.push(r.get::<_, i64>(15)?);
+            }
+            let next = if jobs.len() > limit as usize {
+                jobs.truncate(limit as usize);
+                Some(seqs[limit as usize - 1])
+            } else {
+                None
+            };
+            Ok(JobPage { jobs, next })
         })
         .await
     }
@@ -706,6 +1186,11 @@ impl Store for SqliteStore {
                 "DELETE FROM payloads WHERE seq = (SELECT seq FROM jobs WHERE job_id = ?1)",
             )?
             .execute(params![&id.as_bytes()[..]])?;
+            dequeue(c, tenant)?;
+            let seq: i64 = c
+                .prepare_cached("SELECT seq FROM jobs WHERE job_id = ?1")?
+                .query_row(params![&id.as_bytes()[..]], |r| r.get(0))?;
+            owe_callback(c, seq, JobStatus::Cancelled, now)?;
             fx.event(id, tenant, JobStatus::Cancelled);
             let job = load_job(c, &id)?.ok_or(StoreError::NotFound { job_id: id })?;
             Ok(CancelOutcome::Cancelled(job))
@@ -716,7 +1201,7 @@ impl Store for SqliteStore {
     async fn queue_depth(&self) -> Result<u64> {
         self.read(|c| {
             Ok(
-                c.prepare_cached("SELECT count(*) FROM jobs WHERE status = 'queued'")?
+                c.prepare_cached("SELECT coalesce(sum(max(queued, 0)), 0) FROM tenants")?
                     .query_row([], |r| r.get::<_, i64>(0))? as u64,
             )
         })
@@ -730,16 +1215,17 @@ impl Store for SqliteStore {
         lease_ms: u64,
     ) -> Result<Option<LeasedJob>> {
         let worker = worker.clone();
+        let sched = self.sched.clone();
         self.write(move |c, fx| {
-            // Highest priority first, FIFO within a priority; skip jobs still backing off.
-            let picked: Option<i64> = c
-                .prepare_cached(
-                    "SELECT seq FROM jobs WHERE status = 'queued' AND available_at <= ?1 \
-                     ORDER BY priority DESC, seq ASC LIMIT 1",
-                )?
-                .query_row(params![now.0 as i64], |r| r.get(0))
-                .optional()?;
-            let Some(seq) = picked else { return Ok(None) };
+            // Fair between tenants, priority then FIFO within one; skip jobs backing off.
+            let Some((seq, tenant, vtime, weight)) = pick_next(c, &sched, now)? else {
+                return Ok(None);
+            };
+            sched.system_vtime.fetch_max(vtime, Ordering::Relaxed);
+            c.prepare_cached(
+                "UPDATE tenants SET queued = max(queued - 1, 0), vtime = ?2 WHERE id = ?1",
+            )?
+            .execute(params![tenant.0, sched.policy.charge(vtime, weight) as i64])?;
             let expires = now.plus_ms(lease_ms);
             let row = c
                 .prepare_cached(
@@ -747,7 +1233,7 @@ impl Store for SqliteStore {
                      lease_epoch = lease_epoch + 1, lease_expires_at = ?3, started_at = ?4 \
                      WHERE seq = ?1 \
                      RETURNING job_id, tenant_id, lease_epoch, workload_type, program_id, key_id, \
-                     client_pubkey, payload_digest, created_at, retry_count",
+                     client_pubkey, payload_digest, created_at, retry_count, max_fuel, request_id",
                 )?
                 .query_row(
                     params![seq, worker.as_str(), expires.0 as i64, now.0 as i64],
@@ -763,6 +1249,8 @@ impl Store for SqliteStore {
                             r.get::<_, Vec<u8>>(7)?,
                             r.get::<_, i64>(8)?,
                             r.get::<_, u32>(9)?,
+                            r.get::<_, Option<i64>>(10)?,
+                            r.get::<_, Option<String>>(11)?,
                         ))
                     },
                 )?;
@@ -793,6 +1281,8 @@ impl Store for SqliteStore {
                 payload_digest: row.7.try_into().map_err(|_| corrupt())?,
                 created_at: Timestamp(row.8 as u64),
                 retry_count: row.9,
+                max_fuel: row.10.map(|f| f.max(0) as u64),
+                request_id: row.11,
             }))
         })
         .await
@@ -831,6 +1321,7 @@ impl Store for SqliteStore {
             ])?;
             c.prepare_cached("DELETE FROM payloads WHERE seq = ?1")?
                 .execute(params![seq])?;
+            owe_callback(c, seq, JobStatus::Completed, now)?;
             fx.event(lease.job_id, tenant, JobStatus::Completed);
             Ok(())
         })
@@ -845,10 +1336,11 @@ impl Store for SqliteStore {
         policy: RetryPolicy,
     ) -> Result<RetryDecision> {
         let lease = lease.clone();
+        let sched = self.sched.clone();
         self.write(move |c, fx| {
             let (seq, tenant, retries, max) = check_lease(c, &lease)?;
             let decision = policy.decide(code, retries, max, now);
-            apply_retry(c, fx, seq, lease.job_id, tenant, decision, code, now)?;
+            apply_retry(c, fx, &sched, seq, lease.job_id, tenant, decision, code, now)?;
             Ok(decision)
         })
         .await
@@ -856,6 +1348,7 @@ impl Store for SqliteStore {
 
     async fn release(&self, lease: &LeaseRef) -> Result<()> {
         let lease = lease.clone();
+        let sched = self.sched.clone();
         self.write(move |c, fx| {
             let (seq, tenant, ..) = check_lease(c, &lease)?;
             c.prepare_cached(
@@ -863,6 +1356,7 @@ impl Store for SqliteStore {
                  started_at = NULL WHERE seq = ?1",
             )?
             .execute(params![seq])?;
+            enqueue(c, &sched, tenant)?;
             fx.event(lease.job_id, tenant, JobStatus::Queued);
             Ok(())
         })
@@ -870,10 +1364,12 @@ impl Store for SqliteStore {
     }
 
     async fn requeue_expired(&self, now: Timestamp, policy: RetryPolicy) -> Result<u64> {
+        let sched = self.sched.clone();
         self.write(move |c, fx| {
             expire_where(
                 c,
                 fx,
+                &sched,
                 "lease_expires_at <= ?1",
                 (now.0 as i64).into(),
                 now,
@@ -897,10 +1393,12 @@ impl Store for SqliteStore {
                 .replace('%', "\\%")
                 .replace('_', "\\_")
         );
+        let sched = self.sched.clone();
         self.write(move |c, fx| {
             expire_where(
                 c,
                 fx,
+                &sched,
                 "worker_id LIKE ?1 ESCAPE '\\'",
                 pattern.into(),
                 now,
@@ -915,7 +1413,69 @@ impl Store for SqliteStore {
             let n = c
                 .prepare_cached("DELETE FROM results WHERE expires_at <= ?1")?
                 .execute(params![now.0 as i64])?;
+            c.prepare_cached("DELETE FROM nonces WHERE expires_at <= ?1")?
+                .execute(params![now.0 as i64])?;
+            // Daily usage counters are needed for today only; keep a week for operators.
+            c.prepare_cached("DELETE FROM usage WHERE day < ?1")?
+                .execute(params![(now.0 / DAY_MS) as i64 - 7])?;
             Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn claim_callbacks(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        lease_ms: u64,
+    ) -> Result<Vec<PendingCallback>> {
+        self.write(move |c, _| {
+            let due: Vec<(i64, String, String, u32)> = c
+                .prepare_cached(
+                    "SELECT seq, status, url, attempts FROM callbacks \
+                     WHERE state = 'pending' AND next_at <= ?1 ORDER BY next_at LIMIT ?2",
+                )?
+                .query_map(params![now.0 as i64, limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect::<std::result::Result<_, _>>()?;
+            let mut out = Vec::with_capacity(due.len());
+            for (seq, status, url, attempts) in due {
+                c.prepare_cached("UPDATE callbacks SET next_at = ?3 WHERE seq = ?1 AND status = ?2")?
+                    .execute(params![seq, status, now.plus_ms(lease_ms).0 as i64])?;
+                let corrupt = || StoreError::Corrupt { table: "callbacks" };
+                let job = load_job_by_seq(c, seq)?.ok_or_else(corrupt)?;
+                out.push(PendingCallback {
+                    job,
+                    status: status.parse().map_err(|_| corrupt())?,
+                    url,
+                    attempts,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn finish_callback(
+        &self,
+        job_id: JobId,
+        status: JobStatus,
+        outcome: CallbackOutcome,
+    ) -> Result<()> {
+        self.write(move |c, _| {
+            let (state, next_at, error) = match outcome {
+                CallbackOutcome::Delivered => ("delivered", None, None),
+                CallbackOutcome::Retry { at, error } => ("pending", Some(at.0 as i64), Some(error)),
+                CallbackOutcome::Dead { error } => ("dead", None, Some(error)),
+            };
+            c.prepare_cached(
+                "UPDATE callbacks SET state = ?3, attempts = attempts + 1, \
+                 next_at = coalesce(?4, next_at), last_error = ?5 \
+                 WHERE seq = (SELECT seq FROM jobs WHERE job_id = ?1) AND status = ?2",
+            )?
+            .execute(params![&job_id.as_bytes()[..], status.as_str(), state, next_at, error])?;
+            Ok(())
         })
         .await
     }

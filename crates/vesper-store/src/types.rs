@@ -1,7 +1,68 @@
 use vesper_core::{
-    ErrorCode, JobId, JobStatus, KeyId, Priority, ProgramId, Receipt, TenantId, Timestamp,
-    WorkerId, WorkloadType,
+    ErrorCode, JobId, JobStatus, KeyId, Priority, ProgramId, Receipt, Scopes, TenantId,
+    Timestamp, WorkerId, WorkloadType,
 };
+
+/// Per-tenant settings. `None` means "the operator's default" (gateway config).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TenantSettings {
+    /// Share of the workers relative to other tenants (fair scheduling), at least 1.
+    pub weight: u32,
+    /// Most jobs queued (not yet started) at once.
+    pub max_queued: Option<u64>,
+    /// Most jobs accepted per UTC day.
+    pub jobs_per_day: Option<u64>,
+    /// Largest submit body, bytes.
+    pub max_payload_bytes: Option<u64>,
+    /// Most fuel one job may ask for.
+    pub max_fuel: Option<u64>,
+    /// Sustained requests per second (rate limit).
+    pub rate_per_sec: Option<u32>,
+    /// Requests allowed in a burst above the sustained rate.
+    pub burst: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantRecord {
+    pub id: TenantId,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub disabled: bool,
+    pub settings: TenantSettings,
+    /// Jobs queued now.
+    pub queued: u64,
+}
+
+/// Who a credential speaks for and what it may do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub tenant: TenantId,
+    pub scopes: Scopes,
+    pub settings: TenantSettings,
+}
+
+/// Limits the store enforces atomically with an insert.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SubmitQuota {
+    pub max_queued: Option<u64>,
+    pub jobs_per_day: Option<u64>,
+}
+
+/// Which quota refused a submission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuotaKind {
+    MaxQueued,
+    JobsPerDay,
+}
+
+impl QuotaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaKind::MaxQueued => "max_queued",
+            QuotaKind::JobsPerDay => "jobs_per_day",
+        }
+    }
+}
 
 /// A job as submitted: public metadata plus the sealed payload.
 #[derive(Clone, Debug)]
@@ -21,6 +82,13 @@ pub struct NewJob {
     pub idempotency_key: Option<String>,
     /// Digest of the request body, to tell a retry from a different request with the same key.
     pub request_digest: [u8; 32],
+    /// Where to POST status events (validated by the gateway).
+    pub callback_url: Option<String>,
+    /// The submitting request's id, carried to the worker's logs.
+    pub request_id: Option<String>,
+    /// Fuel ceiling asked for by the client (the worker's own limit still applies).
+    pub max_fuel: Option<u64>,
+    pub quota: SubmitQuota,
 }
 
 #[derive(Clone, Debug)]
@@ -30,6 +98,49 @@ pub enum SubmitOutcome {
     Existing(JobRecord),
     /// The idempotency key was seen before with a different request.
     IdempotencyConflict,
+    /// A quota of the tenant is used up; nothing was stored.
+    QuotaExceeded(QuotaKind),
+}
+
+/// The outcome of an all-or-nothing batch.
+#[derive(Clone, Debug)]
+pub enum BatchOutcome {
+    /// Every job, in order (some may be idempotent replays).
+    Accepted(Vec<SubmitOutcome>),
+    /// Job `index` was refused with `outcome`; nothing of the batch was stored.
+    Rejected {
+        index: usize,
+        outcome: SubmitOutcome,
+    },
+}
+
+/// A page of a tenant's jobs, newest first.
+#[derive(Clone, Debug)]
+pub struct JobPage {
+    pub jobs: Vec<JobRecord>,
+    /// Pass as `before` to get the next page; `None` on the last page.
+    pub next: Option<i64>,
+}
+
+/// A callback owed to a client, claimed for delivery.
+#[derive(Clone, Debug)]
+pub struct PendingCallback {
+    pub job: JobRecord,
+    /// The status the event announces (terminal).
+    pub status: JobStatus,
+    pub url: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+/// What became of one delivery attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallbackOutcome {
+    Delivered,
+    /// Try again at `at`.
+    Retry { at: Timestamp, error: String },
+    /// Give up.
+    Dead { error: String },
 }
 
 /// A job's public state (no payload).
@@ -74,6 +185,8 @@ pub struct LeasedJob {
     pub payload_digest: [u8; 32],
     pub created_at: Timestamp,
     pub retry_count: u32,
+    pub max_fuel: Option<u64>,
+    pub request_id: Option<String>,
 }
 
 /// A sealed result with its signed receipt, as a worker hands it in.

@@ -6,6 +6,9 @@ use std::sync::Arc;
 use vesper_core::*;
 use vesper_store::*;
 
+mod fair;
+mod tenancy;
+
 struct Backend {
     store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
@@ -38,6 +41,10 @@ fn job(tenant: TenantId, prio: i64, created: u64) -> NewJob {
         created_at: Timestamp(created),
         idempotency_key: None,
         request_digest: [0; 32],
+        callback_url: None,
+        request_id: None,
+        max_fuel: None,
+        quota: SubmitQuota::default(),
     }
 }
 
