@@ -12,20 +12,23 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use vesper_core::{JobId, JobStatus, KeyId, KeySet, Priority, ProgramId, WorkloadType};
+use vesper_core::{JobId, JobStatus, KeyId, KeySet, Priority, ProgramId, Scope, WorkloadType};
 use vesper_crypto::X25519PublicKey;
-use vesper_store::{CancelOutcome, NewJob, SubmitOutcome};
+use vesper_store::{BatchOutcome, CancelOutcome, NewJob, Principal, SubmitOutcome, SubmitQuota};
 
-use crate::auth::Tenant;
+use crate::auth::Caller;
 use crate::dto::*;
 use crate::{ApiError, Gateway};
 
-/// The whole API.
+/// The whole API, with its middleware: request ids, tracing, metrics, authentication and
+/// rate limits.
 pub fn router(gw: Arc<Gateway>) -> Router {
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
     let submit_limit = gw.config.max_submit_bytes;
     let program_limit = gw.config.max_program_bytes;
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/api/keys", get(keys))
         .route(
             "/api/programs",
@@ -35,13 +38,50 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             "/api/submit",
             post(submit).layer(DefaultBodyLimit::max(submit_limit)),
         )
+        .route(
+            "/api/submit/batch",
+            post(submit_batch).layer(DefaultBodyLimit::max(submit_limit)),
+        )
         .route("/api/status/{job_id}", get(status))
         .route("/api/result/{job_id}", get(result))
+        .route("/api/jobs", get(list_jobs))
         .route("/api/jobs/{job_id}", delete(cancel))
+        .route("/api/events", get(crate::stream::events))
+        .route("/api/admin/tenants", get(admin_tenants))
+        .route("/api/admin/tenants/{name}/disable", post(admin_disable))
+        .route("/api/admin/tenants/{name}/enable", post(admin_enable))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
         })
+        .layer(axum::middleware::from_fn_with_state(
+            gw.clone(),
+            crate::auth::authenticate,
+        ))
+        .layer(axum::middleware::from_fn(crate::metrics::http_metrics))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |req: &axum::http::Request<axum::body::Body>| {
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("http", request_id = %id, method = %req.method(), route = %req.uri().path())
+                },
+            ),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(gw)
+}
+
+/// The request id set by the request-id layer (a client-sent `X-Request-Id` is kept if sane).
+fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
 }
 
 /// JSON body extractor whose rejections are typed API errors (400 with the parser's reason,
@@ -125,11 +165,27 @@ fn base64_encode(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
+async fn metrics(State(gw): State<Arc<Gateway>>) -> Result<Response, ApiError> {
+    let depth = gw.store.queue_depth().await?;
+    let workers = gw.store.workers().await?.len();
+    ::metrics::gauge!(crate::metrics::QUEUE_DEPTH).set(depth as f64);
+    ::metrics::gauge!(crate::metrics::WORKER_COUNT).set(workers as f64);
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        gw.metrics.render(),
+    )
+        .into_response())
+}
+
 async fn upload_program(
     State(gw): State<Arc<Gateway>>,
-    _tenant: Tenant,
+    caller: Caller,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
+    caller.need(Scope::Submit)?;
     let module = body.map_err(body_rejection)?;
     // Shape check only; the worker's compiler is the real validator.
     if module.len() < 8 || &module[..4] != b"\0asm" {
@@ -162,21 +218,16 @@ async fn upload_program(
 
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 
-async fn submit(
-    State(gw): State<Arc<Gateway>>,
-    Tenant(tenant): Tenant,
-    headers: HeaderMap,
-    ApiJson(req, raw): ApiJson<SubmitRequest>,
-) -> Result<Response, ApiError> {
-    let idempotency_key = match headers.get("idempotency-key") {
-        None => None,
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
         Some(v) => {
             let s = v.to_str().ok().filter(|s| {
                 !s.is_empty()
                     && s.len() <= MAX_IDEMPOTENCY_KEY
                     && s.bytes().all(|b| b.is_ascii_graphic())
             });
-            Some(
+            Ok(Some(
                 s.ok_or_else(|| {
                     ApiError::bad_request(
                         "invalid_idempotency_key",
@@ -184,15 +235,40 @@ async fn submit(
                     )
                 })?
                 .to_owned(),
-            )
+            ))
         }
-    };
-    if req.callback_url.is_some() {
-        return Err(ApiError::bad_request(
-            "unsupported_field",
-            "callback_url is not supported yet; poll GET /api/result/{job_id}?wait=30",
-        ));
     }
+}
+
+/// Validate one submission and build the job to store. Shared by single and batch submit.
+async fn prepare_job(
+    gw: &Gateway,
+    who: &Principal,
+    req: SubmitRequest,
+    raw_len: usize,
+    request_digest: [u8; 32],
+    idempotency_key: Option<String>,
+    request_id: Option<String>,
+) -> Result<NewJob, ApiError> {
+    let quotas = &gw.config.quotas;
+    let settings = &who.settings;
+    if let Some(max) = settings.max_payload_bytes.or(quotas.max_payload_bytes) {
+        if raw_len as u64 > max {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("this tenant's submissions are limited to {max} bytes"),
+            ));
+        }
+    }
+    let callback_url = match &req.callback_url {
+        None => None,
+        Some(u) => Some(
+            crate::callbacks::validate_callback_url(u, &gw.callback_policy)
+                .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?
+                .to_string(),
+        ),
+    };
     let workload_type: WorkloadType = req.workload_type.parse().map_err(|_| {
         ApiError::bad_request(
             "unknown_workload_type",
@@ -261,10 +337,26 @@ async fn submit(
             format!("max_retries must be at most {}", gw.config.max_retries_cap),
         ));
     }
-    let now = gw.clock.now();
-    let job = NewJob {
+    let fuel_cap = settings.max_fuel.or(quotas.max_fuel);
+    let max_fuel = match (req.max_fuel, fuel_cap) {
+        (Some(0), _) => {
+            return Err(ApiError::bad_request(
+                "invalid_max_fuel",
+                "max_fuel must be at least 1",
+            ));
+        }
+        (Some(f), Some(cap)) if f > cap => {
+            return Err(ApiError::bad_request(
+                "invalid_max_fuel",
+                format!("max_fuel must be at most {cap} for this tenant"),
+            ));
+        }
+        (Some(f), _) => Some(f),
+        (None, cap) => cap,
+    };
+    Ok(NewJob {
         job_id: JobId::new_random(),
-        tenant,
+        tenant: who.tenant,
         workload_type,
         program_id,
         key_id,
@@ -273,28 +365,96 @@ async fn submit(
         encrypted_payload,
         priority,
         max_retries,
-        created_at: now,
+        created_at: gw.clock.now(),
         idempotency_key,
-        request_digest: vesper_core::sha256(&[&raw]),
-    };
-    let (record, replayed) = match gw.store.submit(job).await? {
-        SubmitOutcome::Created(r) => (r, false),
-        SubmitOutcome::Existing(r) => (r, true),
-        SubmitOutcome::IdempotencyConflict => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_conflict",
-                "Idempotency-Key was already used with a different request",
-            ));
+        request_digest,
+        callback_url,
+        request_id,
+        max_fuel,
+        quota: SubmitQuota {
+            max_queued: settings.max_queued.or(quotas.max_queued),
+            jobs_per_day: settings.jobs_per_day.or(quotas.jobs_per_day),
+        },
+    })
+}
+
+/// The answer to a refused submission (quota or idempotency), `None` if it was accepted.
+fn refusal(gw: &Gateway, outcome: &SubmitOutcome) -> Option<ApiError> {
+    match outcome {
+        SubmitOutcome::Created(_) | SubmitOutcome::Existing(_) => None,
+        SubmitOutcome::IdempotencyConflict => Some(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_conflict",
+            "Idempotency-Key was already used with a different request",
+        )),
+        SubmitOutcome::QuotaExceeded(kind) => {
+            let retry_after = match kind {
+                vesper_store::QuotaKind::MaxQueued => 1,
+                vesper_store::QuotaKind::JobsPerDay => {
+                    let day = 86_400_000;
+                    (day - gw.clock.now().0 % day).div_ceil(1000)
+                }
+            };
+            Some(
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "quota_exceeded",
+                    format!("the tenant's {} quota is used up", kind.as_str()),
+                )
+                .with_headers(vec![(
+                    "retry-after",
+                    axum::http::HeaderValue::from(retry_after),
+                )]),
+            )
         }
+    }
+}
+
+async fn submit_response(gw: &Gateway, outcome: &SubmitOutcome) -> SubmitResponse {
+    let record = match outcome {
+        SubmitOutcome::Created(r) | SubmitOutcome::Existing(r) => r,
+        _ => unreachable!("refusals are answered before"),
     };
-    let depth = queue_depth_cached(&gw).await;
-    let body = SubmitResponse {
+    if matches!(outcome, SubmitOutcome::Created(_)) {
+        ::metrics::counter!(crate::metrics::JOBS_SUBMITTED, "workload_type" => record.workload_type.as_str())
+            .increment(1);
+    }
+    let ahead = jobs_ahead(gw, record.tenant).await;
+    SubmitResponse {
         job_id: record.job_id.to_string(),
         status: record.status.as_str(),
-        estimated_wait: gw.stats.estimated_wait_secs(depth),
+        estimated_wait: gw.stats.estimated_wait_secs(ahead),
         created_at: rfc3339(record.created_at),
-    };
+    }
+}
+
+async fn submit(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(req, raw): ApiJson<SubmitRequest>,
+) -> Result<Response, ApiError> {
+    caller.need(Scope::Submit)?;
+    let job = prepare_job(
+        &gw,
+        &caller.0,
+        req,
+        raw.len(),
+        vesper_core::sha256(&[&raw]),
+        idempotency_key(&headers)?,
+        request_id(&headers),
+    )
+    .await?;
+    let job_id = job.job_id;
+    let outcome = gw.store.submit(job).await?;
+    if let Some(e) = refusal(&gw, &outcome) {
+        return Err(e);
+    }
+    let replayed = matches!(outcome, SubmitOutcome::Existing(_));
+    let body = submit_response(&gw, &outcome).await;
+    if !replayed {
+        tracing::info!(%job_id, "job accepted");
+    }
     let mut resp = (StatusCode::ACCEPTED, Json(body)).into_response();
     if replayed {
         resp.headers_mut().insert(
@@ -303,6 +463,100 @@ async fn submit(
         );
     }
     Ok(resp)
+}
+
+async fn submit_batch(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(req, _raw): ApiJson<BatchRequest>,
+) -> Result<Response, ApiError> {
+    caller.need(Scope::Submit)?;
+    if req.jobs.is_empty() || req.jobs.len() > gw.config.max_batch {
+        return Err(ApiError::bad_request(
+            "invalid_batch",
+            format!("jobs must hold 1 to {} submissions", gw.config.max_batch),
+        ));
+    }
+    let base_key = idempotency_key(&headers)?;
+    let rid = request_id(&headers);
+    // Validate everything before storing anything.
+    let mut jobs = Vec::with_capacity(req.jobs.len());
+    for (i, value) in req.jobs.into_iter().enumerate() {
+        let item_bytes = serde_json::to_vec(&value).unwrap_or_default();
+        let item: SubmitRequest = serde_json::from_value(value).map_err(|e| {
+            ApiError::bad_request("invalid_json", format!("jobs[{i}] is not valid: {e}"))
+        })?;
+        let key = base_key.as_ref().map(|k| format!("{k}#{i}"));
+        let job = prepare_job(
+            &gw,
+            &caller.0,
+            item,
+            item_bytes.len(),
+            vesper_core::sha256(&[&item_bytes]),
+            key,
+            rid.clone(),
+        )
+        .await
+        .map_err(|mut e| {
+            e.message = format!("jobs[{i}]: {}", e.message);
+            e
+        })?;
+        jobs.push(job);
+    }
+    match gw.store.submit_batch(jobs).await? {
+        BatchOutcome::Rejected { index, outcome } => {
+            let mut e = refusal(&gw, &outcome).expect("a rejection is a refusal");
+            e.message = format!("jobs[{index}]: {}; nothing was stored", e.message);
+            Err(e)
+        }
+        BatchOutcome::Accepted(outcomes) => {
+            let mut out = Vec::with_capacity(outcomes.len());
+            for o in &outcomes {
+                out.push(submit_response(&gw, o).await);
+            }
+            tracing::info!(jobs = out.len(), "batch accepted");
+            Ok((StatusCode::ACCEPTED, Json(BatchResponse { jobs: out })).into_response())
+        }
+    }
+}
+
+/// Jobs that will start before a new job of `tenant`: its own queued jobs, plus, under fair
+/// sharing, about as many of each other busy tenant's (weighted), capped by what they have.
+async fn jobs_ahead(gw: &Gateway, tenant: vesper_core::TenantId) -> u64 {
+    let tenants = tenants_cached(gw).await;
+    let Some(me) = tenants.iter().find(|t| t.id == tenant) else {
+        return queue_depth_cached(gw).await;
+    };
+    let mine = me.queued.max(1);
+    let my_weight = u64::from(me.settings.weight.max(1));
+    tenants
+        .iter()
+        .map(|t| {
+            if t.id == tenant {
+                mine - 1
+            } else {
+                t.queued
+                    .min(mine * u64::from(t.settings.weight.max(1)) / my_weight)
+            }
+        })
+        .sum()
+}
+
+/// The tenant table (with queue counts), re-read at most once a second.
+async fn tenants_cached(gw: &Gateway) -> Arc<Vec<vesper_store::TenantRecord>> {
+    let now = gw.clock.now();
+    {
+        let cache = gw.tenant_cache.lock().expect("tenant cache");
+        if let Some((at, t)) = &*cache {
+            if now.saturating_since(*at) < 1_000 {
+                return t.clone();
+            }
+        }
+    }
+    let fresh = Arc::new(gw.store.tenants().await.unwrap_or_default());
+    *gw.tenant_cache.lock().expect("tenant cache") = Some((now, fresh.clone()));
+    fresh
 }
 
 /// Queue depth, re-read at most once a second: counting is not free on a deep queue.
@@ -376,10 +630,11 @@ async fn wait_terminal(
 
 async fn status(
     State(gw): State<Arc<Gateway>>,
-    Tenant(tenant): Tenant,
+    caller: Caller,
     Path(job_id): Path<String>,
     q: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<StatusResponse>, ApiError> {
+    let tenant = caller.need(Scope::Read)?;
     let id = parse_job_id(&job_id)?;
     let wait = wait_query(q)?;
     let job = wait_terminal(&gw, tenant, id, wait).await?;
@@ -388,10 +643,11 @@ async fn status(
 
 async fn result(
     State(gw): State<Arc<Gateway>>,
-    Tenant(tenant): Tenant,
+    caller: Caller,
     Path(job_id): Path<String>,
     q: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ResultResponse>, ApiError> {
+    let tenant = caller.need(Scope::Read)?;
     let id = parse_job_id(&job_id)?;
     let wait = wait_query(q)?;
     let job = wait_terminal(&gw, tenant, id, wait).await?;
@@ -438,9 +694,10 @@ async fn result(
 
 async fn cancel(
     State(gw): State<Arc<Gateway>>,
-    Tenant(tenant): Tenant,
+    caller: Caller,
     Path(job_id): Path<String>,
 ) -> Result<Json<StatusResponse>, ApiError> {
+    let tenant = caller.need(Scope::Submit)?;
     let id = parse_job_id(&job_id)?;
     match gw.store.cancel(tenant, id, gw.clock.now()).await? {
         CancelOutcome::Cancelled(job) => Ok(Json(StatusResponse::from_record(&job))),
@@ -452,4 +709,116 @@ async fn cancel(
         .with_job_status(job.status.as_str())),
         CancelOutcome::NotFound => Err(ApiError::job_not_found()),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+const MAX_PAGE: u32 = 100;
+
+async fn list_jobs(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<JobListResponse>, ApiError> {
+    let tenant = caller.need(Scope::Read)?;
+    let Ok(Query(q)) = q else {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "accepted: ?status=STATUS&limit=1..100&cursor=CURSOR",
+        ));
+    };
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(s.parse::<JobStatus>().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_query",
+                "status must be queued, processing, completed, failed or cancelled",
+            )
+        })?),
+    };
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be 1 to {MAX_PAGE}"),
+        ));
+    }
+    let before = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(
+            c.strip_prefix("c")
+                .and_then(|n| n.parse::<i64>().ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not valid"))?,
+        ),
+    };
+    let page = gw.store.list_jobs(tenant, status, before, limit).await?;
+    Ok(Json(JobListResponse {
+        jobs: page.jobs.iter().map(StatusResponse::from_record).collect(),
+        next_cursor: page.next.map(|n| format!("c{n}")),
+    }))
+}
+
+async fn admin_tenants(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+) -> Result<Json<TenantListResponse>, ApiError> {
+    caller.need(Scope::Admin)?;
+    let tenants = gw.store.tenants().await?;
+    Ok(Json(TenantListResponse {
+        tenants: tenants.iter().map(TenantDto::from_record).collect(),
+    }))
+}
+
+async fn admin_set_disabled(
+    gw: &Gateway,
+    caller: &Caller,
+    name: &str,
+    disabled: bool,
+) -> Result<Json<TenantDto>, ApiError> {
+    caller.need(Scope::Admin)?;
+    match gw.store.set_tenant_disabled(name, disabled).await {
+        Ok(()) => {}
+        Err(vesper_store::StoreError::TenantNotFound) => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "tenant_not_found",
+                "no such tenant",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let t = gw
+        .store
+        .tenants()
+        .await?
+        .into_iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "tenant_not_found", "no such tenant"))?;
+    Ok(Json(TenantDto::from_record(&t)))
+}
+
+async fn admin_disable(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<TenantDto>, ApiError> {
+    admin_set_disabled(&gw, &caller, &name, true).await
+}
+
+async fn admin_enable(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<TenantDto>, ApiError> {
+    admin_set_disabled(&gw, &caller, &name, false).await
 }

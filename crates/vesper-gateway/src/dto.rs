@@ -22,6 +22,70 @@ pub struct SubmitRequest {
     pub max_retries: Option<u32>,
     #[serde(default)]
     pub callback_url: Option<String>,
+    /// Fuel ceiling for this job (at most the tenant's `max_fuel` quota).
+    #[serde(default)]
+    pub max_fuel: Option<u64>,
+}
+
+/// `POST /api/submit/batch`: up to `max_batch` submissions, stored all or none.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// Each item is a `SubmitRequest` (validated one by one, with its index in errors).
+    pub jobs: Vec<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+pub struct BatchResponse {
+    pub jobs: Vec<SubmitResponse>,
+}
+
+#[derive(Serialize)]
+pub struct JobListResponse {
+    pub jobs: Vec<StatusResponse>,
+    /// Pass as `?cursor=` for the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct TenantDto {
+    pub id: i64,
+    pub name: String,
+    pub disabled: bool,
+    pub created_at: String,
+    pub queued: u64,
+    pub weight: u32,
+    pub max_queued: Option<u64>,
+    pub jobs_per_day: Option<u64>,
+    pub max_payload_bytes: Option<u64>,
+    pub max_fuel: Option<u64>,
+    pub rate_per_sec: Option<u32>,
+    pub burst: Option<u32>,
+}
+
+impl TenantDto {
+    pub fn from_record(t: &vesper_store::TenantRecord) -> Self {
+        TenantDto {
+            id: t.id.0,
+            name: t.name.clone(),
+            disabled: t.disabled,
+            created_at: rfc3339(t.created_at),
+            queued: t.queued,
+            weight: t.settings.weight,
+            max_queued: t.settings.max_queued,
+            jobs_per_day: t.settings.jobs_per_day,
+            max_payload_bytes: t.settings.max_payload_bytes,
+            max_fuel: t.settings.max_fuel,
+            rate_per_sec: t.settings.rate_per_sec,
+            burst: t.settings.burst,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct TenantListResponse {
+    pub tenants: Vec<TenantDto>,
 }
 
 #[derive(Serialize)]

@@ -13,6 +13,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub job_status: Option<&'static str>,
+    /// Extra response headers (rate limits, `WWW-Authenticate`).
+    pub headers: Vec<(&'static str, axum::http::HeaderValue)>,
 }
 
 #[derive(Serialize)]
@@ -34,7 +36,28 @@ impl ApiError {
             code,
             message: message.into(),
             job_status: None,
+            headers: Vec::new(),
         }
+    }
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+    pub fn with_headers(mut self, h: Vec<(&'static str, axum::http::HeaderValue)>) -> Self {
+        self.headers.extend(h);
+        self
+    }
+    pub fn unauthorized_with(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+    pub fn forbidden(scope: vesper_core::Scope) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this credential lacks the `{}` scope", scope.as_str()),
+        )
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -43,7 +66,7 @@ impl ApiError {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "missing or invalid API key",
+            "missing or invalid credentials (API key or wallet signature)",
         )
     }
     pub fn job_not_found() -> Self {
@@ -58,11 +81,15 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "store unavailable",
-            ),
+            // Fail closed: when the store cannot answer, nothing is accepted or authorised.
+            StoreError::Unavailable | StoreError::Database(_) => {
+                tracing::error!(error = %e, "store unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "store unavailable; retry later",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "store error");
                 ApiError::new(
@@ -85,6 +112,9 @@ impl IntoResponse for ApiError {
             job_status: self.job_status,
         };
         let mut resp = (self.status, Json(body)).into_response();
+        for (k, v) in self.headers {
+            resp.headers_mut().insert(k, v);
+        }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

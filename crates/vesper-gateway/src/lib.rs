@@ -11,6 +11,9 @@ mod api;
 mod auth;
 mod dto;
 mod error;
+mod limits;
+pub mod metrics;
+mod stream;
 mod waiters;
 
 use std::sync::Arc;
@@ -21,6 +24,13 @@ use vesper_store::Store;
 
 pub use api::router;
 pub use error::ApiError;
+
+impl Gateway {
+    /// Periodic upkeep (forget idle rate-limit state). Call every few seconds.
+    pub fn housekeeping(&self) {
+        self.limiters.housekeeping();
+    }
+}
 
 /// Gateway settings.
 #[derive(Clone, Debug)]
@@ -34,6 +44,46 @@ pub struct GatewayConfig {
     /// `max_retries` when the client names none, and the most it may ask for.
     pub default_max_retries: u32,
     pub max_retries_cap: u32,
+    /// Most jobs in one batch submission.
+    pub max_batch: usize,
+    /// Accepted clock skew of wallet-signed requests, seconds (either way).
+    pub wallet_window_secs: u64,
+    pub limits: LimitsConfig,
+    /// Quotas for tenants that have none of their own.
+    pub quotas: QuotaDefaults,
+    /// Most live-status streams open at once.
+    pub max_streams: usize,
+    /// Networks callbacks may reach although private (loopback, RFC 1918, …); empty by default.
+    pub callback_allow: Vec<ipnet::IpNet>,
+}
+
+/// Rate limits (requests per second and burst). `0` per second disables a limit.
+#[derive(Clone, Debug)]
+pub struct LimitsConfig {
+    pub tenant_rate_per_sec: u32,
+    pub tenant_burst: u32,
+    pub ip_rate_per_sec: u32,
+    pub ip_burst: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            tenant_rate_per_sec: 200,
+            tenant_burst: 400,
+            ip_rate_per_sec: 1000,
+            ip_burst: 2000,
+        }
+    }
+}
+
+/// Default per-tenant quotas; `None` is unlimited.
+#[derive(Clone, Debug, Default)]
+pub struct QuotaDefaults {
+    pub max_queued: Option<u64>,
+    pub jobs_per_day: Option<u64>,
+    pub max_payload_bytes: Option<u64>,
+    pub max_fuel: Option<u64>,
 }
 
 impl Default for GatewayConfig {
@@ -44,6 +94,17 @@ impl Default for GatewayConfig {
             max_wait_secs: 30,
             default_max_retries: 3,
             max_retries_cap: 10,
+            max_batch: 100,
+            wallet_window_secs: 300,
+            limits: LimitsConfig::default(),
+            quotas: QuotaDefaults {
+                max_queued: Some(100_000),
+                jobs_per_day: None,
+                max_payload_bytes: None,
+                max_fuel: None,
+            },
+            max_streams: 1024,
+            callback_allow: Vec::new(),
         }
     }
 }
@@ -60,6 +121,11 @@ pub struct Gateway {
     waiters: Arc<waiters::Waiters>,
     stats: Arc<waiters::Stats>,
     auth_cache: auth::AuthCache,
+    limiters: limits::Limiters,
+    streams: Arc<tokio::sync::Semaphore>,
+    metrics: metrics::Metrics,
+    tenant_cache: std::sync::Mutex<Option<(vesper_core::Timestamp, Arc<Vec<vesper_store::TenantRecord>>)>>,
+    callback_policy: callbacks::AddressPolicy,
 }
 
 impl Gateway {
@@ -80,6 +146,11 @@ impl Gateway {
             stats.clone(),
             clock.clone(),
         );
+        let limiters = limits::Limiters::new(limits::Rate {
+            per_sec: config.limits.ip_rate_per_sec,
+            burst: config.limits.ip_burst,
+        });
+        let streams = Arc::new(tokio::sync::Semaphore::new(config.max_streams));
         Arc::new(Gateway {
             store,
             clock,
@@ -89,6 +160,13 @@ impl Gateway {
             waiters,
             stats,
             auth_cache: auth::AuthCache::default(),
+            limiters,
+            streams,
+            metrics: metrics::Metrics::install(),
+            tenant_cache: std::sync::Mutex::new(None),
+            callback_policy: callbacks::AddressPolicy {
+                allow: config.callback_allow.clone(),
+            },
         })
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use vesper_core::{Clock, RetryPolicy, SystemClock, WorkerId};
+use vesper_core::{Clock, RetryPolicy, Scopes, SystemClock, WorkerId};
 use vesper_crypto::{
     ApiKey, KeyKind, SigningIdentity, X25519PublicKey, X25519SecretKey, read_key_file,
     write_key_file,
@@ -39,6 +39,8 @@ pub struct DevConfig {
     pub shutdown_grace: Duration,
     /// How often expired leases and results are swept.
     pub reap_interval: Duration,
+    /// Fairness between tenants.
+    pub fair: vesper_core::sched::FairPolicy,
 }
 
 impl DevConfig {
@@ -53,6 +55,7 @@ impl DevConfig {
             gateway: GatewayConfig::default(),
             shutdown_grace: Duration::from_secs(10),
             reap_interval: Duration::from_millis(500),
+            fair: vesper_core::sched::FairPolicy::default(),
         }
     }
 }
@@ -98,7 +101,13 @@ impl DevNode {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
         let db = dir.join("vesper.db");
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db, SqliteOptions::default())?);
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(
+            &db,
+            SqliteOptions {
+                fair: cfg.fair,
+                ..SqliteOptions::default()
+            },
+        )?);
 
         let pool_sk = X25519SecretKey::from_bytes(&load_or_create(
             &dir.join("keys/pool.x25519"),
@@ -131,13 +140,13 @@ impl DevNode {
                 k
             }
         };
-        if store.tenant_for_key(api_key.hash()).await?.is_none() {
+        if store.principal_for_key(api_key.hash()).await?.is_none() {
             let tenant = match store.find_tenant("dev").await? {
                 Some(t) => t,
                 None => store.create_tenant("dev", clock.now()).await?,
             };
             store
-                .add_api_key(tenant, api_key.hash(), clock.now())
+                .add_api_key(tenant, api_key.hash(), Scopes::ALL, clock.now())
                 .await?;
         }
 
@@ -176,7 +185,8 @@ impl DevNode {
             source,
         })?;
         {
-            let app = vesper_gateway::router(gateway);
+            let app = vesper_gateway::router(gateway.clone())
+                .into_make_service_with_connect_info::<SocketAddr>();
             let stop = shutdown.clone();
             tasks.spawn(async move {
                 let r = axum::serve(listener, app)
@@ -216,8 +226,15 @@ impl DevNode {
             tasks.spawn(worker.run(shutdown.clone()));
         }
 
+        // Callbacks: deliver what the outbox owes.
+        tasks.spawn(vesper_gateway::callbacks::run_dispatcher(
+            gateway.clone(),
+            shutdown.clone(),
+        ));
+
         // Scheduler duties: expire dead leases, purge results past their TTL.
         {
+            let gateway = gateway.clone();
             let store = store.clone();
             let clock = clock.clone();
             let stop = shutdown.clone();
@@ -239,6 +256,7 @@ impl DevNode {
                     if let Err(e) = store.purge_expired_results(now).await {
                         tracing::warn!(error = %e, "result purge failed");
                     }
+                    gateway.housekeeping();
                 }
             });
         }

@@ -133,11 +133,19 @@ impl Worker {
     }
 
     async fn execute(&self, job: LeasedJob) -> (LeaseRef, Outcome, vesper_core::Timestamp) {
+        use tracing::Instrument as _;
         let lease = job.lease.clone();
         let started = self.clock.now();
+        // The submitting request's id follows the job into the worker's logs.
+        let span = tracing::info_span!(
+            "job",
+            job_id = %lease.job_id,
+            request_id = job.request_id.as_deref().unwrap_or("-"),
+        );
+        tracing::debug!(parent: &span, worker = %self.id, attempt = job.retry_count + 1, "job started");
         // Keep the lease alive while the job runs.
         let outcome = {
-            let work = self.process(job);
+            let work = self.process(job).instrument(span);
             tokio::pin!(work);
             let mut beat = tokio::time::interval(Duration::from_millis(self.config.heartbeat_ms));
             beat.tick().await;
@@ -158,15 +166,24 @@ impl Worker {
     async fn hand_in(&self, lease: LeaseRef, outcome: Outcome, started: vesper_core::Timestamp) {
         let now = self.clock.now();
         let r = match outcome {
-            Outcome::Done(result) => self.store.complete(&lease, result, now).await.map(|_| {
-                tracing::info!(job = %lease.job_id, worker = %self.id,
-                    ms = now.saturating_since(started), "job completed");
-            }),
+            Outcome::Done(result) => {
+                let exec_secs = result.receipt.execution_time_ms as f64 / 1000.0;
+                self.store.complete(&lease, result, now).await.map(|_| {
+                    metrics::counter!(vesper_gateway::metrics::JOBS_COMPLETED).increment(1);
+                    metrics::histogram!(vesper_gateway::metrics::JOB_DURATION).record(exec_secs);
+                    tracing::info!(job = %lease.job_id, worker = %self.id,
+                        ms = now.saturating_since(started), "job completed");
+                })
+            }
             Outcome::Failed(code) => self
                 .store
                 .fail(&lease, code, now, self.config.retry)
                 .await
                 .map(|d| {
+                    if matches!(d, vesper_core::RetryDecision::Fail { .. }) {
+                        metrics::counter!(vesper_gateway::metrics::JOBS_FAILED, "error_code" => code.as_str())
+                            .increment(1);
+                    }
                     tracing::info!(job = %lease.job_id, worker = %self.id, code = code.as_str(),
                         decision = ?d, "job attempt failed");
                 }),
@@ -229,7 +246,10 @@ impl Worker {
         };
 
         let executor = self.executor.clone();
-        let limits = self.config.limits;
+        let mut limits = self.config.limits;
+        if let Some(f) = job.max_fuel {
+            limits.fuel = limits.fuel.min(f);
+        }
         let seed = sha256(&[b"vesper/v1/job-seed\0", &job.payload_digest]);
         let clock = job.created_at;
         let started_at = self.clock.now();

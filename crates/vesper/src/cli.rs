@@ -110,34 +110,84 @@ fn load_identity(path: &Path) -> anyhow::Result<X25519SecretKey> {
 
 #[derive(Args)]
 pub struct DevArgs {
-    /// Data directory (store, keys, dev API key).
-    #[arg(long, default_value = ".vesper")]
-    data: PathBuf,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// In-process workers (default: number of cores).
+    /// Config file (default ./vesper.toml when present; `vesper config init` writes one).
     #[arg(long)]
-    workers: Option<usize>,
-    /// Time to live of results, seconds.
-    #[arg(long, default_value_t = 86_400)]
-    result_ttl: u64,
-    /// Lease length, milliseconds (a dead worker's job moves on after this).
-    #[arg(long, default_value_t = 30_000)]
-    lease_ms: u64,
+    pub config: Option<PathBuf>,
+    /// Data directory (store, keys, dev API key) [config: node.data_dir].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Address to listen on [config: node.listen].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// In-process workers (default: number of cores) [config: node.workers].
+    #[arg(long)]
+    workers: Option<u32>,
+    /// Time to live of results, seconds [config: worker.result_ttl_secs].
+    #[arg(long)]
+    result_ttl: Option<u64>,
+    /// Lease length, milliseconds [config: worker.lease_ms].
+    #[arg(long)]
+    lease_ms: Option<u64>,
+    /// Also write per-component log files (gateway.log, worker.log, scheduler.log) here
+    /// [config: log.dir].
+    #[arg(long)]
+    pub log_dir: Option<PathBuf>,
+    /// Log as JSON lines [config: log.format = "json"].
+    #[arg(long)]
+    pub log_json: bool,
 }
 
-pub async fn dev(a: DevArgs) -> anyhow::Result<ExitCode> {
-    let mut cfg = vesper_node::dev::DevConfig::new(a.data.clone(), a.listen);
-    if let Some(n) = a.workers {
-        if n == 0 || n > 256 {
-            bail!("--workers must be between 1 and 256");
+impl DevArgs {
+    /// The effective configuration: file and environment, then these flags.
+    pub fn resolve(&self) -> anyhow::Result<crate::config::Config> {
+        let env = |k: &str| std::env::var(k).ok();
+        let (mut cfg, _) = crate::config::load(self.config.as_deref(), &env)?;
+        if let Some(d) = &self.data {
+            cfg.node.data_dir = d.clone();
         }
-        cfg.workers = n;
+        if let Some(l) = self.listen {
+            cfg.node.listen = l.to_string();
+        }
+        if let Some(w) = self.workers {
+            if w == 0 || w > 256 {
+                bail!("--workers must be between 1 and 256");
+            }
+            cfg.node.workers = w;
+        }
+        if let Some(t) = self.result_ttl {
+            cfg.worker.result_ttl_secs = t;
+        }
+        if let Some(l) = self.lease_ms {
+            cfg.worker.lease_ms = l.max(1000);
+        }
+        if let Some(d) = &self.log_dir {
+            cfg.log.dir = d.display().to_string();
+        }
+        if self.log_json {
+            cfg.log.format = "json".into();
+        }
+        Ok(cfg)
     }
-    cfg.worker.result_ttl_ms = a.result_ttl.saturating_mul(1000);
-    cfg.worker.lease_ms = a.lease_ms.max(1000);
+}
+
+pub async fn dev(c: crate::config::Config) -> anyhow::Result<ExitCode> {
+    let data = c.node.data_dir.clone();
+    let mut cfg = vesper_node::dev::DevConfig::new(data.clone(), c.listen()?);
+    if c.node.workers > 0 {
+        cfg.workers = c.node.workers as usize;
+    }
+    cfg.worker.result_ttl_ms = c.worker.result_ttl_secs.saturating_mul(1000);
+    cfg.worker.lease_ms = c.worker.lease_ms.max(1000);
     cfg.worker.heartbeat_ms = (cfg.worker.lease_ms / 3).max(200);
+    cfg.worker.limits.fuel = c.worker.fuel;
+    cfg.worker.limits.memory_bytes = (c.worker.memory_mb as usize) << 20;
+    cfg.worker.limits.wall_ms = c.worker.wall_ms;
+    cfg.gateway = c.gateway_config()?;
+    cfg.fair = vesper_core::sched::FairPolicy {
+        quantum: c.scheduler.quantum,
+        burst: c.scheduler.burst,
+    };
+    cfg.reap_interval = Duration::from_millis(c.scheduler.reap_interval_ms.max(50));
     let workers = cfg.workers;
     let node = vesper_node::dev::DevNode::start(cfg)
         .await
@@ -147,7 +197,7 @@ pub async fn dev(a: DevArgs) -> anyhow::Result<ExitCode> {
         "Vesper dev node {} listening on http://{}",
         node.node_id, node.addr
     );
-    println!("  data directory:   {}", a.data.display());
+    println!("  data directory:   {}", data.display());
     println!("  workers:          {workers}");
     println!(
         "  pool public key:  {} (key id {})",
@@ -157,7 +207,7 @@ pub async fn dev(a: DevArgs) -> anyhow::Result<ExitCode> {
     println!(
         "  dev API key:      {}  (also in {}/dev-api-key)",
         node.api_key.expose(),
-        a.data.display()
+        data.display()
     );
     println!("Press Ctrl-C to stop.");
     let token = node.shutdown_token();

@@ -1,0 +1,135 @@
+//! Live status: `GET /api/events` is a Server-Sent Events stream of the caller's job status
+//! changes, optionally for one job (`?job_id=`), so clients need not poll.
+//!
+//! Events: `event: status` with data `{"job_id": …, "status": …}`; `event: resync` when the
+//! stream fell behind (re-read what you care about); comments as keep-alives every 15 s. A
+//! single-job stream starts with the job's current status and ends after a terminal one.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use vesper_core::{JobId, JobStatus, Scope, TenantId};
+use vesper_store::JobEvent;
+
+use crate::auth::Caller;
+use crate::{ApiError, Gateway};
+
+/// Longest a stream stays open; clients reconnect (and re-read) after.
+const MAX_STREAM_LIFETIME: Duration = Duration::from_secs(3600);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    #[serde(default)]
+    job_id: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct StatusEvent {
+    pub job_id: String,
+    pub status: &'static str,
+}
+
+struct StreamState {
+    rx: broadcast::Receiver<JobEvent>,
+    tenant: TenantId,
+    job: Option<JobId>,
+    first: Option<Event>,
+    done: bool,
+    deadline: tokio::time::Instant,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+fn status_event(id: JobId, status: JobStatus) -> Event {
+    Event::default()
+        .event("status")
+        .json_data(StatusEvent {
+            job_id: id.to_string(),
+            status: status.as_str(),
+        })
+        .expect("plain struct serialises")
+}
+
+pub async fn events(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    q: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let tenant = caller.need(Scope::Read)?;
+    let Ok(Query(q)) = q else {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "only ?job_id=JOB_ID is accepted",
+        ));
+    };
+    let job = match q.job_id {
+        None => None,
+        Some(s) => Some(s.parse::<JobId>().map_err(|_| ApiError::job_not_found())?),
+    };
+    let permit = gw.streams.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            "too many live streams are open; poll GET /api/status/{job_id}?wait=30",
+        )
+    })?;
+    // Subscribe first, then read: a change between the two cannot be missed.
+    let rx = gw.store.events();
+    let mut first = None;
+    let mut done = false;
+    if let Some(id) = job {
+        let rec = gw
+            .store
+            .job(tenant, id)
+            .await?
+            .ok_or_else(ApiError::job_not_found)?;
+        first = Some(status_event(id, rec.status));
+        done = rec.status.is_terminal();
+    }
+    let state = StreamState {
+        rx,
+        tenant,
+        job,
+        first,
+        done: false,
+        deadline: tokio::time::Instant::now() + MAX_STREAM_LIFETIME,
+        _permit: permit,
+    };
+    let stream = futures_util::stream::unfold((state, done), |(mut st, finish_after_first)| async move {
+        if let Some(ev) = st.first.take() {
+            st.done = finish_after_first;
+            return Some((Ok(ev), (st, false)));
+        }
+        if st.done {
+            return None;
+        }
+        loop {
+            let recv = tokio::time::timeout_at(st.deadline, st.rx.recv()).await;
+            match recv {
+                Err(_) => return None,
+                Ok(Ok(ev)) => {
+                    if ev.tenant != st.tenant || st.job.is_some_and(|j| j != ev.job_id) {
+                        continue;
+                    }
+                    if st.job.is_some() && ev.status.is_terminal() {
+                        st.done = true;
+                    }
+                    return Some((Ok(status_event(ev.job_id, ev.status)), (st, false)));
+                }
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                    let ev = Event::default().event("resync").data("{}");
+                    return Some((Ok(ev), (st, false)));
+                }
+                Ok(Err(broadcast::error::RecvError::Closed)) => return None,
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
