@@ -1,9 +1,11 @@
 //! Vesper's pure core: identifiers, the job model and its state machine, execution receipts,
-//! the workload/result plaintext codecs and retry policy.
+//! the workload/result plaintext codecs, retry policy and the pure parts of wallet-signature
+//! request authentication.
 //!
 //! **Invariant:** no I/O, no async runtime, no clock. Time is passed in as [`Timestamp`].
 //! Everything here is deterministic and unit-testable.
 
+mod auth;
 mod codec;
 mod error;
 mod ids;
@@ -12,6 +14,10 @@ mod receipt;
 pub mod sched;
 mod scope;
 
+pub use auth::{
+    AUTH_DOMAIN, AUTH_WINDOW_SECS, NONCE_MAX_LEN, NONCE_MIN_LEN, WalletId, canonical_request,
+    parse_timestamp, valid_nonce, within_window,
+};
 pub use codec::{ResultPlaintext, WorkloadPlaintext, WorkloadProgram};
 pub use error::CoreError;
 pub use ids::{JobId, KeyId, ProgramId, TenantId, WorkerId};

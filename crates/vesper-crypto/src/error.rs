@@ -11,6 +11,8 @@ pub enum CryptoError {
     SealFailed,
     #[error("signature verification failed")]
     BadSignature,
+    #[error("wrong signature length")]
+    SignatureLength { expected: usize, actual: usize },
     #[error("key file i/o error")]
     KeyFileIo {
         path: std::path::PathBuf,
