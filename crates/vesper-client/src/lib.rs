@@ -101,6 +101,12 @@ pub struct SubmitRequest {
     pub program_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<u8>,
+    /// Where the gateway POSTs a signed event when the job ends (docs/CALLBACKS.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+    /// Fuel ceiling for this job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_fuel: Option<u64>,
 }
 
 /// What to run: a registered program (by id) or a secret module carried in the payload.
@@ -144,6 +150,8 @@ pub fn seal_job(
         key_id: meta.key_id.to_string(),
         program_id: program_id.map(|p| p.to_string()),
         priority,
+        callback_url: None,
+        max_fuel: None,
     })
 }
 
@@ -336,6 +344,58 @@ impl Client {
         Ok((text, body))
     }
 
+    /// Follow the job's live status stream (`GET /api/events?job_id=`, Server-Sent Events)
+    /// until it reaches a terminal status, which is returned. `on_status` sees every status.
+    /// An error means the stream could not be used; callers fall back to polling.
+    pub async fn follow(
+        &self,
+        job: &str,
+        mut on_status: impl FnMut(&str),
+    ) -> Result<String, ClientError> {
+        const MAX_EVENT: usize = 64 * 1024;
+        let mut resp = self
+            .req(reqwest::Method::GET, &format!("/api/events?job_id={job}"))
+            .header("accept", "text/event-stream")
+            .timeout(Duration::from_secs(3600))
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            return Self::parse::<serde_json::Value>(resp)
+                .await
+                .map(|_| unreachable!());
+        }
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(chunk) = resp.chunk().await? {
+            buf.extend_from_slice(&chunk);
+            while let Some(end) = find_event_end(&buf) {
+                let block: Vec<u8> = buf.drain(..end).collect();
+                let (event, data) = parse_sse_block(&String::from_utf8_lossy(&block));
+                let status = match event.as_deref() {
+                    Some("status") => {
+                        #[derive(Deserialize)]
+                        struct Ev {
+                            status: String,
+                        }
+                        serde_json::from_str::<Ev>(&data)
+                            .map_err(|_| ClientError::Malformed("status event"))?
+                            .status
+                    }
+                    // The stream fell behind: ask directly.
+                    Some("resync") => self.status(job, 0).await?.status,
+                    _ => continue,
+                };
+                on_status(&status);
+                if matches!(status.as_str(), "completed" | "failed" | "cancelled") {
+                    return Ok(status);
+                }
+            }
+            if buf.len() > MAX_EVENT {
+                return Err(ClientError::Malformed("event stream"));
+            }
+        }
+        Err(ClientError::Malformed("event stream ended early"))
+    }
+
     pub async fn cancel(&self, job: &str) -> Result<StatusResponse, ClientError> {
         Self::parse(
             self.req(reqwest::Method::DELETE, &format!("/api/jobs/{job}"))
@@ -343,5 +403,44 @@ impl Client {
                 .await?,
         )
         .await
+    }
+}
+
+/// Index just past the first complete SSE event (blank-line terminated) in `buf`.
+fn find_event_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|i| i + 2)
+}
+
+/// The `event:` name and joined `data:` lines of one SSE block (comments ignored).
+fn parse_sse_block(block: &str) -> (Option<String>, String) {
+    let mut event = None;
+    let mut data = Vec::new();
+    for line in block.lines() {
+        if let Some(v) = line.strip_prefix("event:") {
+            event = Some(v.trim().to_owned());
+        } else if let Some(v) = line.strip_prefix("data:") {
+            data.push(v.strip_prefix(' ').unwrap_or(v).to_owned());
+        }
+    }
+    (event, data.join("\n"))
+}
+
+#[cfg(test)]
+mod sse_tests {
+    use super::*;
+
+    #[test]
+    fn parses_blocks_and_ignores_comments() {
+        let buf = b": keep-alive\n\nevent: status\ndata: {\"status\":\"queued\"}\n\nevent: st";
+        let end = find_event_end(buf).unwrap();
+        assert_eq!(parse_sse_block(std::str::from_utf8(&buf[..end]).unwrap()).0, None);
+        let rest = &buf[end..];
+        let end2 = find_event_end(rest).unwrap();
+        let (ev, data) = parse_sse_block(std::str::from_utf8(&rest[..end2]).unwrap());
+        assert_eq!(ev.as_deref(), Some("status"));
+        assert_eq!(data, "{\"status\":\"queued\"}");
+        assert!(find_event_end(&rest[end2..]).is_none());
     }
 }

@@ -178,7 +178,7 @@ async fn wallet(gw: &Gateway, req: Request) -> Result<(Principal, Request), ApiE
     }
     let now = gw.clock.now();
     let window = gw.config.wallet_window_secs;
-    if !vesper_core::within_window(ts, now.0, window) {
+    if !vesper_core::within_window(ts, now, window) {
         return Err(ApiError::unauthorized_with(
             "stale_request",
             format!("X-Vesper-Timestamp is more than {window} s from the gateway's clock"),

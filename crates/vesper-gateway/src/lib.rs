@@ -9,6 +9,8 @@
 
 mod api;
 mod auth;
+pub mod callbacks;
+mod dispatch;
 mod dto;
 mod error;
 mod limits;
@@ -23,6 +25,7 @@ use vesper_crypto::{SigningIdentity, X25519PublicKey};
 use vesper_store::Store;
 
 pub use api::router;
+pub use dispatch::run_callback_dispatcher;
 pub use error::ApiError;
 
 impl Gateway {

@@ -204,7 +204,7 @@ impl DevNode {
             max_concurrent: (cfg.workers as u32) * 2 + 2,
         })?);
         let keys = Arc::new(PoolKeys::new([pool_sk]));
-        for i in 0..cfg.workers.max(1) {
+        for i in 0..cfg.workers {
             let identity = SigningIdentity::from_bytes(&load_or_create(
                 &dir.join(format!("keys/worker-{i}.ed25519")),
                 KeyKind::Ed25519Secret,
@@ -227,7 +227,7 @@ impl DevNode {
         }
 
         // Callbacks: deliver what the outbox owes.
-        tasks.spawn(vesper_gateway::callbacks::run_dispatcher(
+        tasks.spawn(vesper_gateway::run_callback_dispatcher(
             gateway.clone(),
             shutdown.clone(),
         ));

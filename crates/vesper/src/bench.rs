@@ -60,6 +60,14 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(w) = a.workers {
         cfg.workers = w.max(1);
     }
+    // The benchmark is one tenant on loopback: measure the pipeline, not the rate limits.
+    cfg.gateway.limits = vesper_gateway::LimitsConfig {
+        tenant_rate_per_sec: 0,
+        tenant_burst: 0,
+        ip_rate_per_sec: 0,
+        ip_burst: 0,
+    };
+    cfg.gateway.quotas.max_queued = None;
     let workers = cfg.workers;
     let node = vesper_node::dev::DevNode::start(cfg).await?;
     let base = format!("http://{}", node.addr);
@@ -188,6 +196,10 @@ async fn prefill(
             created_at: vesper_core::Clock::now(&vesper_core::SystemClock),
             idempotency_key: None,
             request_digest: [0; 32],
+            callback_url: None,
+            request_id: None,
+            max_fuel: None,
+            quota: Default::default(),
         };
         set.spawn(async move { store.submit(job).await });
         if set.len() >= 1024 || i + 1 == n {

@@ -349,6 +349,13 @@ async fn wait_and_open(
 ) -> anyhow::Result<ExitCode> {
     let spinner = indicatif::ProgressBar::new_spinner();
     spinner.enable_steady_tick(Duration::from_millis(100));
+    // Follow the live status stream; if it cannot be used, long-poll instead.
+    let followed = client
+        .follow(job, |s| spinner.set_message(format!("job {job}: {s}")))
+        .await;
+    if let Err(e) = &followed {
+        tracing::debug!(error = %e, "live status unavailable; polling");
+    }
     let body = loop {
         match client.result(job, 2).await {
             Ok((_, body)) => break body,

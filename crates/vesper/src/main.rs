@@ -1,7 +1,10 @@
 //! The `vesper` binary: every role and the client CLI.
 
+mod admin;
 mod bench;
 mod cli;
+mod config;
+mod logging;
 
 use clap::{Parser, Subcommand};
 
@@ -30,28 +33,46 @@ enum Command {
     Cancel(cli::CancelArgs),
     /// Measure end-to-end throughput and latency on an in-process dev node.
     Bench(bench::BenchArgs),
+    /// Manage tenants (operator; works on the store directly).
+    Tenant(admin::TenantArgs),
+    /// Manage API keys and wallets (operator; works on the store directly).
+    Key(admin::KeyArgs),
+    /// Write or show the node configuration (vesper.toml).
+    Config(admin::ConfigArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let log_default = match &args.command {
-        Command::Dev(_) => "info",
-        _ => "warn",
+    // `dev` reads its configuration (logging included) before anything else starts.
+    let dev_config = match &args.command {
+        Command::Dev(a) => match a.resolve() {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return std::process::ExitCode::from(2);
+            }
+        },
+        _ => None,
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VESPER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_default)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let logged = match &dev_config {
+        Some(c) => logging::init(
+            &c.log.level,
+            c.log.format == "json",
+            Some(c.log.dir.as_str()).filter(|d| !d.is_empty()),
+        ),
+        None => logging::init("warn", false, None),
+    };
+    if let Err(e) = logged {
+        eprintln!("error: {e:#}");
+        return std::process::ExitCode::from(2);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let r = rt.block_on(async move {
         match args.command {
-            Command::Dev(a) => cli::dev(a).await,
+            Command::Dev(_) => cli::dev(dev_config.expect("resolved above")).await,
             Command::Keygen(a) => cli::keygen(a),
             Command::Submit(a) => cli::submit(a).await,
             Command::Status(a) => cli::status(a).await,
@@ -59,6 +80,9 @@ fn main() -> std::process::ExitCode {
             Command::Verify(a) => cli::verify(a).await,
             Command::Cancel(a) => cli::cancel(a).await,
             Command::Bench(a) => bench::run(a).await,
+            Command::Tenant(a) => admin::tenant(a).await,
+            Command::Key(a) => admin::key(a).await,
+            Command::Config(a) => admin::config(a),
         }
     });
     match r {

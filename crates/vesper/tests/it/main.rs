@@ -1,9 +1,13 @@
 //! End-to-end tests of the `vesper` binary and the API it serves.
 
 mod api;
+mod callbacks;
 mod cli;
 mod crash;
+mod flood;
+mod gateway;
 mod privacy;
+mod wallet;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
