@@ -9,6 +9,7 @@
 
 mod api;
 mod auth;
+pub mod callbacks;
 mod dto;
 mod error;
 mod waiters;
