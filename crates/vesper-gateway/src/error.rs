@@ -102,6 +102,27 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::callbacks::CallbackError> for ApiError {
+    fn from(e: crate::callbacks::CallbackError) -> Self {
+        use crate::callbacks::CallbackError;
+        match e {
+            CallbackError::InvalidUrl { .. } => ApiError::bad_request(e.code(), e.to_string()),
+            CallbackError::AddressRefused { .. } => ApiError::bad_request(
+                e.code(),
+                "callback_url points to an address this gateway does not call",
+            ),
+            other => {
+                tracing::error!(error = %other, "callback error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Body {
