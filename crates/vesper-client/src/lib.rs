@@ -408,9 +408,7 @@ impl Client {
 
 /// Index just past the first complete SSE event (blank-line terminated) in `buf`.
 fn find_event_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(2)
-        .position(|w| w == b"\n\n")
-        .map(|i| i + 2)
+    buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2)
 }
 
 /// The `event:` name and joined `data:` lines of one SSE block (comments ignored).
@@ -435,7 +433,10 @@ mod sse_tests {
     fn parses_blocks_and_ignores_comments() {
         let buf = b": keep-alive\n\nevent: status\ndata: {\"status\":\"queued\"}\n\nevent: st";
         let end = find_event_end(buf).unwrap();
-        assert_eq!(parse_sse_block(std::str::from_utf8(&buf[..end]).unwrap()).0, None);
+        assert_eq!(
+            parse_sse_block(std::str::from_utf8(&buf[..end]).unwrap()).0,
+            None
+        );
         let rest = &buf[end..];
         let end2 = find_event_end(rest).unwrap();
         let (ev, data) = parse_sse_block(std::str::from_utf8(&rest[..end2]).unwrap());

@@ -24,8 +24,8 @@ pub use ids::{JobId, KeyId, ProgramId, TenantId, WorkerId};
 pub use job::{
     ErrorCode, ExecLimits, JobStatus, Priority, RetryDecision, RetryPolicy, Timestamp, WorkloadType,
 };
-pub use scope::{Scope, Scopes};
 pub use receipt::{RECEIPT_DOMAIN, RESULT_HASH_DOMAIN, Receipt, result_hash, sha256};
+pub use scope::{Scope, Scopes};
 
 /// Hard ceilings on sizes that a stranger controls. Used by the gateway and the codecs.
 pub mod limits {

@@ -803,7 +803,9 @@ async fn admin_set_disabled(
         .await?
         .into_iter()
         .find(|t| t.name == name)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "tenant_not_found", "no such tenant"))?;
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "tenant_not_found", "no such tenant")
+        })?;
     Ok(Json(TenantDto::from_record(&t)))
 }
 

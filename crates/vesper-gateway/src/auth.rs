@@ -31,9 +31,6 @@ const MAX_SIGNATURE_HEADER: usize = 160;
 pub struct Caller(pub Principal);
 
 impl Caller {
-    pub fn tenant(&self) -> TenantId {
-        self.0.tenant
-    }
     /// `Err(403 forbidden)` unless the credential carries `scope`.
     pub fn need(&self, scope: Scope) -> Result<TenantId, ApiError> {
         if self.0.scopes.contains(scope) {
@@ -56,11 +53,7 @@ impl FromRequestParts<Arc<Gateway>> for Caller {
 }
 
 /// Middleware: authenticate (if credentials are presented) and rate-limit.
-pub async fn authenticate(
-    State(gw): State<Arc<Gateway>>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn authenticate(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
     match authenticate_inner(&gw, req).await {
         Ok((req, verdict)) => {
             let mut resp = next.run(req).await;
@@ -219,7 +212,12 @@ async fn wallet(gw: &Gateway, req: Request) -> Result<(Principal, Request), ApiE
             ApiError::unauthorized_with("unknown_wallet", "this wallet is not mapped to a tenant")
         })?;
     // Each (wallet, nonce) once, remembered durably for as long as the timestamp is valid.
-    let key = vesper_core::sha256(&[b"vesper/v1/nonce\0", wallet_str.as_bytes(), b"\n", nonce.as_bytes()]);
+    let key = vesper_core::sha256(&[
+        b"vesper/v1/nonce\0",
+        wallet_str.as_bytes(),
+        b"\n",
+        nonce.as_bytes(),
+    ]);
     let expires = Timestamp((ts + window) * 1000 + 1000);
     if !gw.store.remember_nonce(key, expires, now).await? {
         return Err(ApiError::unauthorized_with(

@@ -121,7 +121,11 @@ async fn deliver_one(gw: &Gateway, sender: &CallbackSender, cb: PendingCallback)
     };
     metrics::counter!(crate::metrics::CALLBACKS, "outcome" => label).increment(1);
     tracing::info!(job = %cb.job.job_id, event_id = %id, attempt = cb.attempts + 1, outcome = label, "callback");
-    if let Err(e) = gw.store.finish_callback(cb.job.job_id, cb.status, outcome).await {
+    if let Err(e) = gw
+        .store
+        .finish_callback(cb.job.job_id, cb.status, outcome)
+        .await
+    {
         tracing::warn!(job = %cb.job.job_id, error = %e, "recording callback outcome failed");
     }
 }

@@ -127,7 +127,8 @@ pub struct Gateway {
     limiters: limits::Limiters,
     streams: Arc<tokio::sync::Semaphore>,
     metrics: metrics::Metrics,
-    tenant_cache: std::sync::Mutex<Option<(vesper_core::Timestamp, Arc<Vec<vesper_store::TenantRecord>>)>>,
+    tenant_cache:
+        std::sync::Mutex<Option<(vesper_core::Timestamp, Arc<Vec<vesper_store::TenantRecord>>)>>,
     callback_policy: callbacks::AddressPolicy,
 }
 
@@ -154,6 +155,9 @@ impl Gateway {
             burst: config.limits.ip_burst,
         });
         let streams = Arc::new(tokio::sync::Semaphore::new(config.max_streams));
+        let callback_policy = callbacks::AddressPolicy {
+            allow: config.callback_allow.clone(),
+        };
         Arc::new(Gateway {
             store,
             clock,
@@ -167,9 +171,7 @@ impl Gateway {
             streams,
             metrics: metrics::Metrics::install(),
             tenant_cache: std::sync::Mutex::new(None),
-            callback_policy: callbacks::AddressPolicy {
-                allow: config.callback_allow.clone(),
-            },
+            callback_policy,
         })
     }
 }

@@ -67,7 +67,12 @@ impl Limiters {
         };
         limiter.check_key(&ip).map_err(|not_until| {
             let wait = not_until.wait_time_from(self.clock.now());
-            too_many("ip_rate_limited", "too many requests from this address", *rate, wait)
+            too_many(
+                "ip_rate_limited",
+                "too many requests from this address",
+                *rate,
+                wait,
+            )
         })
     }
 

@@ -102,34 +102,35 @@ pub async fn events(
         deadline: tokio::time::Instant::now() + MAX_STREAM_LIFETIME,
         _permit: permit,
     };
-    let stream = futures_util::stream::unfold((state, done), |(mut st, finish_after_first)| async move {
-        if let Some(ev) = st.first.take() {
-            st.done = finish_after_first;
-            return Some((Ok(ev), (st, false)));
-        }
-        if st.done {
-            return None;
-        }
-        loop {
-            let recv = tokio::time::timeout_at(st.deadline, st.rx.recv()).await;
-            match recv {
-                Err(_) => return None,
-                Ok(Ok(ev)) => {
-                    if ev.tenant != st.tenant || st.job.is_some_and(|j| j != ev.job_id) {
-                        continue;
-                    }
-                    if st.job.is_some() && ev.status.is_terminal() {
-                        st.done = true;
-                    }
-                    return Some((Ok(status_event(ev.job_id, ev.status)), (st, false)));
-                }
-                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
-                    let ev = Event::default().event("resync").data("{}");
-                    return Some((Ok(ev), (st, false)));
-                }
-                Ok(Err(broadcast::error::RecvError::Closed)) => return None,
+    let stream =
+        futures_util::stream::unfold((state, done), |(mut st, finish_after_first)| async move {
+            if let Some(ev) = st.first.take() {
+                st.done = finish_after_first;
+                return Some((Ok(ev), (st, false)));
             }
-        }
-    });
+            if st.done {
+                return None;
+            }
+            loop {
+                let recv = tokio::time::timeout_at(st.deadline, st.rx.recv()).await;
+                match recv {
+                    Err(_) => return None,
+                    Ok(Ok(ev)) => {
+                        if ev.tenant != st.tenant || st.job.is_some_and(|j| j != ev.job_id) {
+                            continue;
+                        }
+                        if st.job.is_some() && ev.status.is_terminal() {
+                            st.done = true;
+                        }
+                        return Some((Ok(status_event(ev.job_id, ev.status)), (st, false)));
+                    }
+                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                        let ev = Event::default().event("resync").data("{}");
+                        return Some((Ok(ev), (st, false)));
+                    }
+                    Ok(Err(broadcast::error::RecvError::Closed)) => return None,
+                }
+            }
+        });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

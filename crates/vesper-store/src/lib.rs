@@ -43,8 +43,7 @@ pub trait Store: Send + Sync + 'static {
     /// Disable or re-enable a tenant: a disabled tenant's credentials stop working and its
     /// queued jobs are not started. `Err(TenantNotFound)` for an unknown name.
     async fn set_tenant_disabled(&self, name: &str, disabled: bool) -> Result<()>;
-    async fn set_tenant_settings(&self, tenant: TenantId, settings: TenantSettings)
-    -> Result<()>;
+    async fn set_tenant_settings(&self, tenant: TenantId, settings: TenantSettings) -> Result<()>;
     async fn add_api_key(
         &self,
         tenant: TenantId,

@@ -225,7 +225,9 @@ struct Sched {
 
 /// Bring the database to [`SCHEMA_VERSION`], in one transaction.
 fn migrate(conn: &Connection) -> Result<()> {
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    )?;
     let version: Option<String> = conn
         .query_row(
             "SELECT value FROM meta WHERE key='schema_version'",
@@ -235,7 +237,10 @@ fn migrate(conn: &Connection) -> Result<()> {
         .optional()?;
     let version = match version {
         None => None,
-        Some(v) => Some(v.parse::<i64>().map_err(|_| StoreError::Corrupt { table: "meta" })?),
+        Some(v) => Some(
+            v.parse::<i64>()
+                .map_err(|_| StoreError::Corrupt { table: "meta" })?,
+        ),
     };
     let script = match version {
         None => format!("{SCHEMA}{SCHEMA_V2}"),
@@ -265,9 +270,10 @@ impl SqliteStore {
         restrict_permissions(path);
         // The system's virtual time restarts at the furthest any tenant got: conservative (a
         // returning tenant gets at most its burst credit) and cheap.
-        let vtime: i64 = conn.query_row("SELECT coalesce(max(vtime), 0) FROM tenants", [], |r| {
-            r.get(0)
-        })?;
+        let vtime: i64 =
+            conn.query_row("SELECT coalesce(max(vtime), 0) FROM tenants", [], |r| {
+                r.get(0)
+            })?;
         let sched = Arc::new(Sched {
             policy: opts.fair,
             system_vtime: AtomicU64::new(vtime as u64),
@@ -588,9 +594,7 @@ fn expire_where(
     Ok(n)
 }
 
-
-const SETTINGS_COLUMNS: &str =
-    "t.weight, t.max_queued, t.jobs_per_day, t.max_payload_bytes, t.max_fuel, t.rate_per_sec, t.burst";
+const SETTINGS_COLUMNS: &str = "t.weight, t.max_queued, t.jobs_per_day, t.max_payload_bytes, t.max_fuel, t.rate_per_sec, t.burst";
 
 fn opt_u64(row: &Row<'_>, idx: usize) -> Result<Option<u64>> {
     Ok(row.get::<_, Option<i64>>(idx)?.map(|v| v.max(0) as u64))
@@ -609,7 +613,11 @@ fn settings_from_row(row: &Row<'_>, at: usize) -> Result<TenantSettings> {
     })
 }
 
-fn principal_query(conn: &Connection, sql: &str, key: &dyn rusqlite::ToSql) -> Result<Option<Principal>> {
+fn principal_query(
+    conn: &Connection,
+    sql: &str,
+    key: &dyn rusqlite::ToSql,
+) -> Result<Option<Principal>> {
     let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = stmt.query([key])?;
     let Some(row) = rows.next()? else {
@@ -618,9 +626,9 @@ fn principal_query(conn: &Connection, sql: &str, key: &dyn rusqlite::ToSql) -> R
     let scopes: String = row.get(1)?;
     Ok(Some(Principal {
         tenant: TenantId(row.get(0)?),
-        scopes: scopes
-            .parse::<Scopes>()
-            .map_err(|_| StoreError::Corrupt { table: "credentials" })?,
+        scopes: scopes.parse::<Scopes>().map_err(|_| StoreError::Corrupt {
+            table: "credentials",
+        })?,
         settings: settings_from_row(row, 2)?,
     }))
 }
@@ -642,8 +650,10 @@ fn enqueue(conn: &Connection, sched: &Sched, tenant: TenantId) -> Result<()> {
     } else {
         vtime as u64
     };
-    conn.prepare_cached("UPDATE tenants SET queued = max(queued, 0) + 1, vtime = ?2 WHERE id = ?1")?
-        .execute(params![tenant.0, vtime as i64])?;
+    conn.prepare_cached(
+        "UPDATE tenants SET queued = max(queued, 0) + 1, vtime = ?2 WHERE id = ?1",
+    )?
+    .execute(params![tenant.0, vtime as i64])?;
     Ok(())
 }
 
@@ -656,7 +666,12 @@ fn dequeue(conn: &Connection, tenant: TenantId) -> Result<()> {
 const DAY_MS: u64 = 86_400_000;
 
 /// Insert one job (idempotency and quotas checked first). Shared by submit and batch.
-fn submit_one(conn: &Connection, fx: &mut Effects, sched: &Sched, job: NewJob) -> Result<SubmitOutcome> {
+fn submit_one(
+    conn: &Connection,
+    fx: &mut Effects,
+    sched: &Sched,
+    job: NewJob,
+) -> Result<SubmitOutcome> {
     let c = conn;
     if let Some(key) = &job.idempotency_key {
         let existing: Option<(Vec<u8>, Vec<u8>)> = c
@@ -760,7 +775,11 @@ fn load_job_by_seq(conn: &Connection, seq: i64) -> Result<Option<JobRecord>> {
 
 /// Pick the next job to lease: gather each ready tenant's head job, let the fair policy
 /// choose. Returns (seq, tenant, tenant's vtime, weight).
-fn pick_next(conn: &Connection, sched: &Sched, now: Timestamp) -> Result<Option<(i64, TenantId, u64, u32)>> {
+fn pick_next(
+    conn: &Connection,
+    sched: &Sched,
+    now: Timestamp,
+) -> Result<Option<(i64, TenantId, u64, u32)>> {
     let tenants: Vec<(i64, i64, i64)> = conn
         .prepare_cached("SELECT id, vtime, weight FROM tenants WHERE queued > 0 AND disabled = 0")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -773,7 +792,9 @@ fn pick_next(conn: &Connection, sched: &Sched, now: Timestamp) -> Result<Option<
     )?;
     for (id, vtime, weight) in tenants {
         let Some((seq, prio)) = head
-            .query_row(params![id, now.0 as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+            .query_row(params![id, now.0 as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
             .optional()?
         else {
             continue;
@@ -781,7 +802,8 @@ fn pick_next(conn: &Connection, sched: &Sched, now: Timestamp) -> Result<Option<
         cands.push(Candidate {
             tenant: TenantId(id),
             vtime: vtime as u64,
-            head_priority: Priority::new(prio).map_err(|_| StoreError::Corrupt { table: "jobs" })?,
+            head_priority: Priority::new(prio)
+                .map_err(|_| StoreError::Corrupt { table: "jobs" })?,
             head_seq: seq,
         });
         meta.push((seq, weight.clamp(1, u32::MAX as i64) as u32));
@@ -865,11 +887,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_tenant_settings(
-        &self,
-        tenant: TenantId,
-        settings: TenantSettings,
-    ) -> Result<()> {
+    async fn set_tenant_settings(&self, tenant: TenantId, settings: TenantSettings) -> Result<()> {
         self.write(move |c, _| {
             let o = |v: Option<u64>| v.map(|v| v.min(i64::MAX as u64) as i64);
             let n = c.execute(
@@ -966,8 +984,10 @@ impl Store for SqliteStore {
 
     async fn revoke_wallet(&self, wallet: &str) -> Result<bool> {
         let wallet = wallet.to_owned();
-        self.write(move |c, _| Ok(c.execute("DELETE FROM wallets WHERE wallet = ?1", params![wallet])? > 0))
-            .await
+        self.write(move |c, _| {
+            Ok(c.execute("DELETE FROM wallets WHERE wallet = ?1", params![wallet])? > 0)
+        })
+        .await
     }
 
     async fn principal_for_wallet(&self, wallet: &str) -> Result<Option<Principal>> {
@@ -1059,7 +1079,8 @@ impl Store for SqliteStore {
 
     async fn submit(&self, job: NewJob) -> Result<SubmitOutcome> {
         let sched = self.sched.clone();
-        self.write(move |c, fx| submit_one(c, fx, &sched, job)).await
+        self.write(move |c, fx| submit_one(c, fx, &sched, job))
+            .await
     }
 
     async fn submit_batch(&self, jobs: Vec<NewJob>) -> Result<BatchOutcome> {
@@ -1340,7 +1361,17 @@ impl Store for SqliteStore {
         self.write(move |c, fx| {
             let (seq, tenant, retries, max) = check_lease(c, &lease)?;
             let decision = policy.decide(code, retries, max, now);
-            apply_retry(c, fx, &sched, seq, lease.job_id, tenant, decision, code, now)?;
+            apply_retry(
+                c,
+                fx,
+                &sched,
+                seq,
+                lease.job_id,
+                tenant,
+                decision,
+                code,
+                now,
+            )?;
             Ok(decision)
         })
         .await
@@ -1441,8 +1472,10 @@ impl Store for SqliteStore {
                 .collect::<std::result::Result<_, _>>()?;
             let mut out = Vec::with_capacity(due.len());
             for (seq, status, url, attempts) in due {
-                c.prepare_cached("UPDATE callbacks SET next_at = ?3 WHERE seq = ?1 AND status = ?2")?
-                    .execute(params![seq, status, now.plus_ms(lease_ms).0 as i64])?;
+                c.prepare_cached(
+                    "UPDATE callbacks SET next_at = ?3 WHERE seq = ?1 AND status = ?2",
+                )?
+                .execute(params![seq, status, now.plus_ms(lease_ms).0 as i64])?;
                 let corrupt = || StoreError::Corrupt { table: "callbacks" };
                 let job = load_job_by_seq(c, seq)?.ok_or_else(corrupt)?;
                 out.push(PendingCallback {
@@ -1474,7 +1507,13 @@ impl Store for SqliteStore {
                  next_at = coalesce(?4, next_at), last_error = ?5 \
                  WHERE seq = (SELECT seq FROM jobs WHERE job_id = ?1) AND status = ?2",
             )?
-            .execute(params![&job_id.as_bytes()[..], status.as_str(), state, next_at, error])?;
+            .execute(params![
+                &job_id.as_bytes()[..],
+                status.as_str(),
+                state,
+                next_at,
+                error
+            ])?;
             Ok(())
         })
         .await

@@ -1,6 +1,6 @@
 use vesper_core::{
-    ErrorCode, JobId, JobStatus, KeyId, Priority, ProgramId, Receipt, Scopes, TenantId,
-    Timestamp, WorkerId, WorkloadType,
+    ErrorCode, JobId, JobStatus, KeyId, Priority, ProgramId, Receipt, Scopes, TenantId, Timestamp,
+    WorkerId, WorkloadType,
 };
 
 /// Per-tenant settings. `None` means "the operator's default" (gateway config).
@@ -138,9 +138,14 @@ pub struct PendingCallback {
 pub enum CallbackOutcome {
     Delivered,
     /// Try again at `at`.
-    Retry { at: Timestamp, error: String },
+    Retry {
+        at: Timestamp,
+        error: String,
+    },
     /// Give up.
-    Dead { error: String },
+    Dead {
+        error: String,
+    },
 }
 
 /// A job's public state (no payload).

@@ -28,7 +28,10 @@ impl StoreOpts {
             Some(d) => d.clone(),
             None => {
                 let env = |k: &str| std::env::var(k).ok();
-                crate::config::load(self.config.as_deref(), &env)?.0.node.data_dir
+                crate::config::load(self.config.as_deref(), &env)?
+                    .0
+                    .node
+                    .data_dir
             }
         };
         let db = dir.join("vesper.db");
@@ -296,7 +299,9 @@ pub async fn key(a: KeyArgs) -> anyhow::Result<ExitCode> {
                     eprintln!("This key is shown once; only its hash is stored.");
                 }
             }
-            eprintln!("key id {key_id} (tenant {tenant}, scopes {scopes}); revoke with `vesper key revoke --tenant {tenant} {key_id}`");
+            eprintln!(
+                "key id {key_id} (tenant {tenant}, scopes {scopes}); revoke with `vesper key revoke --tenant {tenant} {key_id}`"
+            );
         }
         KeyCmd::Revoke { tenant, key_id } => {
             let id = tenant_id(&store, &tenant).await?;

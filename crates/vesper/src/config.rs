@@ -216,8 +216,8 @@ pub fn load(
         None => Some(PathBuf::from(DEFAULT_PATH)).filter(|p| p.exists()),
     };
     if let Some(p) = &file {
-        let text =
-            std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?;
+        let text = std::fs::read_to_string(p)
+            .with_context(|| format!("reading config {}", p.display()))?;
         let from_file: toml::Value = toml::from_str(&text)
             .with_context(|| format!("config {} is not valid TOML", p.display()))?;
         merge(&mut value, from_file, p)?;
@@ -237,10 +237,7 @@ fn merge(base: &mut toml::Value, over: toml::Value, file: &Path) -> anyhow::Resu
     };
     for (section, values) in over {
         let Some(toml::Value::Table(dst)) = base.get_mut(&section) else {
-            bail!(
-                "config {}: unknown section [{section}]",
-                file.display()
-            );
+            bail!("config {}: unknown section [{section}]", file.display());
         };
         let toml::Value::Table(values) = values else {
             bail!("config {}: `{section}` must be a section", file.display());
@@ -411,7 +408,11 @@ mod tests {
     fn file_then_env_override() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("v.toml");
-        std::fs::write(&p, "[limits]\ntenant_rate_per_sec = 7\n[node]\nworkers = 3\n").unwrap();
+        std::fs::write(
+            &p,
+            "[limits]\ntenant_rate_per_sec = 7\n[node]\nworkers = 3\n",
+        )
+        .unwrap();
         let env = |k: &str| match k {
             "VESPER_NODE_WORKERS" => Some("5".to_owned()),
             "VESPER_CALLBACKS_ALLOW_NETWORKS" => Some("[\"10.1.0.0/16\"]".to_owned()),
@@ -435,10 +436,15 @@ mod tests {
         assert!(err("[nope]\n").contains("[nope]"));
         assert!(err("[node]\nworkers = \"two\"\n").contains("`node.workers`"));
         assert!(err("[node]\nlisten = \"here\"\n").contains("`node.listen`"));
-        assert!(err("[callbacks]\nallow_networks = [\"x\"]\n").contains("callbacks.allow_networks"));
+        assert!(
+            err("[callbacks]\nallow_networks = [\"x\"]\n").contains("callbacks.allow_networks")
+        );
         std::fs::write(&p, "").unwrap();
         let env = |k: &str| (k == "VESPER_LIMITS_IP_BURST").then(|| "lots".to_owned());
         let e = format!("{:#}", load(Some(&p), &env).unwrap_err());
-        assert!(e.contains("VESPER_LIMITS_IP_BURST") && e.contains("`limits.ip_burst`"), "{e}");
+        assert!(
+            e.contains("VESPER_LIMITS_IP_BURST") && e.contains("`limits.ip_burst`"),
+            "{e}"
+        );
     }
 }

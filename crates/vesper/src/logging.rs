@@ -31,7 +31,10 @@ where
         .with_writer(writer)
         .with_ansi(ansi);
     if json {
-        base.json().with_current_span(true).with_span_list(false).boxed()
+        base.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .boxed()
     } else {
         base.boxed()
     }
@@ -39,19 +42,26 @@ where
 
 pub fn init(level: &str, json: bool, dir: Option<&str>) -> anyhow::Result<()> {
     let filter = match std::env::var("VESPER_LOG") {
-        Ok(v) if !v.is_empty() => EnvFilter::try_new(&v).context("VESPER_LOG is not a valid filter")?,
+        Ok(v) if !v.is_empty() => {
+            EnvFilter::try_new(&v).context("VESPER_LOG is not a valid filter")?
+        }
         _ => EnvFilter::try_new(level)
             .with_context(|| format!("config key `log.level`: {level:?} is not a valid filter"))?,
     };
     let max = filter.max_level_hint().unwrap_or(LevelFilter::INFO);
     let mut layers: Vec<Boxed> = vec![
-        fmt_layer(std::io::stderr, json, !json && std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .with_filter(filter)
-            .boxed(),
+        fmt_layer(
+            std::io::stderr,
+            json,
+            !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        )
+        .with_filter(filter)
+        .boxed(),
     ];
     if let Some(dir) = dir {
         let dir = Path::new(dir);
-        std::fs::create_dir_all(dir).with_context(|| format!("creating log dir {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating log dir {}", dir.display()))?;
         for (file, targets) in COMPONENTS {
             let path = dir.join(file);
             let f = OpenOptions::new()
@@ -62,7 +72,11 @@ pub fn init(level: &str, json: bool, dir: Option<&str>) -> anyhow::Result<()> {
             let targets = targets
                 .iter()
                 .fold(Targets::new(), |t, name| t.with_target(*name, max));
-            layers.push(fmt_layer(Mutex::new(f), json, false).with_filter(targets).boxed());
+            layers.push(
+                fmt_layer(Mutex::new(f), json, false)
+                    .with_filter(targets)
+                    .boxed(),
+            );
         }
     }
     tracing_subscriber::registry()

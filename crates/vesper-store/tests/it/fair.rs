@@ -83,9 +83,17 @@ async fn priority_orders_within_a_tenant_and_is_bounded_across() {
     let low = created(s.submit(job(a, 2, 1)).await.unwrap());
     let high = created(s.submit(job(a, 9, 2)).await.unwrap());
     // Within tenant a: priority 9 first although submitted later.
-    let l = s.lease(&w("n/w0"), Timestamp(10), 60_000).await.unwrap().unwrap();
+    let l = s
+        .lease(&w("n/w0"), Timestamp(10), 60_000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(l.lease.job_id, high.job_id);
-    let l2 = s.lease(&w("n/w0"), Timestamp(10), 60_000).await.unwrap().unwrap();
+    let l2 = s
+        .lease(&w("n/w0"), Timestamp(10), 60_000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(l2.lease.job_id, low.job_id);
 
     // Across tenants: b at priority 10 gets ahead of a at priority 1, but only for a bounded
@@ -110,9 +118,19 @@ async fn disabled_tenants_jobs_wait() {
     let a = tenant(s, "a").await;
     s.submit(job(a, 5, 1)).await.unwrap();
     s.set_tenant_disabled("a", true).await.unwrap();
-    assert!(s.lease(&w("n/w0"), Timestamp(5), 1000).await.unwrap().is_none());
+    assert!(
+        s.lease(&w("n/w0"), Timestamp(5), 1000)
+            .await
+            .unwrap()
+            .is_none()
+    );
     s.set_tenant_disabled("a", false).await.unwrap();
-    assert!(s.lease(&w("n/w0"), Timestamp(5), 1000).await.unwrap().is_some());
+    assert!(
+        s.lease(&w("n/w0"), Timestamp(5), 1000)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(matches!(
         s.set_tenant_disabled("nobody", true).await,
         Err(StoreError::TenantNotFound)
@@ -130,7 +148,11 @@ async fn queue_counts_survive_retries_cancels_and_reopen() {
     assert_eq!(s.queue_depth().await.unwrap(), 3);
     s.cancel(a, j1.job_id, Timestamp(4)).await.unwrap();
     assert_eq!(s.queue_depth().await.unwrap(), 2);
-    let l = s.lease(&w("n/w0"), Timestamp(5), 100).await.unwrap().unwrap();
+    let l = s
+        .lease(&w("n/w0"), Timestamp(5), 100)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(s.queue_depth().await.unwrap(), 1);
     // Lease runs out: back in the queue.
     assert_eq!(

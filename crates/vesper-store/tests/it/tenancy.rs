@@ -26,33 +26,66 @@ async fn keys_carry_scopes_and_can_be_revoked() {
         .await
         .unwrap();
     assert!(matches!(
-        s.add_wallet(other, "ed25519:aa", Scopes::ALL, Timestamp(2)).await,
+        s.add_wallet(other, "ed25519:aa", Scopes::ALL, Timestamp(2))
+            .await,
         Err(StoreError::CredentialExists)
     ));
     assert_eq!(
-        s.principal_for_wallet("ed25519:aa").await.unwrap().unwrap().tenant,
+        s.principal_for_wallet("ed25519:aa")
+            .await
+            .unwrap()
+            .unwrap()
+            .tenant,
         t
     );
     s.set_tenant_disabled("acme", true).await.unwrap();
-    assert!(s.principal_for_wallet("ed25519:aa").await.unwrap().is_none());
+    assert!(
+        s.principal_for_wallet("ed25519:aa")
+            .await
+            .unwrap()
+            .is_none()
+    );
     s.set_tenant_disabled("acme", false).await.unwrap();
     assert!(s.revoke_wallet("ed25519:aa").await.unwrap());
-    assert!(s.principal_for_wallet("ed25519:aa").await.unwrap().is_none());
+    assert!(
+        s.principal_for_wallet("ed25519:aa")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
 async fn nonces_are_accepted_once_and_remembered_across_restarts() {
     let b = sqlite();
     let key = [3u8; 32];
-    assert!(b.store.remember_nonce(key, Timestamp(1000), Timestamp(10)).await.unwrap());
-    assert!(!b.store.remember_nonce(key, Timestamp(1000), Timestamp(20)).await.unwrap());
+    assert!(
+        b.store
+            .remember_nonce(key, Timestamp(1000), Timestamp(10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.store
+            .remember_nonce(key, Timestamp(1000), Timestamp(20))
+            .await
+            .unwrap()
+    );
     let path = b.path.clone();
     drop(b.store);
     let s = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
-    assert!(!s.remember_nonce(key, Timestamp(1000), Timestamp(30)).await.unwrap());
+    assert!(
+        !s.remember_nonce(key, Timestamp(1000), Timestamp(30))
+            .await
+            .unwrap()
+    );
     // Past its window the entry no longer matters (and is purged).
     s.purge_expired_results(Timestamp(1001)).await.unwrap();
-    assert!(s.remember_nonce(key, Timestamp(3000), Timestamp(1002)).await.unwrap());
+    assert!(
+        s.remember_nonce(key, Timestamp(3000), Timestamp(1002))
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
@@ -75,9 +108,15 @@ async fn quotas_refuse_atomically() {
         SubmitOutcome::QuotaExceeded(QuotaKind::MaxQueued)
     ));
     // Starting one frees a queue slot; the third job of the day is accepted, the fourth not.
-    s.lease(&w("n/w0"), Timestamp(4), 1000).await.unwrap().unwrap();
+    s.lease(&w("n/w0"), Timestamp(4), 1000)
+        .await
+        .unwrap()
+        .unwrap();
     created(s.submit(with_quota(5)).await.unwrap());
-    s.lease(&w("n/w0"), Timestamp(6), 1000).await.unwrap().unwrap();
+    s.lease(&w("n/w0"), Timestamp(6), 1000)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(matches!(
         s.submit(with_quota(7)).await.unwrap(),
         SubmitOutcome::QuotaExceeded(QuotaKind::JobsPerDay)
@@ -98,24 +137,40 @@ async fn batches_are_all_or_nothing() {
         max_queued: Some(5),
         jobs_per_day: None,
     };
-    let jobs: Vec<NewJob> = (0..4).map(|i| NewJob { quota, ..job(t, 5, i) }).collect();
+    let jobs: Vec<NewJob> = (0..4)
+        .map(|i| NewJob {
+            quota,
+            ..job(t, 5, i)
+        })
+        .collect();
     let BatchOutcome::Accepted(out) = s.submit_batch(jobs).await.unwrap() else {
         panic!("batch refused")
     };
     assert_eq!(out.len(), 4);
     // Two more would exceed max_queued = 5 at the second: nothing of this batch is stored.
     let mut events = s.events();
-    let jobs: Vec<NewJob> = (0..2).map(|i| NewJob { quota, ..job(t, 5, 10 + i) }).collect();
+    let jobs: Vec<NewJob> = (0..2)
+        .map(|i| NewJob {
+            quota,
+            ..job(t, 5, 10 + i)
+        })
+        .collect();
     match s.submit_batch(jobs).await.unwrap() {
         BatchOutcome::Rejected { index, outcome } => {
             assert_eq!(index, 1);
-            assert!(matches!(outcome, SubmitOutcome::QuotaExceeded(QuotaKind::MaxQueued)));
+            assert!(matches!(
+                outcome,
+                SubmitOutcome::QuotaExceeded(QuotaKind::MaxQueued)
+            ));
         }
         other => panic!("expected rejection, got {other:?}"),
     }
     assert_eq!(s.queue_depth().await.unwrap(), 4);
     assert_eq!(s.list_jobs(t, None, None, 100).await.unwrap().jobs.len(), 4);
-    assert!(events.try_recv().is_err(), "no events for a rolled-back batch");
+    assert!(
+        events.try_recv().is_err(),
+        "no events for a rolled-back batch"
+    );
 }
 
 #[tokio::test]
@@ -162,10 +217,21 @@ async fn terminal_changes_owe_callbacks_durably() {
     let j1 = created(s.submit(with_cb(1)).await.unwrap());
     let j2 = created(s.submit(with_cb(2)).await.unwrap());
     s.submit(job(t, 5, 3)).await.unwrap(); // no callback asked
-    assert!(s.claim_callbacks(Timestamp(5), 10, 1000).await.unwrap().is_empty());
-    let l = s.lease(&w("n/w0"), Timestamp(5), 1000).await.unwrap().unwrap();
+    assert!(
+        s.claim_callbacks(Timestamp(5), 10, 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let l = s
+        .lease(&w("n/w0"), Timestamp(5), 1000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(l.lease.job_id, j1.job_id);
-    s.complete(&l.lease, result_for(&l.lease, 6), Timestamp(6)).await.unwrap();
+    s.complete(&l.lease, result_for(&l.lease, 6), Timestamp(6))
+        .await
+        .unwrap();
     s.cancel(t, j2.job_id, Timestamp(7)).await.unwrap();
     let due = s.claim_callbacks(Timestamp(8), 10, 1000).await.unwrap();
     assert_eq!(due.len(), 2);
@@ -173,7 +239,12 @@ async fn terminal_changes_owe_callbacks_durably() {
     assert_eq!(due[0].status, JobStatus::Completed);
     assert_eq!(due[1].status, JobStatus::Cancelled);
     // Claimed: not handed out again until the claim runs out.
-    assert!(s.claim_callbacks(Timestamp(9), 10, 1000).await.unwrap().is_empty());
+    assert!(
+        s.claim_callbacks(Timestamp(9), 10, 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     s.finish_callback(j1.job_id, JobStatus::Completed, CallbackOutcome::Delivered)
         .await
         .unwrap();
@@ -190,7 +261,12 @@ async fn terminal_changes_owe_callbacks_durably() {
     let path = b.path.clone();
     drop(b.store);
     let s = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
-    assert!(s.claim_callbacks(Timestamp(49), 10, 1000).await.unwrap().is_empty());
+    assert!(
+        s.claim_callbacks(Timestamp(49), 10, 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let again = s.claim_callbacks(Timestamp(50), 10, 1000).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].job.job_id, j2.job_id);
@@ -203,7 +279,8 @@ async fn version_1_databases_are_upgraded_in_place() {
     let path = dir.path().join("v1.db");
     {
         let c = rusqlite::Connection::open(&path).unwrap();
-        c.execute_batch(include_str!("fixtures/schema_v1.sql")).unwrap();
+        c.execute_batch(include_str!("fixtures/schema_v1.sql"))
+            .unwrap();
     }
     let s = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
     // The old key keeps working with every scope (it was the operator's bootstrap key).
@@ -211,7 +288,11 @@ async fn version_1_databases_are_upgraded_in_place() {
     assert_eq!(p.scopes, Scopes::ALL);
     // The queued job was counted and can be leased.
     assert_eq!(s.queue_depth().await.unwrap(), 1);
-    let l = s.lease(&w("n/w0"), Timestamp(5), 1000).await.unwrap().unwrap();
+    let l = s
+        .lease(&w("n/w0"), Timestamp(5), 1000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(l.encrypted_payload, vec![5]);
     drop(s);
     // Opening again is a no-op.

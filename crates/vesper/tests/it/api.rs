@@ -64,7 +64,12 @@ async fn auth_isolation_and_validation() {
         .unwrap();
     let key_b = ApiKey::generate();
     node.store
-        .add_api_key(t_b, key_b.hash(), vesper_core::Scopes::DEFAULT, vesper_core::Timestamp(1))
+        .add_api_key(
+            t_b,
+            key_b.hash(),
+            vesper_core::Scopes::DEFAULT,
+            vesper_core::Timestamp(1),
+        )
         .await
         .unwrap();
 

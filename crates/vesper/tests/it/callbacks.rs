@@ -97,7 +97,13 @@ async fn callbacks_are_signed_retried_and_delivered_once_per_event() {
     // retried after 1 s, then 2 s).
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let ok = got.lock().unwrap().calls.iter().filter(|c| c.4 == 200).count();
+        let ok = got
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .filter(|c| c.4 == 200)
+            .count();
         if ok >= 3 {
             break;
         }
@@ -152,11 +158,23 @@ async fn ssrf_targets_are_refused_before_connecting() {
     for (url, code) in [
         (format!("http://{addr}/hook"), "callback_address_refused"),
         ("http://[::1]/hook".to_owned(), "callback_address_refused"),
-        ("http://169.254.169.254/latest/meta-data".to_owned(), "callback_address_refused"),
-        ("http://10.0.0.1/hook".to_owned(), "callback_address_refused"),
-        ("http://[::ffff:127.0.0.1]/hook".to_owned(), "callback_address_refused"),
+        (
+            "http://169.254.169.254/latest/meta-data".to_owned(),
+            "callback_address_refused",
+        ),
+        (
+            "http://10.0.0.1/hook".to_owned(),
+            "callback_address_refused",
+        ),
+        (
+            "http://[::ffff:127.0.0.1]/hook".to_owned(),
+            "callback_address_refused",
+        ),
         ("file:///etc/passwd".to_owned(), "invalid_callback_url"),
-        ("http://user:pw@example.com/".to_owned(), "invalid_callback_url"),
+        (
+            "http://user:pw@example.com/".to_owned(),
+            "invalid_callback_url",
+        ),
     ] {
         let mut req = sealed(&client, &sk, &module, b"x").await;
         req.callback_url = Some(url.clone());

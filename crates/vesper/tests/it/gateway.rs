@@ -30,7 +30,12 @@ async fn tenant(node: &DevNode, name: &str, scopes: &str, settings: TenantSettin
 async fn key_for(node: &DevNode, t: vesper_core::TenantId, scopes: &str) -> String {
     let key = ApiKey::generate();
     node.store
-        .add_api_key(t, key.hash(), scopes.parse::<Scopes>().unwrap(), Timestamp(1))
+        .add_api_key(
+            t,
+            key.hash(),
+            scopes.parse::<Scopes>().unwrap(),
+            Timestamp(1),
+        )
         .await
         .unwrap();
     key.expose().to_owned()
@@ -86,12 +91,24 @@ async fn scopes_guard_every_route_and_admin_needs_admin() {
     let body = a_submission(&dev).await;
 
     // read-only: no submit, no cancel, no upload; reading works.
-    let r = call("POST", format!("{base}/api/submit"), &reader, Some(body.clone())).await;
+    let r = call(
+        "POST",
+        format!("{base}/api/submit"),
+        &reader,
+        Some(body.clone()),
+    )
+    .await;
     assert_eq!((r.status, code(&r)), (403, "forbidden"));
     let r = call("GET", format!("{base}/api/jobs"), &reader, None).await;
     assert_eq!(r.status, 200);
     // submit-only: submitting works, reading does not.
-    let r = call("POST", format!("{base}/api/submit"), &writer, Some(body.clone())).await;
+    let r = call(
+        "POST",
+        format!("{base}/api/submit"),
+        &writer,
+        Some(body.clone()),
+    )
+    .await;
     assert_eq!(r.status, 202, "{:?}", r.body);
     let job = r.body["job_id"].as_str().unwrap().to_owned();
     let r = call("GET", format!("{base}/api/status/{job}"), &writer, None).await;
@@ -103,7 +120,13 @@ async fn scopes_guard_every_route_and_admin_needs_admin() {
     for key in [&reader, &writer] {
         let r = call("GET", format!("{base}/api/admin/tenants"), key, None).await;
         assert_eq!((r.status, code(&r)), (403, "forbidden"));
-        let r = call("POST", format!("{base}/api/admin/tenants/dev/disable"), key, None).await;
+        let r = call(
+            "POST",
+            format!("{base}/api/admin/tenants/dev/disable"),
+            key,
+            None,
+        )
+        .await;
         assert_eq!(r.status, 403);
     }
     let r = call("GET", format!("{base}/api/admin/tenants"), &admin, None).await;
@@ -116,9 +139,21 @@ async fn scopes_guard_every_route_and_admin_needs_admin() {
         .collect();
     assert_eq!(names, ["dev", "reader"]);
     // Disabling a tenant locks out its keys (after the 5 s credential cache).
-    let r = call("POST", format!("{base}/api/admin/tenants/reader/disable"), &admin, None).await;
+    let r = call(
+        "POST",
+        format!("{base}/api/admin/tenants/reader/disable"),
+        &admin,
+        None,
+    )
+    .await;
     assert_eq!((r.status, r.body["disabled"].as_bool()), (200, Some(true)));
-    let r = call("POST", format!("{base}/api/admin/tenants/nobody/disable"), &admin, None).await;
+    let r = call(
+        "POST",
+        format!("{base}/api/admin/tenants/nobody/disable"),
+        &admin,
+        None,
+    )
+    .await;
     assert_eq!((r.status, code(&r)), (404, "tenant_not_found"));
     tokio::time::sleep(Duration::from_millis(5_100)).await;
     let r = call("GET", format!("{base}/api/jobs"), &reader, None).await;
@@ -212,13 +247,30 @@ async fn queue_quota_refuses_with_429_and_stores_nothing() {
     )
     .await;
     for _ in 0..2 {
-        let r = call("POST", format!("{base}/api/submit"), &key, Some(body.clone())).await;
+        let r = call(
+            "POST",
+            format!("{base}/api/submit"),
+            &key,
+            Some(body.clone()),
+        )
+        .await;
         assert_eq!(r.status, 202);
     }
-    let r = call("POST", format!("{base}/api/submit"), &key, Some(body.clone())).await;
+    let r = call(
+        "POST",
+        format!("{base}/api/submit"),
+        &key,
+        Some(body.clone()),
+    )
+    .await;
     assert_eq!((r.status, code(&r)), (429, "quota_exceeded"));
     assert!(r.headers.contains_key("retry-after"));
-    assert!(r.body["error"]["message"].as_str().unwrap().contains("max_queued"));
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_queued")
+    );
     let r = call("GET", format!("{base}/api/jobs"), &key, None).await;
     assert_eq!(r.body["jobs"].as_array().unwrap().len(), 2);
     node.stop().await;
@@ -236,21 +288,50 @@ async fn batches_are_validated_whole_and_listing_pages() {
 
     // One bad item: 400 naming its index, nothing stored.
     let batch = json!({ "jobs": [good.clone(), good.clone(), bad] });
-    let r = call("POST", format!("{base}/api/submit/batch"), &key, Some(batch)).await;
+    let r = call(
+        "POST",
+        format!("{base}/api/submit/batch"),
+        &key,
+        Some(batch),
+    )
+    .await;
     assert_eq!((r.status, code(&r)), (400, "invalid_priority"));
-    assert!(r.body["error"]["message"].as_str().unwrap().starts_with("jobs[2]"));
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("jobs[2]")
+    );
     let r = call("GET", format!("{base}/api/jobs"), &key, None).await;
     assert_eq!(r.body["jobs"].as_array().unwrap().len(), 0);
     // Empty and oversized batches are refused.
-    let r = call("POST", format!("{base}/api/submit/batch"), &key, Some(json!({"jobs": []}))).await;
+    let r = call(
+        "POST",
+        format!("{base}/api/submit/batch"),
+        &key,
+        Some(json!({"jobs": []})),
+    )
+    .await;
     assert_eq!((r.status, code(&r)), (400, "invalid_batch"));
     let many: Vec<Value> = (0..101).map(|_| good.clone()).collect();
-    let r = call("POST", format!("{base}/api/submit/batch"), &key, Some(json!({ "jobs": many }))).await;
+    let r = call(
+        "POST",
+        format!("{base}/api/submit/batch"),
+        &key,
+        Some(json!({ "jobs": many })),
+    )
+    .await;
     assert_eq!((r.status, code(&r)), (400, "invalid_batch"));
 
     // A good batch: one job id each, all queued.
     let batch = json!({ "jobs": (0..7).map(|_| good.clone()).collect::<Vec<_>>() });
-    let r = call("POST", format!("{base}/api/submit/batch"), &key, Some(batch)).await;
+    let r = call(
+        "POST",
+        format!("{base}/api/submit/batch"),
+        &key,
+        Some(batch),
+    )
+    .await;
     assert_eq!(r.status, 202, "{:?}", r.body);
     let ids: Vec<String> = r.body["jobs"]
         .as_array()
@@ -283,7 +364,13 @@ async fn batches_are_validated_whole_and_listing_pages() {
     let mut newest_first = ids.clone();
     newest_first.reverse();
     assert_eq!(listed, newest_first);
-    let r = call("GET", format!("{base}/api/jobs?status=completed"), &key, None).await;
+    let r = call(
+        "GET",
+        format!("{base}/api/jobs?status=completed"),
+        &key,
+        None,
+    )
+    .await;
     assert_eq!(r.body["jobs"].as_array().unwrap().len(), 0);
     let r = call("GET", format!("{base}/api/jobs?status=bogus"), &key, None).await;
     assert_eq!((r.status, code(&r)), (400, "invalid_query"));
@@ -318,7 +405,13 @@ async fn live_stream_follows_a_job_to_completion() {
     assert_eq!(again, "completed");
     // Another tenant's job is invisible on the stream too.
     let other = tenant(&node, "other", "read", settings()).await;
-    let r = call("GET", format!("{base}/api/events?job_id={}", job.job_id), &other, None).await;
+    let r = call(
+        "GET",
+        format!("{base}/api/events?job_id={}", job.job_id),
+        &other,
+        None,
+    )
+    .await;
     assert_eq!((r.status, code(&r)), (404, "job_not_found"));
     node.stop().await;
 }
@@ -373,13 +466,26 @@ async fn metrics_parse_and_move_as_jobs_flow() {
             .iter()
             .any(|s| s.metric == "vesper_job_execution_duration_seconds")
     );
-    assert!(after.samples.iter().any(|s| s.metric == "vesper_queue_depth"));
-    assert!(after.samples.iter().any(|s| s.metric == "vesper_worker_count"));
+    assert!(
+        after
+            .samples
+            .iter()
+            .any(|s| s.metric == "vesper_queue_depth")
+    );
+    assert!(
+        after
+            .samples
+            .iter()
+            .any(|s| s.metric == "vesper_worker_count")
+    );
     assert_eq!(total(&after, "vesper_worker_count").max(0.0) >= 2.0, true);
     // Route templates, never raw ids, label the HTTP series.
     for s in &after.samples {
         if let Some(route) = s.labels.get("route") {
-            assert!(!route.contains('-') || route.contains('{'), "raw path label {route}");
+            assert!(
+                !route.contains('-') || route.contains('{'),
+                "raw path label {route}"
+            );
         }
     }
     node.stop().await;

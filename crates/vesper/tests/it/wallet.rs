@@ -68,7 +68,10 @@ struct Signed {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// docs/AUTH.md §3: seven lines joined by "\n".
@@ -117,7 +120,10 @@ fn code(v: &serde_json::Value) -> String {
 }
 
 fn vesper(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(crate::BIN).args(args).output().unwrap()
+    std::process::Command::new(crate::BIN)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -128,7 +134,9 @@ fn wallet_signed_requests_from_independent_libraries_and_replays_refused_across_
     let mut dev = DevProcess::start(&data, addr, &["--workers", "1"], "info");
     let base = dev.url();
 
-    let ed = Signer::Ed(ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([7; 32])));
+    let ed = Signer::Ed(ed25519_compact::KeyPair::from_seed(
+        ed25519_compact::Seed::new([7; 32]),
+    ));
     let eth = eth_signer([0x11; 32]);
     let stranger = eth_signer([0x22; 32]);
     for s in [&ed, &eth] {
@@ -141,21 +149,44 @@ fn wallet_signed_requests_from_independent_libraries_and_replays_refused_across_
             "dev",
             &s.wallet(),
         ]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     let mut accepted = Vec::new();
     for (i, s) in [&ed, &eth].into_iter().enumerate() {
         let ts = now_secs();
         // A GET with a query string, and a POST whose body is covered by the signature.
-        let get = sign(s, "GET", "/api/jobs?limit=5", b"", ts, &format!("nonce-get-{i}-0123456789"));
+        let get = sign(
+            s,
+            "GET",
+            "/api/jobs?limit=5",
+            b"",
+            ts,
+            &format!("nonce-get-{i}-0123456789"),
+        );
         let (st, v) = send(&base, &get);
         assert_eq!(st, 200, "{} GET: {v}", s.wallet());
         let body = br#"{"jobs":[]}"#;
-        let post = sign(s, "POST", "/api/submit/batch", body, ts, &format!("nonce-post-{i}-012345678"));
+        let post = sign(
+            s,
+            "POST",
+            "/api/submit/batch",
+            body,
+            ts,
+            &format!("nonce-post-{i}-012345678"),
+        );
         let (st, v) = send(&base, &post);
         // Authenticated (else 401), then refused for its content: the body was verified.
-        assert_eq!((st, code(&v).as_str()), (400, "invalid_batch"), "{}", s.wallet());
+        assert_eq!(
+            (st, code(&v).as_str()),
+            (400, "invalid_batch"),
+            "{}",
+            s.wallet()
+        );
 
         // Replay: same nonce.
         let (st, v) = send(&base, &get);
@@ -163,24 +194,52 @@ fn wallet_signed_requests_from_independent_libraries_and_replays_refused_across_
         // Stale and future timestamps.
         for skew in [-400i64, 400] {
             let t = (ts as i64 + skew) as u64;
-            let r = sign(s, "GET", "/api/jobs", b"", t, &format!("nonce-skew{skew}-{i}-abcdefgh"));
+            let r = sign(
+                s,
+                "GET",
+                "/api/jobs",
+                b"",
+                t,
+                &format!("nonce-skew{skew}-{i}-abcdefgh"),
+            );
             let (st, v) = send(&base, &r);
             assert_eq!((st, code(&v).as_str()), (401, "stale_request"));
         }
         // Tampering: another body under the same signature.
-        let mut tampered = sign(s, "POST", "/api/submit/batch", body, ts, &format!("nonce-tamper-{i}-0123"));
+        let mut tampered = sign(
+            s,
+            "POST",
+            "/api/submit/batch",
+            body,
+            ts,
+            &format!("nonce-tamper-{i}-0123"),
+        );
         tampered.body = br#"{"jobs":[{}]}"#.to_vec();
         let (st, v) = send(&base, &tampered);
         assert_eq!((st, code(&v).as_str()), (401, "signature_invalid"));
         // Another path under the same signature.
-        let mut moved = sign(s, "GET", "/api/jobs", b"", ts, &format!("nonce-moved-{i}-01234567"));
+        let mut moved = sign(
+            s,
+            "GET",
+            "/api/jobs",
+            b"",
+            ts,
+            &format!("nonce-moved-{i}-01234567"),
+        );
         moved.path = "/api/jobs?status=queued".into();
         let (st, v) = send(&base, &moved);
         assert_eq!((st, code(&v).as_str()), (401, "signature_invalid"));
         accepted.push(get);
     }
     // A valid signature by a wallet nobody mapped.
-    let r = sign(&stranger, "GET", "/api/jobs", b"", now_secs(), "nonce-stranger-0123456789");
+    let r = sign(
+        &stranger,
+        "GET",
+        "/api/jobs",
+        b"",
+        now_secs(),
+        "nonce-stranger-0123456789",
+    );
     let (st, v) = send(&base, &r);
     assert_eq!((st, code(&v).as_str()), (401, "unknown_wallet"));
 
@@ -192,6 +251,13 @@ fn wallet_signed_requests_from_independent_libraries_and_replays_refused_across_
         assert_eq!((st, code(&v).as_str()), (401, "replayed_nonce"));
     }
     // And fresh requests still work.
-    let r = sign(&eth, "GET", "/api/jobs", b"", now_secs(), "nonce-after-restart-0001");
+    let r = sign(
+        &eth,
+        "GET",
+        "/api/jobs",
+        b"",
+        now_secs(),
+        "nonce-after-restart-0001",
+    );
     assert_eq!(send(&dev2.url(), &r).0, 200);
 }
