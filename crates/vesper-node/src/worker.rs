@@ -101,13 +101,14 @@ impl Worker {
                 .await
             {
                 Ok(Some(job)) => {
+                    let request_id = job.request_id.clone();
                     let (lease, outcome, started) = self.execute(job).await;
                     if let Some(prev) = handing_in.take() {
                         let _ = prev.await;
                     }
                     let me = self.clone();
                     handing_in = Some(tokio::spawn(async move {
-                        me.hand_in(lease, outcome, started).await
+                        me.hand_in(lease, outcome, started, request_id).await
                     }));
                 }
                 Ok(None) => {
@@ -163,15 +164,22 @@ impl Worker {
         (lease, outcome, started)
     }
 
-    async fn hand_in(&self, lease: LeaseRef, outcome: Outcome, started: vesper_core::Timestamp) {
+    async fn hand_in(
+        &self,
+        lease: LeaseRef,
+        outcome: Outcome,
+        started: vesper_core::Timestamp,
+        request_id: Option<String>,
+    ) {
         let now = self.clock.now();
+        let request_id = request_id.as_deref().unwrap_or("-");
         let r = match outcome {
             Outcome::Done(result) => {
                 let exec_secs = result.receipt.execution_time_ms as f64 / 1000.0;
                 self.store.complete(&lease, result, now).await.map(|_| {
                     metrics::counter!(vesper_gateway::metrics::JOBS_COMPLETED).increment(1);
                     metrics::histogram!(vesper_gateway::metrics::JOB_DURATION).record(exec_secs);
-                    tracing::info!(job = %lease.job_id, worker = %self.id,
+                    tracing::info!(job = %lease.job_id, worker = %self.id, request_id,
                         ms = now.saturating_since(started), "job completed");
                 })
             }
@@ -184,7 +192,7 @@ impl Worker {
                         metrics::counter!(vesper_gateway::metrics::JOBS_FAILED, "error_code" => code.as_str())
                             .increment(1);
                     }
-                    tracing::info!(job = %lease.job_id, worker = %self.id, code = code.as_str(),
+                    tracing::info!(job = %lease.job_id, worker = %self.id, request_id, code = code.as_str(),
                         decision = ?d, "job attempt failed");
                 }),
         };

@@ -108,3 +108,101 @@ fn dev_submit_wait_and_verify() {
     dev.interrupt();
     assert!(dev.child.wait().unwrap().success());
 }
+
+/// Operator commands: tenants, keys (shown once, revocable), config init/show/errors.
+#[test]
+fn tenant_key_and_config_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let dev = DevProcess::start(&data, free_addr(), &["--workers", "1"], "info");
+    let vesper = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("VESPER_LOG")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let d = data.to_str().unwrap();
+    let (rc, out, err) = vesper(&["tenant", "create", "acme", "--data", d, "--max-queued", "5", "--weight", "2"]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(out.contains("created tenant acme"));
+    let (rc, _, err) = vesper(&["tenant", "create", "acme", "--data", d]);
+    assert_ne!(rc, 0);
+    assert!(err.contains("already exists"), "{err}");
+    let (rc, _, err) = vesper(&["tenant", "create", "bad name!", "--data", d]);
+    assert_ne!(rc, 0);
+    assert!(err.contains("tenant names"), "{err}");
+
+    let (rc, out, err) = vesper(&["key", "create", "--tenant", "acme", "--scopes", "read", "--data", d]);
+    assert_eq!(rc, 0, "{err}");
+    let key = out.trim().to_owned();
+    assert!(key.starts_with("vsk_"), "{out}");
+    let key_id = err
+        .split("key id ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    // The key works with its scope and nothing more.
+    let get = |key: &str| {
+        reqwest::blocking::Client::new()
+            .get(format!("{}/api/jobs", dev.url()))
+            .bearer_auth(key)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(get(&key), 200);
+    let (rc, out, _) = vesper(&["tenant", "list", "--data", d, "--json"]);
+    assert_eq!(rc, 0);
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let acme = list.as_array().unwrap().iter().find(|t| t["name"] == "acme").unwrap();
+    assert_eq!((acme["weight"].as_u64(), acme["max_queued"].as_u64()), (Some(2), Some(5)));
+
+    let (rc, _, err) = vesper(&["key", "revoke", "--tenant", "acme", &key_id, "--data", d]);
+    assert_eq!(rc, 0, "{err}");
+    // Revocation takes effect within the gateway's 5 s credential cache.
+    std::thread::sleep(std::time::Duration::from_millis(5_200));
+    assert_eq!(get(&key), 401);
+    let (rc, _, err) = vesper(&["key", "revoke", "--tenant", "acme", &key_id, "--data", d]);
+    assert_ne!(rc, 0);
+    assert!(err.contains("no live key"), "{err}");
+    let (rc, _, _) = vesper(&["tenant", "disable", "acme", "--data", d]);
+    assert_eq!(rc, 0);
+    let (rc, _, err) = vesper(&["tenant", "disable", "nobody", "--data", d]);
+    assert_ne!(rc, 0);
+    assert!(err.contains("no tenant"), "{err}");
+
+    // Config: init writes the commented default; show reads file + env; errors name the key.
+    let (rc, _, err) = vesper(&["config", "init"]);
+    assert_eq!(rc, 0, "{err}");
+    let text = std::fs::read_to_string(dir.path().join("vesper.toml")).unwrap();
+    assert!(text.contains("[limits]") && text.contains("# "));
+    let (rc, _, err) = vesper(&["config", "init"]);
+    assert_ne!(rc, 0);
+    assert!(err.contains("--force"), "{err}");
+    let out = Command::new(BIN)
+        .args(["config", "show"])
+        .current_dir(dir.path())
+        .env("VESPER_LIMITS_TENANT_BURST", "77")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("tenant_burst = 77"));
+    std::fs::write(dir.path().join("vesper.toml"), "[limits]\ntenant_burst = \"many\"\n").unwrap();
+    let (rc, _, err) = vesper(&["config", "show"]);
+    assert_ne!(rc, 0);
+    assert!(err.contains("limits.tenant_burst"), "{err}");
+    // `vesper dev` refuses to start on it, naming the key.
+    let (rc, _, err) = vesper(&["dev", "--data", d, "--listen", "127.0.0.1:0"]);
+    assert_eq!(rc, 2);
+    assert!(err.contains("limits.tenant_burst"), "{err}");
+}

@@ -6,6 +6,7 @@ mod cli;
 mod crash;
 mod flood;
 mod gateway;
+mod observability;
 mod privacy;
 mod wallet;
 

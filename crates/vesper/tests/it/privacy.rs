@@ -1,5 +1,6 @@
 //! The canary: a marker planted in a workload and in its result appears nowhere outside the
-//! client and the worker: not in the store's files, not in logs at any level.
+//! client and the worker: not in the store's files, not in logs at any level (stderr and the
+//! per-component files), not in metrics or the gateway's listings.
 
 use vesper_client::verify_result;
 use vesper_crypto::X25519SecretKey;
@@ -15,7 +16,13 @@ fn canary_never_leaves_client_and_worker() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut dev = DevProcess::start(&data, free_addr(), &["--workers", "2"], "trace");
+    let logs = dir.path().join("logs");
+    let mut dev = DevProcess::start(
+        &data,
+        free_addr(),
+        &["--workers", "2", "--log-dir", logs.to_str().unwrap(), "--log-json"],
+        "trace",
+    );
     let marker = format!("CANARY-{}", vesper_core::JobId::new_random());
     let client = dev.client();
     let sk = X25519SecretKey::generate();
@@ -38,12 +45,31 @@ fn canary_never_leaves_client_and_worker() {
                 .await
                 .unwrap();
             assert!(!health.contains(&marker));
+            // Metrics, the job listing and the live stream are gateway-side views too.
+            for path in ["/metrics", "/api/jobs?limit=100"] {
+                let text = reqwest::Client::new()
+                    .get(format!("{}{path}", dev.url()))
+                    .bearer_auth(dev.api_key())
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                assert!(text.len() > 10 && !text.contains(&marker), "{path}");
+            }
         }
     });
     dev.interrupt();
     let needles = [marker.clone(), hex_of(&marker), b64_of(&marker)];
     let mut scanned = 0;
-    for entry in walk(&data).into_iter().chain([dev.log.clone()]) {
+    let files: Vec<_> = walk(&data)
+        .into_iter()
+        .chain(walk(&logs))
+        .chain([dev.log.clone()])
+        .collect();
+    assert!(files.iter().any(|f| f.ends_with("worker.log")));
+    for entry in files {
         let bytes = std::fs::read(&entry).unwrap();
         scanned += bytes.len();
         for n in &needles {
