@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +19,8 @@ use vesper_store::{BatchOutcome, CancelOutcome, NewJob, Principal, SubmitOutcome
 
 use crate::auth::Caller;
 use crate::dto::*;
+use crate::error::Body as ErrorBody;
+use crate::openapi::{Forbidden, JobNotFound, TooManyRequests, Unauthorized, Unavailable};
 use crate::{ApiError, Gateway};
 
 /// The whole API, with its middleware: request ids, tracing, metrics, authentication and
@@ -50,6 +53,8 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/admin/tenants", get(admin_tenants))
         .route("/api/admin/tenants/{name}/disable", post(admin_disable))
         .route("/api/admin/tenants/{name}/enable", post(admin_enable))
+        .route("/api/openapi.json", get(crate::openapi::openapi_json))
+        .route("/api/docs", get(crate::openapi::docs_page))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
         })
@@ -113,11 +118,32 @@ fn body_rejection(e: axum::extract::rejection::BytesRejection) -> ApiError {
     }
 }
 
-fn parse_job_id(s: &str) -> Result<JobId, ApiError> {
-    // A malformed id cannot name anyone's job: same answer as an unknown one.
+fn parse_job_id(s: Result<Path<String>, PathRejection>) -> Result<JobId, ApiError> {
+    // A malformed id (or one that is not UTF-8 once percent-decoded) cannot name anyone's job:
+    // same answer as an unknown one.
+    let Ok(Path(s)) = s else {
+        return Err(ApiError::job_not_found());
+    };
     s.parse().map_err(|_| ApiError::job_not_found())
 }
 
+fn tenant_not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "tenant_not_found", "no such tenant")
+}
+
+/// Liveness, queue depth and worker count.
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "health",
+    tag = "system",
+    responses(
+        (status = 200, description = "The node is up", body = HealthResponse),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
 async fn health(State(gw): State<Arc<Gateway>>) -> Result<Json<HealthResponse>, ApiError> {
     let depth = gw.store.queue_depth().await?;
     let workers = gw.store.workers().await?.len();
@@ -128,6 +154,20 @@ async fn health(State(gw): State<Arc<Gateway>>) -> Result<Json<HealthResponse>, 
     }))
 }
 
+/// The pool keys to seal workloads to and the worker keys that sign receipts, signed by the
+/// gateway's Ed25519 key (verify before trusting: docs/RECEIPT.md).
+#[utoipa::path(
+    get,
+    path = "/api/keys",
+    operation_id = "keys",
+    tag = "system",
+    responses(
+        (status = 200, description = "Pool keys to seal to and worker keys that sign receipts, signed by the gateway", body = KeysResponse),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
 async fn keys(State(gw): State<Arc<Gateway>>) -> Result<Json<KeysResponse>, ApiError> {
     let workers = gw.store.workers().await?;
     let set = KeySet {
@@ -165,6 +205,19 @@ fn base64_encode(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
+/// Prometheus metrics (docs/OBSERVABILITY.md). Labels carry codes and route templates only.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "system",
+    responses(
+        (status = 200, description = "Prometheus text exposition format (docs/OBSERVABILITY.md)", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
 async fn metrics(State(gw): State<Arc<Gateway>>) -> Result<Response, ApiError> {
     let depth = gw.store.queue_depth().await?;
     let workers = gw.store.workers().await?.len();
@@ -180,6 +233,25 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> Result<Response, ApiError> {
         .into_response())
 }
 
+/// Register a WebAssembly module; its id is the SHA-256 of its bytes. Idempotent.
+#[utoipa::path(
+    post,
+    path = "/api/programs",
+    operation_id = "upload_program",
+    tag = "programs",
+    request_body(description = "A WebAssembly binary module (starts with `\\0asm`); at most the gateway's `max_program_bytes`", content = inline(WasmModule), content_type = "application/wasm"),
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "The module was already registered", body = ProgramResponse),
+        (status = 201, description = "The module is registered", body = ProgramResponse),
+        (status = 400, description = "`invalid_module`: not a WebAssembly binary; `invalid_body`: the body could not be read", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, description = "`payload_too_large`: the module exceeds the size limit", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
 async fn upload_program(
     State(gw): State<Arc<Gateway>>,
     caller: Caller,
@@ -428,6 +500,26 @@ async fn submit_response(gw: &Gateway, outcome: &SubmitOutcome) -> SubmitRespons
     }
 }
 
+/// Submit one sealed job. Answered after the job is durable (fsynced).
+#[utoipa::path(
+    post,
+    path = "/api/submit",
+    operation_id = "submit",
+    tag = "jobs",
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 128, pattern = "^[!-~]+$", description = "Makes retries safe: a repeat with the same key and body answers the original job (with `Idempotent-Replayed: true`); the same key with another body is refused (422). 1-128 printable ASCII characters, kept per tenant")),
+    request_body(content = SubmitRequest, description = "A sealed workload (docs/ENVELOPE.md)"),
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 202, description = "Accepted: the job is durably queued", body = SubmitResponse, headers(("Idempotent-Replayed" = String, description = "`true` when this answers an earlier request with the same `Idempotency-Key`"))),
+        (status = 400, description = "Invalid request: `invalid_json`, `invalid_envelope`, `unknown_workload_type`, `unknown_key_id`, `invalid_program_id`, `program_not_found`, `invalid_priority`, `invalid_max_retries`, `invalid_max_fuel`, `invalid_idempotency_key`, `invalid_callback_url`, `callback_address_refused`, `invalid_body`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, description = "`payload_too_large`: over the gateway's or the tenant's size limit", body = ErrorBody),
+        (status = 422, description = "`idempotency_conflict`: the `Idempotency-Key` was used with a different request", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
 async fn submit(
     State(gw): State<Arc<Gateway>>,
     caller: Caller,
@@ -465,6 +557,26 @@ async fn submit(
     Ok(resp)
 }
 
+/// Submit up to 100 sealed jobs at once, stored all or none.
+#[utoipa::path(
+    post,
+    path = "/api/submit/batch",
+    operation_id = "submit_batch",
+    tag = "jobs",
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 128, pattern = "^[!-~]+$", description = "Makes retries safe: a repeat with the same key and body answers the original job (with `Idempotent-Replayed: true`); the same key with another body is refused (422). 1-128 printable ASCII characters, kept per tenant")),
+    request_body(content = BatchRequest, description = "1 to `max_batch` (100 by default) sealed workloads, stored all or none; errors name the index `jobs[i]`. Item `i` uses the idempotency key `<Idempotency-Key>#i`."),
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 202, description = "Accepted: every job is durably queued, in order", body = BatchResponse),
+        (status = 400, description = "`invalid_batch` (empty or too many), or any submission error of `POST /api/submit` for one item", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 422, description = "`idempotency_conflict` for one item; nothing was stored", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
 async fn submit_batch(
     State(gw): State<Arc<Gateway>>,
     caller: Caller,
@@ -628,27 +740,65 @@ async fn wait_terminal(
         .ok_or_else(ApiError::job_not_found)?)
 }
 
+/// A job's status; with `?wait=`, a long poll until it is terminal.
+#[utoipa::path(
+    get,
+    path = "/api/status/{job_id}",
+    operation_id = "status",
+    tag = "jobs",
+    params(("job_id" = String, Path, format = "uuid", description = "The job's id (canonical hyphenated UUID)"), ("wait" = Option<u64>, Query, description = "Wait up to this many seconds (capped at the gateway's `max_wait_secs`, 30 by default) for the job to finish before answering")),
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "The job's status (after waiting, if asked, until it is terminal or the wait is over)", body = StatusResponse),
+        (status = 400, description = "`invalid_query`: only `?wait=SECONDS` is accepted", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = JobNotFound),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
 async fn status(
     State(gw): State<Arc<Gateway>>,
     caller: Caller,
-    Path(job_id): Path<String>,
+    job_id: Result<Path<String>, PathRejection>,
     q: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<StatusResponse>, ApiError> {
     let tenant = caller.need(Scope::Read)?;
-    let id = parse_job_id(&job_id)?;
+    let id = parse_job_id(job_id)?;
     let wait = wait_query(q)?;
     let job = wait_terminal(&gw, tenant, id, wait).await?;
     Ok(Json(StatusResponse::from_record(&job)))
 }
 
+/// A completed job's sealed result and signed receipt; with `?wait=`, a long poll.
+#[utoipa::path(
+    get,
+    path = "/api/result/{job_id}",
+    operation_id = "result",
+    tag = "jobs",
+    params(("job_id" = String, Path, format = "uuid", description = "The job's id (canonical hyphenated UUID)"), ("wait" = Option<u64>, Query, description = "Wait up to this many seconds (capped at the gateway's `max_wait_secs`, 30 by default) for the job to finish before answering")),
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "The sealed result and its signed receipt", body = ResultResponse),
+        (status = 400, description = "`invalid_query`: only `?wait=SECONDS` is accepted", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = JobNotFound),
+        (status = 409, description = "No result: `result_not_ready` (queued or processing), `job_failed` or `job_cancelled`; `job_status` says which", body = ErrorBody),
+        (status = 410, description = "`result_expired`: the result passed its time to live and was deleted", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
 async fn result(
     State(gw): State<Arc<Gateway>>,
     caller: Caller,
-    Path(job_id): Path<String>,
+    job_id: Result<Path<String>, PathRejection>,
     q: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ResultResponse>, ApiError> {
     let tenant = caller.need(Scope::Read)?;
-    let id = parse_job_id(&job_id)?;
+    let id = parse_job_id(job_id)?;
     let wait = wait_query(q)?;
     let job = wait_terminal(&gw, tenant, id, wait).await?;
     match job.status {
@@ -692,13 +842,31 @@ async fn result(
     }
 }
 
+/// Cancel a queued job.
+#[utoipa::path(
+    delete,
+    path = "/api/jobs/{job_id}",
+    operation_id = "cancel",
+    tag = "jobs",
+    params(("job_id" = String, Path, format = "uuid", description = "The job's id (canonical hyphenated UUID)")),
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "The job is cancelled", body = StatusResponse),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = JobNotFound),
+        (status = 409, description = "`not_cancellable`: only queued jobs can be cancelled; `job_status` says where it is", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
 async fn cancel(
     State(gw): State<Arc<Gateway>>,
     caller: Caller,
-    Path(job_id): Path<String>,
+    job_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<StatusResponse>, ApiError> {
     let tenant = caller.need(Scope::Submit)?;
-    let id = parse_job_id(&job_id)?;
+    let id = parse_job_id(job_id)?;
     match gw.store.cancel(tenant, id, gw.clock.now()).await? {
         CancelOutcome::Cancelled(job) => Ok(Json(StatusResponse::from_record(&job))),
         CancelOutcome::NotCancellable(job) => Err(ApiError::new(
@@ -724,6 +892,27 @@ struct ListQuery {
 
 const MAX_PAGE: u32 = 100;
 
+/// The caller's jobs, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/jobs",
+    operation_id = "list_jobs",
+    tag = "jobs",
+    params(
+        ("status" = Option<JobStatusName>, Query, description = "Only jobs with this status"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size, 50 by default"),
+        ("cursor" = Option<String>, Query, pattern = "^c[0-9]+$", description = "`next_cursor` of the previous page"),
+    ),
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "A page of the caller's jobs, newest first", body = JobListResponse),
+        (status = 400, description = "`invalid_query` (unknown parameter, status or limit) or `invalid_cursor`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
 async fn list_jobs(
     State(gw): State<Arc<Gateway>>,
     caller: Caller,
@@ -768,6 +957,21 @@ async fn list_jobs(
     }))
 }
 
+/// All tenants with their queues and settings.
+#[utoipa::path(
+    get,
+    path = "/api/admin/tenants",
+    operation_id = "admin_tenants",
+    tag = "admin",
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "All tenants", body = TenantListResponse),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
 async fn admin_tenants(
     State(gw): State<Arc<Gateway>>,
     caller: Caller,
@@ -789,11 +993,7 @@ async fn admin_set_disabled(
     match gw.store.set_tenant_disabled(name, disabled).await {
         Ok(()) => {}
         Err(vesper_store::StoreError::TenantNotFound) => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "tenant_not_found",
-                "no such tenant",
-            ));
+            return Err(tenant_not_found());
         }
         Err(e) => return Err(e.into()),
     }
@@ -803,24 +1003,64 @@ async fn admin_set_disabled(
         .await?
         .into_iter()
         .find(|t| t.name == name)
-        .ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, "tenant_not_found", "no such tenant")
-        })?;
+        .ok_or_else(tenant_not_found)?;
     Ok(Json(TenantDto::from_record(&t)))
 }
 
+/// Disable a tenant: all its credentials stop working (within the 5 s credential cache).
+#[utoipa::path(
+    post,
+    path = "/api/admin/tenants/{name}/disable",
+    operation_id = "admin_disable",
+    tag = "admin",
+    params(("name" = String, Path, description = "The tenant's name")),
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "The tenant is disabled: its credentials stop working within 5 s", body = TenantDto),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "`tenant_not_found`", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
 async fn admin_disable(
     State(gw): State<Arc<Gateway>>,
     caller: Caller,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
 ) -> Result<Json<TenantDto>, ApiError> {
+    caller.need(Scope::Admin)?;
+    let Ok(Path(name)) = name else {
+        return Err(tenant_not_found());
+    };
     admin_set_disabled(&gw, &caller, &name, true).await
 }
 
+/// Enable a tenant again.
+#[utoipa::path(
+    post,
+    path = "/api/admin/tenants/{name}/enable",
+    operation_id = "admin_enable",
+    tag = "admin",
+    params(("name" = String, Path, description = "The tenant's name")),
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "The tenant is enabled", body = TenantDto),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "`tenant_not_found`", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
 async fn admin_enable(
     State(gw): State<Arc<Gateway>>,
     caller: Caller,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
 ) -> Result<Json<TenantDto>, ApiError> {
+    caller.need(Scope::Admin)?;
+    let Ok(Path(name)) = name else {
+        return Err(tenant_not_found());
+    };
     admin_set_disabled(&gw, &caller, &name, false).await
 }

@@ -3,64 +3,136 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use vesper_core::{JobStatus, Timestamp};
 use vesper_store::{JobRecord, NewResult};
 
-#[derive(Deserialize)]
+/// A job's status, as it appears on the wire.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // schema only: the handlers write `JobStatus::as_str()`
+pub enum JobStatusName {
+    Queued,
+    Processing,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+/// The kind of workload; informs scheduling and metrics, not execution.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // schema only: the handlers parse `vesper_core::WorkloadType`
+pub enum WorkloadTypeName {
+    General,
+    AiInference,
+    PosValidation,
+}
+
+/// A WebAssembly binary module, sent as the raw request body.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)] // schema only: the handler takes the body as bytes
+pub struct WasmModule(Vec<u8>);
+
+/// A sealed workload (docs/ENVELOPE.md): HPKE to the pool key named by `key_id`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitRequest {
+    /// Base64 (standard, padded) of the AES-256-GCM ciphertext of the workload plaintext
+    /// ("VWL1"); at least 16 bytes once decoded.
+    #[schema(min_length = 24, example = "3q2+7wAAAAAAAAAAAAAAAAAAAAA=")]
     pub encrypted_payload: String,
+    /// Base64 of the 32-byte HPKE encapsulated key.
+    #[schema(
+        min_length = 44,
+        max_length = 44,
+        example = "Hs8dBUjjQGk5mU0kH6yqtk5PQkAaZ1J2vS1iRyVGq0M="
+    )]
     pub encrypted_key: String,
+    /// Base64 of the client's X25519 public key (32 bytes): results are sealed to it.
+    #[schema(
+        min_length = 44,
+        max_length = 44,
+        example = "o8n1Jx8G1x2zPZ2wq0yMw7Xq0rj3dqH6m1nFhN0a5mU="
+    )]
     pub client_pubkey: String,
+    #[schema(value_type = WorkloadTypeName)]
     pub workload_type: String,
+    /// The pool key the payload is sealed to: 16 hex digits, from `GET /api/keys`.
+    #[schema(pattern = "^[0-9a-f]{16}$", example = "4f1c2a9d0b7e3356")]
     pub key_id: String,
+    /// A registered program (`POST /api/programs`): 64 hex digits. Absent or null when the
+    /// module travels inside the sealed payload.
     #[serde(default)]
+    #[schema(nullable, pattern = "^[0-9a-f]{64}$")]
     pub program_id: Option<String>,
+    /// 1 (lowest) to 10 (highest); 5 when absent.
     #[serde(default)]
+    #[schema(nullable, minimum = 1, maximum = 10)]
     pub priority: Option<i64>,
+    /// Retries after transient failures; the gateway's default when absent, at most its cap
+    /// (10 by default).
     #[serde(default)]
+    #[schema(nullable)]
     pub max_retries: Option<u32>,
+    /// `https://` URL that receives signed status events (docs/CALLBACKS.md).
     #[serde(default)]
+    #[schema(nullable, format = "uri")]
     pub callback_url: Option<String>,
     /// Fuel ceiling for this job (at most the tenant's `max_fuel` quota).
     #[serde(default)]
+    #[schema(nullable, minimum = 1)]
     pub max_fuel: Option<u64>,
 }
 
 /// `POST /api/submit/batch`: up to `max_batch` submissions, stored all or none.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// Each item is a `SubmitRequest` (validated one by one, with its index in errors).
+    #[schema(value_type = Vec<SubmitRequest>, min_items = 1, max_items = 100)]
     pub jobs: Vec<serde_json::Value>,
 }
 
-#[derive(Serialize)]
+/// The accepted batch: one entry per submission, in order.
+#[derive(Serialize, ToSchema)]
 pub struct BatchResponse {
     pub jobs: Vec<SubmitResponse>,
 }
 
-#[derive(Serialize)]
+/// One page of the caller's jobs, newest first.
+#[derive(Serialize, ToSchema)]
 pub struct JobListResponse {
     pub jobs: Vec<StatusResponse>,
     /// Pass as `?cursor=` for the next (older) page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^c[0-9]+$")]
     pub next_cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A tenant, its queue and its settings (`null`: the gateway's default applies).
+#[derive(Serialize, ToSchema)]
 pub struct TenantDto {
     pub id: i64,
     pub name: String,
     pub disabled: bool,
+    /// RFC 3339, UTC, milliseconds.
+    #[schema(format = DateTime)]
     pub created_at: String,
     pub queued: u64,
     pub weight: u32,
+    #[schema(required = true)]
     pub max_queued: Option<u64>,
+    #[schema(required = true)]
     pub jobs_per_day: Option<u64>,
+    #[schema(required = true)]
     pub max_payload_bytes: Option<u64>,
+    #[schema(required = true)]
     pub max_fuel: Option<u64>,
+    #[schema(required = true)]
     pub rate_per_sec: Option<u32>,
+    #[schema(required = true)]
     pub burst: Option<u32>,
 }
 
@@ -83,40 +155,63 @@ impl TenantDto {
     }
 }
 
-#[derive(Serialize)]
+/// All tenants, by id.
+#[derive(Serialize, ToSchema)]
 pub struct TenantListResponse {
     pub tenants: Vec<TenantDto>,
 }
 
-#[derive(Serialize)]
+/// An accepted submission (or, with `Idempotent-Replayed: true`, the job an earlier request
+/// with the same `Idempotency-Key` created).
+#[derive(Serialize, ToSchema)]
 pub struct SubmitResponse {
+    #[schema(format = "uuid")]
     pub job_id: String,
+    #[schema(value_type = JobStatusName)]
     pub status: &'static str,
+    /// Rough seconds until the job starts.
     pub estimated_wait: u64,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
-#[derive(Serialize)]
+/// Why a job failed: a stable code and a fixed sentence (never derived from the workload).
+#[derive(Serialize, ToSchema)]
 pub struct ErrorInfo {
+    #[schema(example = "fuel_exhausted")]
     pub code: &'static str,
     pub message: &'static str,
 }
 
-#[derive(Serialize)]
+/// A job's status.
+#[derive(Serialize, ToSchema)]
 pub struct StatusResponse {
+    #[schema(format = "uuid")]
     pub job_id: String,
+    #[schema(value_type = JobStatusName)]
     pub status: &'static str,
+    /// 0 while queued, 100 when completed; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(maximum = 100)]
     pub progress: Option<u8>,
+    #[schema(required = true)]
     pub worker_id: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(required = true, format = DateTime)]
     pub started_at: Option<String>,
+    #[schema(required = true, format = DateTime)]
     pub completed_at: Option<String>,
+    #[schema(minimum = 1, maximum = 10)]
     pub priority: u8,
+    #[schema(value_type = WorkloadTypeName)]
     pub workload_type: &'static str,
+    #[schema(required = true, pattern = "^[0-9a-f]{64}$")]
     pub program_id: Option<String>,
     pub retry_count: u32,
     pub max_retries: u32,
+    /// Set when `status` is `failed`.
+    #[schema(required = true)]
     pub error: Option<ErrorInfo>,
 }
 
@@ -150,31 +245,55 @@ impl StatusResponse {
     }
 }
 
-/// The seed's `execution_proof`, extended (docs/RECEIPT.md).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+/// The seed's `execution_proof`, extended (docs/RECEIPT.md): the worker's signed receipt.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, ToSchema)]
 pub struct ExecutionProof {
+    /// Receipt format version: 1.
+    #[schema(minimum = 1, maximum = 1)]
     pub version: u8,
+    #[schema(format = "uuid")]
     pub job_id: String,
+    /// Hex, 32 bytes.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub program_id: String,
+    #[schema(value_type = WorkloadTypeName)]
     pub workload_type: String,
+    /// SHA-256(encrypted_key || encrypted_payload), hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub payload_digest: String,
+    /// SHA-256 of the sealed result, hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub result_digest: String,
+    /// Salted commitment to the plaintext result, hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub result_hash: String,
     pub fuel_used: u64,
     pub execution_time_ms: u64,
+    /// Unix milliseconds.
     pub started_at: u64,
+    /// Unix milliseconds.
     pub completed_at: u64,
     pub worker_id: String,
+    /// Hex of the worker's Ed25519 public key.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub worker_pubkey: String,
+    /// Hex of the Ed25519 signature over the receipt (docs/RECEIPT.md §2).
+    #[schema(pattern = "^[0-9a-f]{128}$")]
     pub worker_signature: String,
 }
 
-#[derive(Serialize)]
+/// A completed job's sealed result and receipt.
+#[derive(Serialize, ToSchema)]
 pub struct ResultResponse {
+    #[schema(format = "uuid")]
     pub job_id: String,
+    /// Always `completed`.
+    #[schema(value_type = JobStatusName)]
     pub status: &'static str,
+    /// Base64 of the result sealed to the job's `client_pubkey` (docs/ENVELOPE.md).
     pub encrypted_result: String,
     pub execution_proof: ExecutionProof,
+    #[schema(format = DateTime)]
     pub completed_at: String,
 }
 
@@ -206,36 +325,56 @@ impl ResultResponse {
     }
 }
 
-#[derive(Serialize)]
+/// A pool public key: seal workloads to it.
+#[derive(Serialize, ToSchema)]
 pub struct PoolKeyDto {
+    #[schema(pattern = "^[0-9a-f]{16}$")]
     pub key_id: String,
+    /// Base64 of the 32-byte X25519 public key.
     pub public_key: String,
+    #[schema(example = "DHKEM(X25519, HKDF-SHA256)/HKDF-SHA256/AES-256-GCM")]
     pub suite: &'static str,
 }
 
-#[derive(Serialize)]
+/// A worker's receipt-signing key.
+#[derive(Serialize, ToSchema)]
 pub struct WorkerKeyDto {
     pub worker_id: String,
+    /// Hex of the 32-byte Ed25519 public key.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub public_key: String,
 }
 
-#[derive(Serialize)]
+/// The key list, signed by the gateway (docs/RECEIPT.md, "key set").
+#[derive(Serialize, ToSchema)]
 pub struct KeysResponse {
+    /// Current key first.
     pub pool_keys: Vec<PoolKeyDto>,
     pub worker_keys: Vec<WorkerKeyDto>,
+    /// Hex of the gateway's Ed25519 public key.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub gateway_key: String,
+    /// Hex of the Ed25519 signature over the encoded key set.
+    #[schema(pattern = "^[0-9a-f]{128}$")]
     pub signature: String,
 }
 
-#[derive(Serialize)]
+/// A registered program.
+#[derive(Serialize, ToSchema)]
 pub struct ProgramResponse {
+    /// SHA-256 of the module, hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub program_id: String,
+    /// Module size in bytes.
     pub size: usize,
+    /// `false` when the same module was already registered.
     pub created: bool,
 }
 
-#[derive(Serialize)]
+/// Liveness and queue figures.
+#[derive(Serialize, ToSchema)]
 pub struct HealthResponse {
+    #[schema(example = "ok")]
     pub status: &'static str,
     pub queue_depth: u64,
     pub worker_count: usize,

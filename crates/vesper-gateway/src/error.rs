@@ -17,14 +17,21 @@ pub struct ApiError {
     pub headers: Vec<(&'static str, axum::http::HeaderValue)>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The body of every error response.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorBody)]
+pub(crate) struct Body<'a> {
     error: Inner<'a>,
+    /// The job's status, on errors about a job that exists (`result_not_ready`, `job_failed`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::dto::JobStatusName>, nullable = false)]
     job_status: Option<&'a str>,
 }
-#[derive(Serialize)]
-struct Inner<'a> {
+/// A stable machine code and a sentence for people.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorDetail)]
+pub(crate) struct Inner<'a> {
+    #[schema(example = "job_not_found")]
     code: &'a str,
     message: &'a str,
 }

@@ -15,6 +15,7 @@ mod dto;
 mod error;
 mod limits;
 pub mod metrics;
+mod openapi;
 mod stream;
 mod waiters;
 

@@ -31,9 +31,12 @@ pub struct StreamQuery {
     job_id: Option<String>,
 }
 
-#[derive(Serialize)]
+/// The data of an `event: status` on the live stream.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct StatusEvent {
+    #[schema(format = "uuid")]
     pub job_id: String,
+    #[schema(value_type = crate::dto::JobStatusName)]
     pub status: &'static str,
 }
 
@@ -57,6 +60,34 @@ fn status_event(id: JobId, status: JobStatus) -> Event {
         .expect("plain struct serialises")
 }
 
+/// Live status of the caller's jobs, as Server-Sent Events.
+///
+/// `event: status` with data `{"job_id": "…", "status": "…"}` (schema `StatusEvent`) for each
+/// change; `event: resync` with data `{}` when the stream fell behind (re-read what you care
+/// about); `:` comments as keep-alives every 15 s. With `?job_id=`, the stream starts with the
+/// job's current status and ends after a terminal one. Streams close after an hour.
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    operation_id = "events",
+    tag = "jobs",
+    params(
+        ("job_id" = Option<String>, Query, format = "uuid", description = "Follow only this job"),
+    ),
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "A `text/event-stream` of `status` and `resync` events",
+            body = String, content_type = "text/event-stream"),
+        (status = 400, description = "`invalid_query`: only `?job_id=JOB_ID` is accepted",
+            body = crate::error::Body),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::JobNotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 503, description = "`too_many_streams` (poll `GET /api/status/{job_id}?wait=30` \
+            instead) or `unavailable`", body = crate::error::Body),
+    ),
+)]
 pub async fn events(
     State(gw): State<Arc<Gateway>>,
     caller: Caller,

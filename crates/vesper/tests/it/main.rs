@@ -7,6 +7,7 @@ mod crash;
 mod flood;
 mod gateway;
 mod observability;
+mod openapi;
 mod privacy;
 mod wallet;
 
