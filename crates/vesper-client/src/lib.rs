@@ -233,6 +233,17 @@ impl Client {
         }
     }
 
+    /// Pass a 2xx response through; turn anything else into its typed API error.
+    async fn success(resp: reqwest::Response) -> Result<reqwest::Response, ClientError> {
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        Err(Self::parse::<serde_json::Value>(resp)
+            .await
+            .err()
+            .unwrap_or(ClientError::Malformed("error body")))
+    }
+
     pub async fn health(&self) -> Result<serde_json::Value, ClientError> {
         Self::parse(self.req(reqwest::Method::GET, "/health").send().await?).await
     }
@@ -334,11 +345,7 @@ impl Client {
             )
             .send()
             .await?;
-        if !resp.status().is_success() {
-            return Self::parse::<serde_json::Value>(resp)
-                .await
-                .map(|_| unreachable!());
-        }
+        let resp = Self::success(resp).await?;
         let text = resp.text().await?;
         let body = serde_json::from_str(&text).map_err(|_| ClientError::Malformed("result"))?;
         Ok((text, body))
@@ -353,17 +360,13 @@ impl Client {
         mut on_status: impl FnMut(&str),
     ) -> Result<String, ClientError> {
         const MAX_EVENT: usize = 64 * 1024;
-        let mut resp = self
+        let resp = self
             .req(reqwest::Method::GET, &format!("/api/events?job_id={job}"))
             .header("accept", "text/event-stream")
             .timeout(Duration::from_secs(3600))
             .send()
             .await?;
-        if !resp.status().is_success() {
-            return Self::parse::<serde_json::Value>(resp)
-                .await
-                .map(|_| unreachable!());
-        }
+        let mut resp = Self::success(resp).await?;
         let mut buf: Vec<u8> = Vec::new();
         while let Some(chunk) = resp.chunk().await? {
             buf.extend_from_slice(&chunk);

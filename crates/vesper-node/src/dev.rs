@@ -240,7 +240,10 @@ impl DevNode {
             let stop = shutdown.clone();
             let retry: RetryPolicy = cfg.worker.retry;
             let every = cfg.reap_interval;
-            tracing::info!(every_ms = every.as_millis() as u64, "scheduler started: lease reaper and result purge");
+            tracing::info!(
+                every_ms = every.as_millis() as u64,
+                "scheduler started: lease reaper and result purge"
+            );
             tasks.spawn(async move {
                 let mut tick = tokio::time::interval(every);
                 loop {

@@ -129,7 +129,17 @@ fn tenant_key_and_config_commands() {
         )
     };
     let d = data.to_str().unwrap();
-    let (rc, out, err) = vesper(&["tenant", "create", "acme", "--data", d, "--max-queued", "5", "--weight", "2"]);
+    let (rc, out, err) = vesper(&[
+        "tenant",
+        "create",
+        "acme",
+        "--data",
+        d,
+        "--max-queued",
+        "5",
+        "--weight",
+        "2",
+    ]);
     assert_eq!(rc, 0, "{err}");
     assert!(out.contains("created tenant acme"));
     let (rc, _, err) = vesper(&["tenant", "create", "acme", "--data", d]);
@@ -139,7 +149,9 @@ fn tenant_key_and_config_commands() {
     assert_ne!(rc, 0);
     assert!(err.contains("tenant names"), "{err}");
 
-    let (rc, out, err) = vesper(&["key", "create", "--tenant", "acme", "--scopes", "read", "--data", d]);
+    let (rc, out, err) = vesper(&[
+        "key", "create", "--tenant", "acme", "--scopes", "read", "--data", d,
+    ]);
     assert_eq!(rc, 0, "{err}");
     let key = out.trim().to_owned();
     assert!(key.starts_with("vsk_"), "{out}");
@@ -165,8 +177,16 @@ fn tenant_key_and_config_commands() {
     let (rc, out, _) = vesper(&["tenant", "list", "--data", d, "--json"]);
     assert_eq!(rc, 0);
     let list: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let acme = list.as_array().unwrap().iter().find(|t| t["name"] == "acme").unwrap();
-    assert_eq!((acme["weight"].as_u64(), acme["max_queued"].as_u64()), (Some(2), Some(5)));
+    let acme = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "acme")
+        .unwrap();
+    assert_eq!(
+        (acme["weight"].as_u64(), acme["max_queued"].as_u64()),
+        (Some(2), Some(5))
+    );
 
     let (rc, _, err) = vesper(&["key", "revoke", "--tenant", "acme", &key_id, "--data", d]);
     assert_eq!(rc, 0, "{err}");
@@ -197,7 +217,11 @@ fn tenant_key_and_config_commands() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("tenant_burst = 77"));
-    std::fs::write(dir.path().join("vesper.toml"), "[limits]\ntenant_burst = \"many\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("vesper.toml"),
+        "[limits]\ntenant_burst = \"many\"\n",
+    )
+    .unwrap();
     let (rc, _, err) = vesper(&["config", "show"]);
     assert_ne!(rc, 0);
     assert!(err.contains("limits.tenant_burst"), "{err}");

@@ -31,11 +31,7 @@ const JOBS: usize = 30;
 
 #[test]
 fn kill_9_at_random_points_loses_nothing_and_duplicates_nothing() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::runtime();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let module = wat::parse_str(SPIN_ECHO).unwrap();

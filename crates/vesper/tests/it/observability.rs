@@ -13,18 +13,20 @@ fn lines(path: &std::path::Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn a_request_id_follows_the_job_through_per_component_json_logs() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::runtime();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let logs = dir.path().join("logs");
     let mut dev = DevProcess::start(
         &data,
         free_addr(),
-        &["--workers", "1", "--log-dir", logs.to_str().unwrap(), "--log-json"],
+        &[
+            "--workers",
+            "1",
+            "--log-dir",
+            logs.to_str().unwrap(),
+            "--log-json",
+        ],
         "info",
     );
     let rid = format!("rid-{}", vesper_core::JobId::new_random());
@@ -60,7 +62,19 @@ fn a_request_id_follows_the_job_through_per_component_json_logs() {
     assert!(has(&gateway, "job accepted"), "gateway.log: {gateway:?}");
     assert!(has(&worker, "job completed"), "worker.log: {worker:?}");
     // Each component's file holds its own records only.
-    assert!(!worker.iter().any(|l| l.to_string().contains("job accepted")));
-    assert!(!gateway.iter().any(|l| l.to_string().contains("job completed")));
-    assert!(scheduler.iter().any(|l| l.to_string().contains("scheduler started")));
+    assert!(
+        !worker
+            .iter()
+            .any(|l| l.to_string().contains("job accepted"))
+    );
+    assert!(
+        !gateway
+            .iter()
+            .any(|l| l.to_string().contains("job completed"))
+    );
+    assert!(
+        scheduler
+            .iter()
+            .any(|l| l.to_string().contains("scheduler started"))
+    );
 }

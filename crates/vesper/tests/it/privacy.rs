@@ -9,18 +9,20 @@ use crate::{CAT, DevProcess, free_addr, sealed};
 
 #[test]
 fn canary_never_leaves_client_and_worker() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::runtime();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let logs = dir.path().join("logs");
     let mut dev = DevProcess::start(
         &data,
         free_addr(),
-        &["--workers", "2", "--log-dir", logs.to_str().unwrap(), "--log-json"],
+        &[
+            "--workers",
+            "2",
+            "--log-dir",
+            logs.to_str().unwrap(),
+            "--log-json",
+        ],
         "trace",
     );
     let marker = format!("CANARY-{}", vesper_core::JobId::new_random());
