@@ -239,7 +239,8 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> Result<Response, ApiError> {
     path = "/api/programs",
     operation_id = "upload_program",
     tag = "programs",
-    request_body(description = "A WebAssembly binary module (starts with `\\0asm`); at most the gateway's `max_program_bytes`", content = inline(WasmModule), content_type = "application/wasm"),
+    request_body(description = "A WebAssembly binary module (starts with `\\0asm`); at most the gateway's `max_program_bytes`", content = inline(WasmModule), content_type = "application/wasm",
+        example = json!("\u{0}asm\u{1}\u{0}\u{0}\u{0}")),
     security(("bearerAuth" = []), ("walletSignature" = [])),
     responses(
         (status = 200, description = "The module was already registered", body = ProgramResponse),
@@ -506,11 +507,15 @@ async fn submit_response(gw: &Gateway, outcome: &SubmitOutcome) -> SubmitRespons
     path = "/api/submit",
     operation_id = "submit",
     tag = "jobs",
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 128, pattern = "^[!-~]+$", description = "Makes retries safe: a repeat with the same key and body answers the original job (with `Idempotent-Replayed: true`); the same key with another body is refused (422). 1-128 printable ASCII characters, kept per tenant")),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 128, pattern = "^[!-~]+$", description = "Makes retries safe: a repeat with the same key and body answers the original job (with `Idempotent-Replayed: true`); the same key with another body is refused (422). 1-128 printable ASCII characters, kept per tenant"),
+    ),
     request_body(content = SubmitRequest, description = "A sealed workload (docs/ENVELOPE.md)"),
     security(("bearerAuth" = []), ("walletSignature" = [])),
     responses(
-        (status = 202, description = "Accepted: the job is durably queued", body = SubmitResponse, headers(("Idempotent-Replayed" = String, description = "`true` when this answers an earlier request with the same `Idempotency-Key`"))),
+        (status = 202, description = "Accepted: the job is durably queued", body = SubmitResponse,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this answers an earlier request with the same `Idempotency-Key`")),
+            links(("status" = (operation_id = "status", parameters(("job_id" = "$response.body#/job_id")), description = "Follow the job's status")), ("result" = (operation_id = "result", parameters(("job_id" = "$response.body#/job_id")), description = "Fetch the job's result")), ("cancel" = (operation_id = "cancel", parameters(("job_id" = "$response.body#/job_id")), description = "Cancel the job while it is queued")))),
         (status = 400, description = "Invalid request: `invalid_json`, `invalid_envelope`, `unknown_workload_type`, `unknown_key_id`, `invalid_program_id`, `program_not_found`, `invalid_priority`, `invalid_max_retries`, `invalid_max_fuel`, `invalid_idempotency_key`, `invalid_callback_url`, `callback_address_refused`, `invalid_body`", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -563,11 +568,14 @@ async fn submit(
     path = "/api/submit/batch",
     operation_id = "submit_batch",
     tag = "jobs",
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 128, pattern = "^[!-~]+$", description = "Makes retries safe: a repeat with the same key and body answers the original job (with `Idempotent-Replayed: true`); the same key with another body is refused (422). 1-128 printable ASCII characters, kept per tenant")),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 128, pattern = "^[!-~]+$", description = "Makes retries safe: a repeat with the same key and body answers the original job (with `Idempotent-Replayed: true`); the same key with another body is refused (422). 1-128 printable ASCII characters, kept per tenant"),
+    ),
     request_body(content = BatchRequest, description = "1 to `max_batch` (100 by default) sealed workloads, stored all or none; errors name the index `jobs[i]`. Item `i` uses the idempotency key `<Idempotency-Key>#i`."),
     security(("bearerAuth" = []), ("walletSignature" = [])),
     responses(
-        (status = 202, description = "Accepted: every job is durably queued, in order", body = BatchResponse),
+        (status = 202, description = "Accepted: every job is durably queued, in order", body = BatchResponse,
+            links(("status" = (operation_id = "status", parameters(("job_id" = "$response.body#/jobs/0/job_id")), description = "Follow the job's status")), ("result" = (operation_id = "result", parameters(("job_id" = "$response.body#/jobs/0/job_id")), description = "Fetch the job's result")), ("cancel" = (operation_id = "cancel", parameters(("job_id" = "$response.body#/jobs/0/job_id")), description = "Cancel the job while it is queued")))),
         (status = 400, description = "`invalid_batch` (empty or too many), or any submission error of `POST /api/submit` for one item", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -695,8 +703,9 @@ fn wait_query(
     q: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<u64, ApiError> {
     match q {
-        Ok(Query(q)) => Ok(q.wait.unwrap_or(0)),
-        Err(_) => Err(ApiError::bad_request(
+        // Any non-negative 64-bit integer (as documented: int64, minimum 0); clamped later.
+        Ok(Query(q)) if q.wait.is_none_or(|w| i64::try_from(w).is_ok()) => Ok(q.wait.unwrap_or(0)),
+        _ => Err(ApiError::bad_request(
             "invalid_query",
             "only ?wait=SECONDS is accepted",
         )),
@@ -746,7 +755,10 @@ async fn wait_terminal(
     path = "/api/status/{job_id}",
     operation_id = "status",
     tag = "jobs",
-    params(("job_id" = String, Path, format = "uuid", description = "The job's id (canonical hyphenated UUID)"), ("wait" = Option<u64>, Query, description = "Wait up to this many seconds (capped at the gateway's `max_wait_secs`, 30 by default) for the job to finish before answering")),
+    params(
+        ("job_id" = String, Path, format = "uuid", description = "The job's id (canonical hyphenated UUID)"),
+        ("wait" = Option<u64>, Query, description = "Wait up to this many seconds (capped at the gateway's `max_wait_secs`, 30 by default) for the job to finish before answering"),
+    ),
     security(("bearerAuth" = []), ("walletSignature" = [])),
     responses(
         (status = 200, description = "The job's status (after waiting, if asked, until it is terminal or the wait is over)", body = StatusResponse),
@@ -777,7 +789,10 @@ async fn status(
     path = "/api/result/{job_id}",
     operation_id = "result",
     tag = "jobs",
-    params(("job_id" = String, Path, format = "uuid", description = "The job's id (canonical hyphenated UUID)"), ("wait" = Option<u64>, Query, description = "Wait up to this many seconds (capped at the gateway's `max_wait_secs`, 30 by default) for the job to finish before answering")),
+    params(
+        ("job_id" = String, Path, format = "uuid", description = "The job's id (canonical hyphenated UUID)"),
+        ("wait" = Option<u64>, Query, description = "Wait up to this many seconds (capped at the gateway's `max_wait_secs`, 30 by default) for the job to finish before answering"),
+    ),
     security(("bearerAuth" = []), ("walletSignature" = [])),
     responses(
         (status = 200, description = "The sealed result and its signed receipt", body = ResultResponse),
@@ -848,7 +863,9 @@ async fn result(
     path = "/api/jobs/{job_id}",
     operation_id = "cancel",
     tag = "jobs",
-    params(("job_id" = String, Path, format = "uuid", description = "The job's id (canonical hyphenated UUID)")),
+    params(
+        ("job_id" = String, Path, format = "uuid", description = "The job's id (canonical hyphenated UUID)"),
+    ),
     security(("bearerAuth" = []), ("walletSignature" = [])),
     responses(
         (status = 200, description = "The job is cancelled", body = StatusResponse),
@@ -905,7 +922,8 @@ const MAX_PAGE: u32 = 100;
     ),
     security(("bearerAuth" = []), ("walletSignature" = [])),
     responses(
-        (status = 200, description = "A page of the caller's jobs, newest first", body = JobListResponse),
+        (status = 200, description = "A page of the caller's jobs, newest first", body = JobListResponse,
+            links(("status" = (operation_id = "status", parameters(("job_id" = "$response.body#/jobs/0/job_id")), description = "The first job's status")), ("result" = (operation_id = "result", parameters(("job_id" = "$response.body#/jobs/0/job_id")), description = "The first job's result")), ("cancel" = (operation_id = "cancel", parameters(("job_id" = "$response.body#/jobs/0/job_id")), description = "Cancel the first job")))),
         (status = 400, description = "`invalid_query` (unknown parameter, status or limit) or `invalid_cursor`", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -1013,10 +1031,13 @@ async fn admin_set_disabled(
     path = "/api/admin/tenants/{name}/disable",
     operation_id = "admin_disable",
     tag = "admin",
-    params(("name" = String, Path, description = "The tenant's name")),
+    params(
+        ("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", example = "acme", description = "The tenant's name"),
+    ),
     security(("bearerAuth" = []), ("walletSignature" = [])),
     responses(
-        (status = 200, description = "The tenant is disabled: its credentials stop working within 5 s", body = TenantDto),
+        (status = 200, description = "The tenant is disabled: its credentials stop working within 5 s", body = TenantDto,
+            links(("enable" = (operation_id = "admin_enable", parameters(("name" = "$response.body#/name")), description = "Enable the tenant again")))),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, description = "`tenant_not_found`", body = ErrorBody),
@@ -1042,10 +1063,13 @@ async fn admin_disable(
     path = "/api/admin/tenants/{name}/enable",
     operation_id = "admin_enable",
     tag = "admin",
-    params(("name" = String, Path, description = "The tenant's name")),
+    params(
+        ("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", example = "acme", description = "The tenant's name"),
+    ),
     security(("bearerAuth" = []), ("walletSignature" = [])),
     responses(
-        (status = 200, description = "The tenant is enabled", body = TenantDto),
+        (status = 200, description = "The tenant is enabled", body = TenantDto,
+            links(("disable" = (operation_id = "admin_disable", parameters(("name" = "$response.body#/name")), description = "Disable the tenant")))),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, description = "`tenant_not_found`", body = ErrorBody),

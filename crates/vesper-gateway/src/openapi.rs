@@ -100,10 +100,40 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
 fn document_json() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
     JSON.get_or_init(|| {
-        document()
-            .to_json()
-            .expect("the OpenAPI document serialises")
+        let mut doc = serde_json::to_value(document()).expect("the OpenAPI document serialises");
+        fix_links(&mut doc, false);
+        serde_json::to_string(&doc).expect("JSON serialises")
     })
+}
+
+/// utoipa 5 writes Link objects' fields in snake case (`operation_id`); OpenAPI spells them
+/// `operationId`, `operationRef`, `requestBody` (fixed in utoipa 6).
+fn fix_links(v: &mut serde_json::Value, in_links: bool) {
+    match v {
+        serde_json::Value::Object(map) => {
+            if in_links {
+                for link in map.values_mut() {
+                    if let serde_json::Value::Object(link) = link {
+                        for (from, to) in [
+                            ("operation_id", "operationId"),
+                            ("operation_ref", "operationRef"),
+                            ("request_body", "requestBody"),
+                        ] {
+                            if let Some(x) = link.remove(from) {
+                                link.insert(to.into(), x);
+                            }
+                        }
+                    }
+                }
+                return;
+            }
+            for (k, child) in map.iter_mut() {
+                fix_links(child, k == "links");
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|c| fix_links(c, false)),
+        _ => {}
+    }
 }
 
 /// This OpenAPI document.
@@ -388,6 +418,18 @@ mod tests {
         }
         let mut all = Vec::new();
         refs(&doc, &mut all);
+        // Links name their target operation the OpenAPI way, and it exists.
+        let ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .filter_map(|op| op["operationId"].as_str())
+            .collect();
+        let link = &doc["paths"]["/api/submit"]["post"]["responses"]["202"]["links"]["status"];
+        assert_eq!(link["operationId"], "status", "{link}");
+        assert!(link.get("operation_id").is_none());
+        assert!(ids.contains(&"status"));
         assert!(!all.is_empty());
         for r in all {
             let pointer = r.strip_prefix('#').expect("local reference");

@@ -621,6 +621,14 @@ async fn exercise() {
     let r = api_a
         .get(
             status_t,
+            &format!("/api/status/{queued}?wait=9223372036854775808"),
+            Some(&admin_a),
+        )
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (400, "invalid_query"));
+    let r = api_a
+        .get(
+            status_t,
             &format!("/api/status/{queued}?when=now"),
             Some(&admin_a),
         )
