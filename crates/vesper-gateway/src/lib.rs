@@ -33,6 +33,7 @@ impl Gateway {
     /// Periodic upkeep (forget idle rate-limit state). Call every few seconds.
     pub fn housekeeping(&self) {
         self.limiters.housekeeping();
+        self.metrics.upkeep();
     }
 }
 

@@ -70,6 +70,12 @@ impl Metrics {
     pub fn render(&self) -> String {
         self.handle.render()
     }
+
+    /// Drain histogram samples into their buckets. Without a scrape they would otherwise
+    /// accumulate; called periodically by [`crate::Gateway::housekeeping`].
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
 }
 
 fn describe() {
