@@ -320,6 +320,30 @@ impl Client {
         Self::parse(r.send().await?).await
     }
 
+    /// `POST /api/submit/batch`: all jobs stored or none. Job `i` gets idempotency key
+    /// `"{key}#{i}"` when `idempotency_key` is given.
+    pub async fn submit_batch(
+        &self,
+        reqs: &[SubmitRequest],
+        idempotency_key: Option<&str>,
+    ) -> Result<Vec<SubmitResponse>, ClientError> {
+        #[derive(Serialize)]
+        struct Batch<'a> {
+            jobs: &'a [SubmitRequest],
+        }
+        #[derive(Deserialize)]
+        struct Accepted {
+            jobs: Vec<SubmitResponse>,
+        }
+        let mut r = self
+            .req(reqwest::Method::POST, "/api/submit/batch")
+            .json(&Batch { jobs: reqs });
+        if let Some(k) = idempotency_key {
+            r = r.header("idempotency-key", k);
+        }
+        Ok(Self::parse::<Accepted>(r.send().await?).await?.jobs)
+    }
+
     pub async fn status(&self, job: &str, wait_secs: u64) -> Result<StatusResponse, ClientError> {
         Self::parse(
             self.req(

@@ -35,7 +35,7 @@ impl Default for FairPolicy {
     fn default() -> Self {
         FairPolicy {
             quantum: 4,
-            burst: 4,
+            burst: 8,
         }
     }
 }

@@ -22,7 +22,7 @@ const SPIN: &str = r#"(module
 
 const FLOOD_RATE: u32 = 20;
 const BURST: usize = 4;
-const BURSTS: usize = 10;
+const BURSTS: usize = 25;
 
 fn ms(s: &str) -> u64 {
     humantime::parse_rfc3339(s)
@@ -30,6 +30,20 @@ fn ms(s: &str) -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
+}
+
+/// CPU seconds used by this process so far (user + system), from /proc.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
 }
 
 fn pct(mut v: Vec<u64>, p: f64) -> u64 {
@@ -47,10 +61,15 @@ async fn bursts(client: &Client, req: &SubmitRequest) -> (Vec<u64>, Vec<u64>) {
     let mut lat = Vec::new();
     let mut run = Vec::new();
     for _ in 0..BURSTS {
-        let mut ids = Vec::new();
-        for _ in 0..BURST {
-            ids.push(client.submit(req, None).await.unwrap().job_id);
-        }
+        // A burst is one batch: its jobs become visible to the scheduler together.
+        let batch = vec![req.clone(); BURST];
+        let ids: Vec<String> = client
+            .submit_batch(&batch, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.job_id)
+            .collect();
         for id in ids {
             client.result(&id, 30).await.unwrap();
             let st = client.status(&id, 0).await.unwrap();
@@ -62,7 +81,7 @@ async fn bursts(client: &Client, req: &SubmitRequest) -> (Vec<u64>, Vec<u64>) {
             lat.push(s - c);
             run.push(d - s);
         }
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
     }
     (lat, run)
 }
@@ -123,8 +142,14 @@ async fn a_flooding_tenant_gets_429s_and_another_keeps_its_latency() {
     )
     .unwrap();
 
+    // Warm up: the first job compiles the module (cranelift), which is not queueing.
+    let warm = steady.submit(&req, None).await.unwrap();
+    steady.result(&warm.job_id, 60).await.unwrap();
+
     // Unloaded.
+    let (c0, t0) = (cpu_secs(), std::time::Instant::now());
     let (base_lat, run) = bursts(&steady, &req).await;
+    let cpu_unloaded = (cpu_secs() - c0) / t0.elapsed().as_secs_f64();
 
     // Flood: 10x the tenant's rate, until told to stop.
     let stop = Arc::new(AtomicBool::new(false));
@@ -171,7 +196,19 @@ async fn a_flooding_tenant_gets_429s_and_another_keeps_its_latency() {
     // the flood's own return-from-idle credit and equal shares still apply; the policy is
     // documented in docs/SCHEDULING.md.)
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (loaded_lat, _) = bursts(&steady, &req).await;
+    let (c1, t1) = (cpu_secs(), std::time::Instant::now());
+    let (loaded_lat, loaded_run) = bursts(&steady, &req).await;
+    let cpu_loaded = (cpu_secs() - c1) / t1.elapsed().as_secs_f64();
+    let med = |mut v: Vec<u64>| {
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    eprintln!(
+        "cores busy: unloaded {cpu_unloaded:.2}, under flood {cpu_loaded:.2}; steady job run \
+         median unloaded {} ms, under flood {} ms",
+        med(run.clone()),
+        med(loaded_run)
+    );
     let backlog = node.store.queue_depth().await.unwrap();
     stop.store(true, Ordering::Relaxed);
     flooder.await.unwrap();
