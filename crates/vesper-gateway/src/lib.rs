@@ -128,6 +128,7 @@ pub struct Gateway {
     auth_cache: auth::AuthCache,
     limiters: limits::Limiters,
     streams: Arc<tokio::sync::Semaphore>,
+    stream_counts: Arc<stream::StreamCounts>,
     metrics: metrics::Metrics,
     tenant_cache:
         std::sync::Mutex<Option<(vesper_core::Timestamp, Arc<Vec<vesper_store::TenantRecord>>)>>,
@@ -171,6 +172,7 @@ impl Gateway {
             auth_cache: auth::AuthCache::default(),
             limiters,
             streams,
+            stream_counts: Arc::default(),
             metrics: metrics::Metrics::install(),
             tenant_cache: std::sync::Mutex::new(None),
             callback_policy,

@@ -48,6 +48,47 @@ struct StreamState {
     done: bool,
     deadline: tokio::time::Instant,
     _permit: tokio::sync::OwnedSemaphorePermit,
+    _tenant_slot: TenantSlot,
+}
+
+/// Most streams one tenant may hold open, so that one tenant cannot take them all.
+pub const MAX_STREAMS_PER_TENANT: usize = 64;
+
+/// Open streams per tenant.
+#[derive(Default)]
+pub struct StreamCounts(std::sync::Mutex<std::collections::HashMap<TenantId, usize>>);
+
+/// One tenant's claim on a stream; released on drop.
+struct TenantSlot {
+    counts: Arc<StreamCounts>,
+    tenant: TenantId,
+}
+
+impl StreamCounts {
+    fn claim(self: &Arc<Self>, tenant: TenantId) -> Option<TenantSlot> {
+        let mut map = self.0.lock().expect("stream counts");
+        let n = map.entry(tenant).or_default();
+        if *n >= MAX_STREAMS_PER_TENANT {
+            return None;
+        }
+        *n += 1;
+        Some(TenantSlot {
+            counts: self.clone(),
+            tenant,
+        })
+    }
+}
+
+impl Drop for TenantSlot {
+    fn drop(&mut self) {
+        let mut map = self.counts.0.lock().expect("stream counts");
+        if let Some(n) = map.get_mut(&self.tenant) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.tenant);
+            }
+        }
+    }
 }
 
 fn status_event(id: JobId, status: JobStatus) -> Event {
@@ -104,6 +145,13 @@ pub async fn events(
         None => None,
         Some(s) => Some(s.parse::<JobId>().map_err(|_| ApiError::job_not_found())?),
     };
+    let tenant_slot = gw.stream_counts.claim(tenant).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            "this tenant has too many live streams open; poll GET /api/status/{job_id}?wait=30",
+        )
+    })?;
     let permit = gw.streams.clone().try_acquire_owned().map_err(|_| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -132,6 +180,7 @@ pub async fn events(
         done: false,
         deadline: tokio::time::Instant::now() + MAX_STREAM_LIFETIME,
         _permit: permit,
+        _tenant_slot: tenant_slot,
     };
     let stream =
         futures_util::stream::unfold((state, done), |(mut st, finish_after_first)| async move {
@@ -164,4 +213,26 @@ pub async fn events(
             }
         });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_cannot_hold_more_than_its_share_of_streams() {
+        let counts = Arc::new(StreamCounts::default());
+        let mut slots: Vec<_> = (0..MAX_STREAMS_PER_TENANT)
+            .map(|_| counts.claim(TenantId(1)).unwrap())
+            .collect();
+        assert!(counts.claim(TenantId(1)).is_none());
+        // Another tenant is not affected; closing one stream frees one slot.
+        assert!(counts.claim(TenantId(2)).is_some());
+        slots.pop();
+        let again = counts.claim(TenantId(1));
+        assert!(again.is_some());
+        assert!(counts.claim(TenantId(1)).is_none());
+        drop(slots);
+        assert_eq!(counts.0.lock().unwrap().get(&TenantId(1)), Some(&1));
+    }
 }

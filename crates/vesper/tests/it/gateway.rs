@@ -490,3 +490,30 @@ async fn metrics_parse_and_move_as_jobs_flow() {
     }
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_ip_limit_applies_before_authentication() {
+    let (node, _d) = node_with(|c| {
+        c.workers = 0;
+        c.gateway.limits.ip_rate_per_sec = 1;
+        c.gateway.limits.ip_burst = 3;
+    })
+    .await;
+    let base = format!("http://{}", node.addr);
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        // No credentials at all: the address is limited before anything else is looked at.
+        let r = call("GET", format!("{base}/api/jobs"), "vsk_not-a-key", None).await;
+        seen.push((r.status, code(&r).to_owned()));
+    }
+    assert_eq!(
+        seen[..3].iter().filter(|s| s.0 == 401).count(),
+        3,
+        "{seen:?}"
+    );
+    assert_eq!(seen[3], (429, "ip_rate_limited".to_owned()));
+    let r = call("GET", format!("{base}/health"), "", None).await;
+    assert_eq!(r.status, 429);
+    assert!(r.headers.contains_key("retry-after"));
+    node.stop().await;
+}
