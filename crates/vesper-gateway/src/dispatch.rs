@@ -59,9 +59,9 @@ pub async fn run_callback_dispatcher(gw: Arc<Gateway>, stop: CancellationToken) 
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep(POLL) => {}
-            ev = events.recv() => {
-                // Any terminal change may have owed a callback; lagging is fine (we poll).
-                if matches!(ev, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+            ev = next_terminal(&mut events) => {
+                // A terminal change may have owed a callback; lagging is fine (we poll).
+                if ev.is_none() {
                     break;
                 }
             }
@@ -73,6 +73,22 @@ pub async fn run_callback_dispatcher(gw: Arc<Gateway>, stop: CancellationToken) 
         while inflight.join_next().await.is_some() {}
     })
     .await;
+}
+
+/// Wait for the next terminal status change (or a lag, which may have hidden one). `None`
+/// when the store's event channel is closed.
+async fn next_terminal(
+    events: &mut tokio::sync::broadcast::Receiver<vesper_store::JobEvent>,
+) -> Option<()> {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match events.recv().await {
+            Ok(ev) if ev.status.is_terminal() => return Some(()),
+            Ok(_) => continue,
+            Err(RecvError::Lagged(_)) => return Some(()),
+            Err(RecvError::Closed) => return None,
+        }
+    }
 }
 
 async fn deliver_one(gw: &Gateway, sender: &CallbackSender, cb: PendingCallback) {
