@@ -89,6 +89,15 @@ pub struct StatusResponse {
     pub error: Option<JobError>,
 }
 
+/// A page of `GET /api/jobs`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobList {
+    pub jobs: Vec<StatusResponse>,
+    /// Pass as `cursor` for the next (older) page; `None` on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
 /// The request body of `POST /api/submit`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SubmitRequest {
@@ -107,6 +116,9 @@ pub struct SubmitRequest {
     /// Fuel ceiling for this job.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_fuel: Option<u64>,
+    /// Attempts after the first before the job fails for good (gateway default when unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
 }
 
 /// What to run: a registered program (by id) or a secret module carried in the payload.
@@ -152,6 +164,7 @@ pub fn seal_job(
         priority,
         callback_url: None,
         max_fuel: None,
+        max_retries: None,
     })
 }
 
@@ -342,6 +355,29 @@ impl Client {
             r = r.header("idempotency-key", k);
         }
         Ok(Self::parse::<Accepted>(r.send().await?).await?.jobs)
+    }
+
+    /// `GET /api/jobs`: one page of the tenant's jobs, newest first.
+    pub async fn list_jobs(
+        &self,
+        status: Option<&str>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<JobList, ClientError> {
+        let mut q: Vec<(&str, String)> = vec![("limit", limit.to_string())];
+        if let Some(s) = status {
+            q.push(("status", s.to_owned()));
+        }
+        if let Some(c) = cursor {
+            q.push(("cursor", c.to_owned()));
+        }
+        Self::parse(
+            self.req(reqwest::Method::GET, "/api/jobs")
+                .query(&q)
+                .send()
+                .await?,
+        )
+        .await
     }
 
     pub async fn status(&self, job: &str, wait_secs: u64) -> Result<StatusResponse, ClientError> {

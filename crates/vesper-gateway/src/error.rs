@@ -89,7 +89,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             // Fail closed: when the store cannot answer, nothing is accepted or authorised.
-            StoreError::Unavailable | StoreError::Database(_) => {
+            StoreError::Unavailable | StoreError::Database(_) | StoreError::Redis(_) => {
                 tracing::error!(error = %e, "store unavailable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,

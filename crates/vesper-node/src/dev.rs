@@ -1,5 +1,7 @@
-//! `vesper dev`: gateway, scheduler (lease reaper) and N workers in one process, on the
-//! embedded store under one data directory.
+//! Node assembly for every role: `vesper dev` (gateway, scheduler and N workers in one
+//! process, on the embedded store under one data directory), `vesper gateway` (the stateless
+//! API over a shared store; holds no pool secret) and `vesper worker` (a pool worker taking
+//! jobs straight from a shared store; serves no HTTP). See [`Role`].
 //!
 //! Data directory layout (created 0700):
 //! - `vesper.db` (+ `-wal`, `-shm`): the SQLite store (0600)
@@ -8,6 +10,9 @@
 //! - `keys/worker-N.ed25519`: each worker's receipt-signing key
 //! - `dev-api-key`: the development tenant's API key (shown at start)
 //! - `node-id`: this node's name; worker ids are `<node-id>/w<N>`
+//!
+//! A gateway-only node has no `keys/pool.x25519`: it learns the pool's public keys from the
+//! store, where workers publish them. A worker-only node has no gateway key.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,13 +28,56 @@ use vesper_crypto::{
 };
 use vesper_exec::{Executor, ExecutorConfig};
 use vesper_gateway::{Gateway, GatewayConfig};
-use vesper_store::{SqliteOptions, SqliteStore, Store};
+use vesper_store::{RedisOptions, RedisStore, SqliteOptions, SqliteStore, Store};
 
 use crate::NodeError;
 use crate::worker::{PoolKeys, Worker, WorkerConfig};
 
+/// What a node runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Gateway, scheduler and workers in one process.
+    Dev,
+    /// The API and the scheduler's sweeps; no pool secret, no workers.
+    Gateway,
+    /// Pool workers and the scheduler's sweeps; no HTTP.
+    Worker,
+}
+
+/// Which store a node opens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// SQLite file `vesper.db` in the data directory (the default).
+    Embedded,
+    /// SQLite in memory: nothing survives the process.
+    Memory,
+    /// A Redis server shared by many nodes.
+    Redis { url: String, namespace: String },
+}
+
+impl StoreSpec {
+    /// Parse `--store`: empty or `embedded`, `memory`, or `redis://…` (namespace separately).
+    pub fn parse(s: &str, namespace: &str) -> Option<StoreSpec> {
+        match s {
+            "" | "embedded" | "sqlite" => Some(StoreSpec::Embedded),
+            "memory" => Some(StoreSpec::Memory),
+            s if s.starts_with("redis://") || s.starts_with("rediss://") => {
+                Some(StoreSpec::Redis {
+                    url: s.to_owned(),
+                    namespace: namespace.to_owned(),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct DevConfig {
+    pub role: Role,
+    pub store: StoreSpec,
+    /// The pool's secret key file (workers); default `keys/pool.x25519` in the data directory.
+    pub pool_key: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub workers: usize,
@@ -46,6 +94,9 @@ pub struct DevConfig {
 impl DevConfig {
     pub fn new(data_dir: PathBuf, listen: SocketAddr) -> Self {
         DevConfig {
+            role: Role::Dev,
+            store: StoreSpec::Embedded,
+            pool_key: None,
             data_dir,
             listen,
             workers: std::thread::available_parallelism()
@@ -60,10 +111,13 @@ impl DevConfig {
     }
 }
 
-/// A running dev node.
+/// A running node.
 pub struct DevNode {
+    /// Where the API listens (the unspecified address `0.0.0.0:0` for a worker-only node).
     pub addr: SocketAddr,
-    pub api_key: ApiKey,
+    /// The operator's key: the dev tenant's (dev), or the bootstrap tenant's when this gateway
+    /// created it on an empty store (shown once).
+    pub operator_key: Option<ApiKey>,
     pub pool_public_key: X25519PublicKey,
     pub node_id: String,
     pub store: Arc<dyn Store>,
@@ -92,6 +146,61 @@ fn load_or_create(
     Ok(secret.to_vec())
 }
 
+/// Open the store a node's configuration names.
+pub async fn open_store(
+    spec: &StoreSpec,
+    data_dir: &Path,
+    fair: vesper_core::sched::FairPolicy,
+) -> Result<Arc<dyn Store>, NodeError> {
+    Ok(match spec {
+        StoreSpec::Embedded => Arc::new(SqliteStore::open(
+            &data_dir.join("vesper.db"),
+            SqliteOptions {
+                fair,
+                ..SqliteOptions::default()
+            },
+        )?),
+        StoreSpec::Memory => Arc::new(SqliteStore::open_in_memory(SqliteOptions {
+            fair,
+            ..SqliteOptions::default()
+        })?),
+        StoreSpec::Redis { url, namespace } => Arc::new(
+            RedisStore::open(
+                url,
+                RedisOptions {
+                    namespace: namespace.clone(),
+                    fair,
+                    ..RedisOptions::default()
+                },
+            )
+            .await?,
+        ),
+    })
+}
+
+/// The pool public keys workers have published, waiting for the first if there is none yet.
+async fn published_pool_keys(store: &dyn Store) -> Result<Vec<X25519PublicKey>, NodeError> {
+    let mut told = false;
+    loop {
+        match store.pool_keys().await {
+            Ok(keys) if !keys.is_empty() => {
+                return Ok(keys
+                    .iter()
+                    .map(|k| X25519PublicKey::from_bytes(k))
+                    .collect::<Result<_, _>>()?);
+            }
+            Ok(_) => {}
+            Err(vesper_store::StoreError::Unavailable) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if !told {
+            tracing::info!("waiting for a worker to publish the pool's public key");
+            told = true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 impl DevNode {
     pub async fn start(cfg: DevConfig) -> Result<DevNode, NodeError> {
         use std::os::unix::fs::PermissionsExt;
@@ -99,112 +208,164 @@ impl DevNode {
         std::fs::create_dir_all(dir.join("keys")).map_err(io(dir))?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let store = open_store(&cfg.store, dir, cfg.fair).await?;
+        let serves = cfg.role != Role::Worker;
+        let works = cfg.role != Role::Gateway;
 
-        let db = dir.join("vesper.db");
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(
-            &db,
-            SqliteOptions {
-                fair: cfg.fair,
-                ..SqliteOptions::default()
-            },
-        )?);
-
-        let pool_sk = X25519SecretKey::from_bytes(&load_or_create(
-            &dir.join("keys/pool.x25519"),
-            KeyKind::X25519Secret,
-            || X25519SecretKey::generate().to_bytes().to_vec(),
-        )?)?;
-        let pool_pk = pool_sk.public_key();
-        let gateway_id = SigningIdentity::from_bytes(&load_or_create(
-            &dir.join("keys/gateway.ed25519"),
-            KeyKind::Ed25519Secret,
-            || SigningIdentity::generate().to_bytes().to_vec(),
-        )?)?;
+        // The pool secret: workers only. Its public half is published for gateways.
+        let pool_sk = if works {
+            let path = cfg
+                .pool_key
+                .clone()
+                .unwrap_or_else(|| dir.join("keys/pool.x25519"));
+            let sk = X25519SecretKey::from_bytes(&load_or_create(
+                &path,
+                KeyKind::X25519Secret,
+                || X25519SecretKey::generate().to_bytes().to_vec(),
+            )?)?;
+            let pk = sk.public_key();
+            store
+                .publish_pool_key(pk.key_id().as_str(), *pk.as_bytes(), clock.now())
+                .await?;
+            Some(sk)
+        } else {
+            None
+        };
+        let pool_pks = match &pool_sk {
+            Some(sk) => vec![sk.public_key()],
+            None => published_pool_keys(&*store).await?,
+        };
+        let gateway_id = if serves {
+            Some(SigningIdentity::from_bytes(&load_or_create(
+                &dir.join("keys/gateway.ed25519"),
+                KeyKind::Ed25519Secret,
+                || SigningIdentity::generate().to_bytes().to_vec(),
+            )?)?)
+        } else {
+            None
+        };
         let node_id_path = dir.join("node-id");
         let node_id = match std::fs::read_to_string(&node_id_path) {
             Ok(s) => s.trim().to_owned(),
             Err(_) => {
-                let id = format!("dev-{}", &hex::encode(gateway_id.public_key().0)[..8]);
+                let prefix = match cfg.role {
+                    Role::Dev => "dev",
+                    Role::Gateway => "gw",
+                    Role::Worker => "worker",
+                };
+                let id = format!("{prefix}-{}", hex::encode(rand::random::<[u8; 4]>()));
                 std::fs::write(&node_id_path, &id).map_err(io(&node_id_path))?;
                 id
             }
         };
 
-        // The development tenant and its API key, kept across restarts.
-        let key_path = dir.join("dev-api-key");
-        let api_key = match read_key_file(&key_path, KeyKind::ApiKey) {
-            Ok(k) => ApiKey::from_string(String::from_utf8_lossy(&k).into_owned()),
-            Err(_) => {
-                let k = ApiKey::generate();
-                write_key_file(&key_path, KeyKind::ApiKey, k.expose().as_bytes(), true)?;
-                k
+        let operator_key = match cfg.role {
+            // The development tenant and its API key, kept across restarts.
+            Role::Dev => {
+                let key_path = dir.join("dev-api-key");
+                let api_key = match read_key_file(&key_path, KeyKind::ApiKey) {
+                    Ok(k) => ApiKey::from_string(String::from_utf8_lossy(&k).into_owned()),
+                    Err(_) => {
+                        let k = ApiKey::generate();
+                        write_key_file(&key_path, KeyKind::ApiKey, k.expose().as_bytes(), true)?;
+                        k
+                    }
+                };
+                if store.principal_for_key(api_key.hash()).await?.is_none() {
+                    let tenant = match store.find_tenant("dev").await? {
+                        Some(t) => t,
+                        None => store.create_tenant("dev", clock.now()).await?,
+                    };
+                    store
+                        .add_api_key(tenant, api_key.hash(), Scopes::ALL, clock.now())
+                        .await?;
+                }
+                Some(api_key)
             }
+            // On an empty store, a bootstrap tenant whose key is shown once. Two gateways
+            // starting together: one creates it, the other finds the name taken.
+            Role::Gateway if store.tenants().await?.is_empty() => {
+                match store.create_tenant("default", clock.now()).await {
+                    Ok(tenant) => {
+                        let k = ApiKey::generate();
+                        store
+                            .add_api_key(tenant, k.hash(), Scopes::ALL, clock.now())
+                            .await?;
+                        Some(k)
+                    }
+                    Err(vesper_store::StoreError::TenantExists) => None,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            _ => None,
         };
-        if store.principal_for_key(api_key.hash()).await?.is_none() {
-            let tenant = match store.find_tenant("dev").await? {
-                Some(t) => t,
-                None => store.create_tenant("dev", clock.now()).await?,
-            };
-            store
-                .add_api_key(tenant, api_key.hash(), Scopes::ALL, clock.now())
-                .await?;
-        }
 
         // Anything this node's workers held before a crash is known dead: put it back now
         // rather than waiting for the leases to run out.
-        let prefix = format!("{node_id}/");
-        let recovered = store
-            .expire_leases_of(&prefix, clock.now(), cfg.worker.retry)
-            .await?;
-        if recovered > 0 {
-            tracing::info!(
-                jobs = recovered,
-                "re-queued jobs interrupted by the last shutdown"
-            );
+        if works {
+            let prefix = format!("{node_id}/");
+            let recovered = store
+                .expire_leases_of(&prefix, clock.now(), cfg.worker.retry)
+                .await?;
+            if recovered > 0 {
+                tracing::info!(
+                    jobs = recovered,
+                    "re-queued jobs interrupted by the last shutdown"
+                );
+            }
         }
 
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
 
         // Gateway: public keys only.
-        let gateway = Gateway::new(
-            store.clone(),
-            clock.clone(),
-            cfg.gateway.clone(),
-            vec![pool_pk],
-            Arc::new(gateway_id),
-        );
-        let listener = tokio::net::TcpListener::bind(cfg.listen)
-            .await
-            .map_err(|source| NodeError::Listen {
-                addr: cfg.listen,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| NodeError::Listen {
-            addr: cfg.listen,
-            source,
-        })?;
-        {
-            let app = vesper_gateway::router(gateway.clone())
-                .into_make_service_with_connect_info::<SocketAddr>();
-            let stop = shutdown.clone();
-            tasks.spawn(async move {
-                let r = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move { stop.cancelled().await })
-                    .await;
-                if let Err(e) = r {
-                    tracing::error!(error = %e, "gateway server stopped");
-                }
-            });
-        }
+        let gateway = match gateway_id {
+            Some(id) => Some(Gateway::new(
+                store.clone(),
+                clock.clone(),
+                cfg.gateway.clone(),
+                pool_pks.clone(),
+                Arc::new(id),
+            )),
+            None => None,
+        };
+        let addr = match &gateway {
+            None => SocketAddr::from(([0, 0, 0, 0], 0)),
+            Some(gateway) => {
+                let listener =
+                    tokio::net::TcpListener::bind(cfg.listen)
+                        .await
+                        .map_err(|source| NodeError::Listen {
+                            addr: cfg.listen,
+                            source,
+                        })?;
+                let addr = listener.local_addr().map_err(|source| NodeError::Listen {
+                    addr: cfg.listen,
+                    source,
+                })?;
+                let app = vesper_gateway::router(gateway.clone())
+                    .into_make_service_with_connect_info::<SocketAddr>();
+                let stop = shutdown.clone();
+                tasks.spawn(async move {
+                    let r = axum::serve(listener, app)
+                        .with_graceful_shutdown(async move { stop.cancelled().await })
+                        .await;
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "gateway server stopped");
+                    }
+                });
+                addr
+            }
+        };
 
         // Workers: one executor (compiled-module cache, instance pool) shared by all.
+        let workers = if works { cfg.workers } else { 0 };
         let executor = Arc::new(Executor::new(ExecutorConfig {
             max_memory_bytes: cfg.worker.limits.memory_bytes,
-            max_concurrent: (cfg.workers as u32) * 2 + 2,
+            max_concurrent: (workers as u32) * 2 + 2,
         })?);
-        let keys = Arc::new(PoolKeys::new([pool_sk]));
-        for i in 0..cfg.workers {
+        let keys = Arc::new(PoolKeys::new(pool_sk));
+        for i in 0..workers {
             let identity = SigningIdentity::from_bytes(&load_or_create(
                 &dir.join(format!("keys/worker-{i}.ed25519")),
                 KeyKind::Ed25519Secret,
@@ -226,11 +387,13 @@ impl DevNode {
             tasks.spawn(worker.run(shutdown.clone()));
         }
 
-        // Callbacks: deliver what the outbox owes.
-        tasks.spawn(vesper_gateway::run_callback_dispatcher(
-            gateway.clone(),
-            shutdown.clone(),
-        ));
+        // Callbacks: deliver what the outbox owes (gateways sign them).
+        if let Some(gateway) = &gateway {
+            tasks.spawn(vesper_gateway::run_callback_dispatcher(
+                gateway.clone(),
+                shutdown.clone(),
+            ));
+        }
 
         // Scheduler duties: expire dead leases, purge results past their TTL.
         {
@@ -260,21 +423,31 @@ impl DevNode {
                     if let Err(e) = store.purge_expired_results(now).await {
                         tracing::warn!(error = %e, "result purge failed");
                     }
-                    gateway.housekeeping();
+                    if let Some(gateway) = &gateway {
+                        gateway.housekeeping();
+                    }
                 }
             });
         }
 
         Ok(DevNode {
             addr,
-            api_key,
-            pool_public_key: pool_pk,
+            operator_key,
+            pool_public_key: pool_pks[0],
             node_id,
             store,
             shutdown,
             tasks,
             grace: cfg.shutdown_grace,
         })
+    }
+
+    /// The operator's API key. Panics on a node that has none (worker-only, or a gateway that
+    /// found its store already set up): for tests and the dev banner.
+    pub fn api_key(&self) -> &ApiKey {
+        self.operator_key
+            .as_ref()
+            .expect("this node holds no operator API key")
     }
 
     /// A token that stops the node when cancelled.

@@ -22,6 +22,11 @@ pub enum StoreError {
     Unavailable,
     #[error("database error")]
     Database(#[from] rusqlite::Error),
+    #[error("redis error")]
+    Redis(#[from] redis::RedisError),
+    /// The store's configuration (URL, namespace) is not usable.
+    #[error("invalid store configuration: {0}")]
+    InvalidConfig(&'static str),
     #[error("corrupt row in {table}")]
     Corrupt { table: &'static str },
 }

@@ -1,7 +1,11 @@
 //! Durable job store and queue.
 //!
-//! [`Store`] is the one interface the gateway and workers use; [`SqliteStore`] is the embedded
-//! default (rusqlite, WAL, synchronous commits grouped by one writer thread).
+//! [`Store`] is the one interface the gateway and workers use. Backends:
+//! - [`SqliteStore::open`]: the embedded default (rusqlite, WAL, synchronous commits grouped
+//!   by one writer thread);
+//! - [`SqliteStore::open_in_memory`]: the same engine on an in-memory database (tests,
+//!   throwaway nodes; nothing survives the process);
+//! - [`RedisStore`]: shared by many gateways and workers (`redis_store/`, docs/STORAGE.md).
 //!
 //! **Invariants:**
 //! - a job returned by [`Store::submit`] is on disk (fsynced) before the call returns;
@@ -9,10 +13,12 @@
 //!   completion or failure with a stale epoch is refused ([`StoreError::Fenced`]);
 //! - only ciphertext is stored: payloads and results arrive sealed and leave sealed.
 //!
-//! **Boundary:** the only crate that imports rusqlite (and, later, redis).
+//! **Boundary:** the only crate that imports rusqlite and redis.
 
 mod error;
+mod redis_store;
 mod sqlite;
+pub mod testkit;
 mod types;
 
 use std::sync::Arc;
@@ -24,6 +30,7 @@ use vesper_core::{
 };
 
 pub use error::StoreError;
+pub use redis_store::{RedisOptions, RedisStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use types::{
     BatchOutcome, CallbackOutcome, CancelOutcome, JobEvent, JobPage, JobRecord, LeaseRef,
@@ -150,6 +157,17 @@ pub trait Store: Send + Sync + 'static {
         status: JobStatus,
         outcome: CallbackOutcome,
     ) -> Result<()>;
+
+    // Pool keys.
+    /// Publish a pool public key (workers hold the secret); gateways list it at `/api/keys`.
+    async fn publish_pool_key(
+        &self,
+        key_id: &str,
+        public_key: [u8; 32],
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Every published pool public key, oldest first.
+    async fn pool_keys(&self) -> Result<Vec<[u8; 32]>>;
 
     // Workers.
     async fn register_worker(&self, id: &WorkerId, pubkey: [u8; 32], now: Timestamp) -> Result<()>;

@@ -207,7 +207,8 @@ impl Effects {
 }
 
 pub struct SqliteStore {
-    path: PathBuf,
+    /// `None` for an in-memory store.
+    path: Option<PathBuf>,
     writer: mpsc::Sender<Op>,
     readers: Mutex<Vec<Connection>>,
     max_readers: usize,
@@ -278,13 +279,24 @@ impl SqliteStore {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        let store = Self::start(conn, Some(path.to_owned()), opts)?;
+        restrict_permissions(path);
+        Ok(store)
+    }
+
+    /// A store on an in-memory database: the same engine and behaviour, nothing on disk,
+    /// nothing kept after the store is dropped. Reads go through the one connection.
+    pub fn open_in_memory(opts: SqliteOptions) -> Result<Self> {
+        Self::start(Connection::open_in_memory()?, None, opts)
+    }
+
+    fn start(conn: Connection, path: Option<PathBuf>, opts: SqliteOptions) -> Result<Self> {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // Every statement the writer runs stays prepared (the default LRU of 16 thrashes).
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         stable_plans(&conn)?;
         migrate(&conn)?;
-        restrict_permissions(path);
         // The system's virtual time restarts at the furthest any tenant got: conservative (a
         // returning tenant gets at most its burst credit) and cheap.
         let vtime: i64 =
@@ -309,7 +321,7 @@ impl SqliteStore {
                 .map_err(|_| StoreError::Unavailable)?
         };
         Ok(SqliteStore {
-            path: path.to_owned(),
+            path,
             writer: tx,
             readers: Mutex::new(Vec::new()),
             max_readers: opts.readers.max(1),
@@ -349,11 +361,14 @@ impl SqliteStore {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
     {
+        let Some(path) = &self.path else {
+            return self.write(move |c, _| f(c)).await;
+        };
         let conn = match self.readers.lock().expect("reader pool").pop() {
             Some(c) => c,
             None => {
                 let c = Connection::open_with_flags(
-                    &self.path,
+                    path,
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 c.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -453,6 +468,16 @@ fn writer_loop(
 const JOB_COLUMNS: &str = "job_id, tenant_id, workload_type, program_id, key_id, priority, status, \
      created_at, started_at, completed_at, worker_id, retry_count, max_retries, error_code, \
      payload_digest";
+
+fn hex_encode(b: &[u8]) -> String {
+    hex::encode(b)
+}
+
+fn hex_decode32(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
+}
 
 fn blob32(row: &Row<'_>, idx: usize, table: &'static str) -> Result<[u8; 32]> {
     let v: Vec<u8> = row.get(idx)?;
@@ -1548,6 +1573,39 @@ impl Store for SqliteStore {
                 error
             ])?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn publish_pool_key(
+        &self,
+        key_id: &str,
+        public_key: [u8; 32],
+        _now: Timestamp,
+    ) -> Result<()> {
+        // Kept in `meta` (no schema change): `pool_key:<key id>` → hex public key.
+        let key = format!("pool_key:{key_id}");
+        self.write(move |c, _| {
+            c.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES (?1, ?2)",
+                params![key, hex_encode(&public_key)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn pool_keys(&self) -> Result<Vec<[u8; 32]>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT value FROM meta WHERE key LIKE 'pool\\_key:%' ESCAPE '\\' ORDER BY rowid",
+            )?;
+            let rows: Vec<String> = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<std::result::Result<_, _>>()?;
+            rows.iter()
+                .map(|h| hex_decode32(h).ok_or(StoreError::Corrupt { table: "meta" }))
+                .collect()
         })
         .await
     }

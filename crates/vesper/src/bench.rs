@@ -37,6 +37,19 @@ pub struct BenchArgs {
     /// Data directory (default: a fresh temporary directory).
     #[arg(long)]
     data: Option<std::path::PathBuf>,
+    /// Store: `embedded` (default), `memory`, or `redis://HOST:PORT/DB`. On Redis the run
+    /// uses a fresh namespace and deletes it afterwards.
+    #[arg(long, default_value = "embedded")]
+    store: String,
+    /// Drive running gateways instead of an in-process node: comma-separated base URLs, used
+    /// round-robin. Every result's receipt is verified and decrypted, and the tenant's job
+    /// listing is checked for exactly one job per submission. Needs `--api-key` or
+    /// `VESPER_API_KEY`.
+    #[arg(long, value_delimiter = ',')]
+    target: Vec<String>,
+    /// API key for `--target`.
+    #[arg(long, env = "VESPER_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
@@ -48,6 +61,9 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 }
 
 pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    if !a.target.is_empty() {
+        return run_against(a).await;
+    }
     let tmp;
     let dir = match &a.data {
         Some(d) => d.clone(),
@@ -57,6 +73,18 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let mut cfg = vesper_node::dev::DevConfig::new(dir.clone(), "127.0.0.1:0".parse()?);
+    let namespace = format!("bench-{}", hex::encode(rand::random::<[u8; 4]>()));
+    cfg.store = vesper_node::dev::StoreSpec::parse(&a.store, &namespace)
+        .context("--store must be embedded, memory or redis://HOST:PORT/DB")?;
+    let store_desc = match &cfg.store {
+        vesper_node::dev::StoreSpec::Redis { url, .. } => format!("{url} (namespace {namespace})"),
+        vesper_node::dev::StoreSpec::Memory => "memory".to_owned(),
+        vesper_node::dev::StoreSpec::Embedded => format!("embedded in {}", dir.display()),
+    };
+    let redis_url = match &cfg.store {
+        vesper_node::dev::StoreSpec::Redis { url, .. } => Some(url.clone()),
+        _ => None,
+    };
     if let Some(w) = a.workers {
         cfg.workers = w.max(1);
     }
@@ -71,7 +99,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let workers = cfg.workers;
     let node = vesper_node::dev::DevNode::start(cfg).await?;
     let base = format!("http://{}", node.addr);
-    let client = Client::new(&base, Some(node.api_key.expose().to_owned()))?;
+    let client = Client::new(&base, Some(node.api_key().expose().to_owned()))?;
     let sk = X25519SecretKey::generate();
     let module = wat::parse_str(TRIVIAL)?;
     let pid = client.upload_program(module).await?;
@@ -87,7 +115,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
             prio,
         )
     };
-    println!("vesper bench: {workers} workers, store {}", dir.display());
+    println!("vesper bench: {workers} workers, store {store_desc}");
 
     if a.prefill > 0 {
         prefill(&node, &pool, &sk, pid, a.prefill).await?;
@@ -155,6 +183,17 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         println!("queue depth after run: {}", node.store.queue_depth().await?);
     }
     node.stop().await;
+    if let Some(url) = redis_url {
+        let store = vesper_store::RedisStore::open(
+            &url,
+            vesper_store::RedisOptions {
+                namespace,
+                ..Default::default()
+            },
+        )
+        .await?;
+        store.wipe().await?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -209,4 +248,129 @@ async fn prefill(
         }
     }
     Ok(())
+}
+
+/// `--target`: load running gateways, verify every receipt, check exactly-once.
+async fn run_against(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    use vesper_client::verify_result;
+    let key = a
+        .api_key
+        .clone()
+        .context("--target needs --api-key or VESPER_API_KEY")?;
+    let clients: Vec<Client> = a
+        .target
+        .iter()
+        .map(|u| Client::new(u.trim_end_matches('/'), Some(key.clone())))
+        .collect::<Result<_, _>>()?;
+    let sk = Arc::new(X25519SecretKey::generate());
+    let pid = clients[0].upload_program(wat::parse_str(TRIVIAL)?).await?;
+    let keys = clients[0].keys(None).await?;
+    let pool = keys.pool_keys[0].1;
+    let before = list_all(&clients[0]).await?.len();
+    println!(
+        "vesper bench: {} jobs through {} gateway(s), {} in flight",
+        a.jobs,
+        clients.len(),
+        a.concurrency
+    );
+    let reqs: Vec<_> = (0..a.jobs)
+        .map(|_| {
+            seal_job(
+                &pool,
+                &sk.public_key(),
+                WorkloadType::General,
+                Program::Registered(pid),
+                b"x".to_vec(),
+                None,
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    let reqs = Arc::new(tokio::sync::Mutex::new(
+        reqs.into_iter().enumerate().collect::<Vec<_>>(),
+    ));
+    let start = Instant::now();
+    let mut set = JoinSet::new();
+    for w in 0..a.concurrency.max(1) {
+        let clients = clients.clone();
+        let reqs = reqs.clone();
+        let sk = sk.clone();
+        let mut trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
+        set.spawn(async move {
+            let mut out = Vec::new();
+            loop {
+                let Some((i, req)) = reqs.lock().await.pop() else {
+                    break;
+                };
+                let c = &clients[(i + w) % clients.len()];
+                let t = Instant::now();
+                let idem = format!("bench-{i}");
+                let r = c.submit(&req, Some(&idem)).await?;
+                let (_, body) = c.result(&r.job_id, 60).await?;
+                let lat = t.elapsed();
+                let v = match verify_result(&body, &trusted, Some(&sk)) {
+                    Ok(v) => v,
+                    // A worker that joined since: trust the gateway's current list.
+                    Err(_) => {
+                        trusted = c
+                            .keys(None)
+                            .await?
+                            .worker_keys
+                            .iter()
+                            .map(|(_, k)| *k)
+                            .collect();
+                        verify_result(&body, &trusted, Some(&sk))?
+                    }
+                };
+                if v.plaintext.map(|p| p.exit_code) != Some(0) {
+                    return Err(anyhow::anyhow!("job {} did not run cleanly", r.job_id));
+                }
+                out.push((r.job_id, lat));
+            }
+            Ok::<_, anyhow::Error>(out)
+        });
+    }
+    let mut all = Vec::with_capacity(a.jobs);
+    while let Some(r) = set.join_next().await {
+        all.extend(r??);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let ids: std::collections::HashSet<&String> = all.iter().map(|(id, _)| id).collect();
+    let listed = list_all(&clients[0]).await?;
+    let mut lat: Vec<Duration> = all.iter().map(|(_, l)| *l).collect();
+    lat.sort();
+    println!(
+        "throughput ({} jobs): {:.0} jobs/s, p50 {:.2} ms, p99 {:.2} ms",
+        all.len(),
+        all.len() as f64 / secs,
+        pct(&lat, 0.5),
+        pct(&lat, 0.99)
+    );
+    println!(
+        "receipts verified and results decrypted: {}; distinct job ids: {}; new jobs listed: {}",
+        all.len(),
+        ids.len(),
+        listed.len() - before
+    );
+    if ids.len() != a.jobs || listed.len() - before != a.jobs {
+        anyhow::bail!("lost or duplicated jobs");
+    }
+    println!("zero loss, zero duplicates");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list_all(c: &Client) -> anyhow::Result<std::collections::HashSet<String>> {
+    let mut out = std::collections::HashSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = c.list_jobs(None, 100, cursor.as_deref()).await?;
+        for j in page.jobs {
+            if !out.insert(j.job_id.clone()) {
+                anyhow::bail!("job {} listed twice", j.job_id);
+            }
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(out),
+        }
+    }
 }

@@ -135,6 +135,15 @@ pub struct DevArgs {
     /// Log as JSON lines [config: log.format = "json"].
     #[arg(long)]
     pub log_json: bool,
+    /// The store: `embedded` (default), `memory`, or `redis://HOST:PORT/DB` [config: node.store].
+    #[arg(long)]
+    store: Option<String>,
+    /// Key namespace in a shared Redis [config: node.namespace].
+    #[arg(long)]
+    namespace: Option<String>,
+    /// The pool's secret key file (workers) [config: node.pool_key].
+    #[arg(long)]
+    pool_key: Option<PathBuf>,
 }
 
 impl DevArgs {
@@ -166,13 +175,36 @@ impl DevArgs {
         if self.log_json {
             cfg.log.format = "json".into();
         }
+        if let Some(s) = &self.store {
+            cfg.node.store = s.clone();
+        }
+        if let Some(n) = &self.namespace {
+            cfg.node.namespace = n.clone();
+        }
+        if let Some(p) = &self.pool_key {
+            cfg.node.pool_key = p.display().to_string();
+        }
         Ok(cfg)
     }
 }
 
-pub async fn dev(c: crate::config::Config) -> anyhow::Result<ExitCode> {
+pub async fn dev(
+    c: crate::config::Config,
+    role: vesper_node::dev::Role,
+) -> anyhow::Result<ExitCode> {
+    use vesper_node::dev::{Role, StoreSpec};
     let data = c.node.data_dir.clone();
     let mut cfg = vesper_node::dev::DevConfig::new(data.clone(), c.listen()?);
+    cfg.role = role;
+    cfg.store = StoreSpec::parse(&c.node.store, &c.node.namespace).with_context(|| {
+        format!(
+            "config key `node.store` must be \"\", \"embedded\", \"memory\" or \"redis://HOST:PORT/DB\", got {:?}",
+            c.node.store
+        )
+    })?;
+    if !c.node.pool_key.is_empty() {
+        cfg.pool_key = Some(PathBuf::from(&c.node.pool_key));
+    }
     if c.node.workers > 0 {
         cfg.workers = c.node.workers as usize;
     }
@@ -189,26 +221,50 @@ pub async fn dev(c: crate::config::Config) -> anyhow::Result<ExitCode> {
     };
     cfg.reap_interval = Duration::from_millis(c.scheduler.reap_interval_ms.max(50));
     let workers = cfg.workers;
+    let store_desc = match &cfg.store {
+        StoreSpec::Embedded => format!("embedded ({}/vesper.db)", data.display()),
+        StoreSpec::Memory => "memory (nothing kept)".to_owned(),
+        StoreSpec::Redis { url, namespace } => format!("{url} (namespace {namespace})"),
+    };
+    let what = match role {
+        Role::Dev => "dev node",
+        Role::Gateway => "gateway",
+        Role::Worker => "worker",
+    };
     let node = vesper_node::dev::DevNode::start(cfg)
         .await
-        .context("starting vesper dev")?;
+        .with_context(|| format!("starting vesper {what}"))?;
     use base64::Engine as _;
-    println!(
-        "Vesper dev node {} listening on http://{}",
-        node.node_id, node.addr
-    );
+    if role == Role::Worker {
+        println!("Vesper worker node {} ({workers} workers)", node.node_id);
+    } else {
+        println!(
+            "Vesper {what} {} listening on http://{}",
+            node.node_id, node.addr
+        );
+    }
     println!("  data directory:   {}", data.display());
-    println!("  workers:          {workers}");
+    println!("  store:            {store_desc}");
+    if role != Role::Gateway {
+        println!("  workers:          {workers}");
+    }
     println!(
         "  pool public key:  {} (key id {})",
         base64::engine::general_purpose::STANDARD.encode(node.pool_public_key.as_bytes()),
         node.pool_public_key.key_id()
     );
-    println!(
-        "  dev API key:      {}  (also in {}/dev-api-key)",
-        node.api_key.expose(),
-        data.display()
-    );
+    match (&node.operator_key, role) {
+        (Some(k), Role::Dev) => println!(
+            "  dev API key:      {}  (also in {}/dev-api-key)",
+            k.expose(),
+            data.display()
+        ),
+        (Some(k), _) => println!(
+            "  bootstrap API key (tenant \"default\", all scopes; shown once, store it now):\n    {}",
+            k.expose()
+        ),
+        (None, _) => {}
+    }
     println!("Press Ctrl-C to stop.");
     let token = node.shutdown_token();
     tokio::spawn(async move {

@@ -28,6 +28,12 @@ pub struct NodeSection {
     pub listen: String,
     /// In-process workers; 0 = one per core.
     pub workers: u32,
+    /// The store: "" (embedded SQLite in data_dir), "memory", or "redis://HOST:PORT/DB".
+    pub store: String,
+    /// Key namespace in a shared store (Redis): clusters sharing one Redis differ here.
+    pub namespace: String,
+    /// The pool's secret key file (workers); "" = keys/pool.x25519 in data_dir.
+    pub pool_key: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -150,6 +156,9 @@ impl Default for NodeSection {
             data_dir: PathBuf::from(".vesper"),
             listen: "127.0.0.1:8080".into(),
             workers: 0,
+            store: String::new(),
+            namespace: "vesper".into(),
+            pool_key: String::new(),
         }
     }
 }

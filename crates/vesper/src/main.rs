@@ -7,6 +7,7 @@ mod config;
 mod logging;
 
 use clap::{Parser, Subcommand};
+use vesper_node::dev::Role;
 
 #[derive(Parser)]
 #[command(name = "vesper", version, about = "Private, verifiable compute")]
@@ -19,6 +20,10 @@ struct Args {
 enum Command {
     /// Run gateway, scheduler and workers in one process on the embedded store.
     Dev(cli::DevArgs),
+    /// Run the stateless API over a shared store (`--store redis://…`); no pool secret.
+    Gateway(cli::DevArgs),
+    /// Run pool workers that take jobs straight from a shared store; no HTTP.
+    Worker(cli::DevArgs),
     /// Create a client X25519 key pair (secret file 0600).
     Keygen(cli::KeygenArgs),
     /// Encrypt a workload locally and submit it.
@@ -45,7 +50,7 @@ fn main() -> std::process::ExitCode {
     let args = Args::parse();
     // `dev` reads its configuration (logging included) before anything else starts.
     let dev_config = match &args.command {
-        Command::Dev(a) => match a.resolve() {
+        Command::Dev(a) | Command::Gateway(a) | Command::Worker(a) => match a.resolve() {
             Ok(c) => Some(c),
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -72,7 +77,11 @@ fn main() -> std::process::ExitCode {
         .expect("runtime");
     let r = rt.block_on(async move {
         match args.command {
-            Command::Dev(_) => cli::dev(dev_config.expect("resolved above")).await,
+            Command::Dev(_) => cli::dev(dev_config.expect("resolved above"), Role::Dev).await,
+            Command::Gateway(_) => {
+                cli::dev(dev_config.expect("resolved above"), Role::Gateway).await
+            }
+            Command::Worker(_) => cli::dev(dev_config.expect("resolved above"), Role::Worker).await,
             Command::Keygen(a) => cli::keygen(a),
             Command::Submit(a) => cli::submit(a).await,
             Command::Status(a) => cli::status(a).await,

@@ -182,6 +182,17 @@ impl Store for Down {
     ) -> vesper_store::Result<()> {
         down()
     }
+    async fn publish_pool_key(
+        &self,
+        _: &str,
+        _: [u8; 32],
+        _: Timestamp,
+    ) -> vesper_store::Result<()> {
+        down()
+    }
+    async fn pool_keys(&self) -> vesper_store::Result<Vec<[u8; 32]>> {
+        down()
+    }
     async fn register_worker(
         &self,
         _: &WorkerId,

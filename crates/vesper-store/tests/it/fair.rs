@@ -29,9 +29,7 @@ async fn owner(s: &dyn Store, id: JobId) -> TenantId {
     panic!("job has no owner")
 }
 
-#[tokio::test]
-async fn a_flooding_tenant_cannot_starve_another() {
-    let b = sqlite();
+async fn a_flooding_tenant_cannot_starve_another(b: Backend) {
     let s = &*b.store;
     let flood = tenant(s, "flood").await;
     let quiet = tenant(s, "quiet").await;
@@ -49,9 +47,7 @@ async fn a_flooding_tenant_cannot_starve_another() {
     assert_eq!(s.queue_depth().await.unwrap(), 200 + 10 - 24);
 }
 
-#[tokio::test]
-async fn weights_share_the_workers() {
-    let b = sqlite();
+async fn weights_share_the_workers(b: Backend) {
     let s = &*b.store;
     let heavy = tenant(s, "heavy").await;
     let light = tenant(s, "light").await;
@@ -74,9 +70,7 @@ async fn weights_share_the_workers() {
     assert!((59..=61).contains(&heavy_n), "heavy got {heavy_n} of 80");
 }
 
-#[tokio::test]
-async fn priority_orders_within_a_tenant_and_is_bounded_across() {
-    let b = sqlite();
+async fn priority_orders_within_a_tenant_and_is_bounded_across(b: Backend) {
     let s = &*b.store;
     let a = tenant(s, "a").await;
     let bb = tenant(s, "b").await;
@@ -111,9 +105,7 @@ async fn priority_orders_within_a_tenant_and_is_bounded_across() {
     assert_eq!(owners[0], bb, "priority 10 goes first");
 }
 
-#[tokio::test]
-async fn disabled_tenants_jobs_wait() {
-    let b = sqlite();
+async fn disabled_tenants_jobs_wait(b: Backend) {
     let s = &*b.store;
     let a = tenant(s, "a").await;
     s.submit(job(a, 5, 1)).await.unwrap();
@@ -137,9 +129,7 @@ async fn disabled_tenants_jobs_wait() {
     ));
 }
 
-#[tokio::test]
-async fn queue_counts_survive_retries_cancels_and_reopen() {
-    let b = sqlite();
+async fn queue_counts_survive_retries_cancels_and_reopen(b: Backend) {
     let s = &*b.store;
     let a = tenant(s, "a").await;
     let j1 = created(s.submit(job(a, 5, 1)).await.unwrap());
@@ -163,8 +153,16 @@ async fn queue_counts_survive_retries_cancels_and_reopen() {
     );
     assert_eq!(s.queue_depth().await.unwrap(), 2);
     let _ = l;
-    drop(b.store);
-    let s2 = SqliteStore::open(&b.path, SqliteOptions::default()).unwrap();
+    let b = b.reopen().await;
+    let s2 = &*b.store;
     assert_eq!(s2.queue_depth().await.unwrap(), 2);
     assert_eq!(s2.tenants().await.unwrap()[0].queued, 2);
 }
+
+behaviour!(
+    a_flooding_tenant_cannot_starve_another,
+    weights_share_the_workers,
+    priority_orders_within_a_tenant_and_is_bounded_across,
+    disabled_tenants_jobs_wait,
+    queue_counts_survive_retries_cancels_and_reopen,
+);

@@ -2,10 +2,22 @@
 
 use super::*;
 
-#[tokio::test]
-async fn keys_carry_scopes_and_can_be_revoked() {
-    let b = sqlite();
+async fn keys_carry_scopes_and_can_be_revoked(b: Backend) {
     let s = &*b.store;
+    // A fresh store: nothing to list, no pool keys, no workers.
+    assert!(s.tenants().await.unwrap().is_empty());
+    assert!(s.pool_keys().await.unwrap().is_empty());
+    assert!(s.workers().await.unwrap().is_empty());
+    s.publish_pool_key("k1", [1; 32], Timestamp(1))
+        .await
+        .unwrap();
+    s.publish_pool_key("k1", [1; 32], Timestamp(2))
+        .await
+        .unwrap();
+    s.publish_pool_key("k2", [2; 32], Timestamp(3))
+        .await
+        .unwrap();
+    assert_eq!(s.pool_keys().await.unwrap(), vec![[1; 32], [2; 32]]);
     let t = tenant(s, "acme").await;
     let hash = [7u8; 32];
     s.add_api_key(t, hash, "read".parse().unwrap(), Timestamp(1))
@@ -55,9 +67,7 @@ async fn keys_carry_scopes_and_can_be_revoked() {
     );
 }
 
-#[tokio::test]
-async fn nonces_are_accepted_once_and_remembered_across_restarts() {
-    let b = sqlite();
+async fn nonces_are_accepted_once_and_remembered_across_restarts(b: Backend) {
     let key = [3u8; 32];
     assert!(
         b.store
@@ -71,9 +81,8 @@ async fn nonces_are_accepted_once_and_remembered_across_restarts() {
             .await
             .unwrap()
     );
-    let path = b.path.clone();
-    drop(b.store);
-    let s = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+    let b = b.reopen().await;
+    let s = &*b.store;
     assert!(
         !s.remember_nonce(key, Timestamp(1000), Timestamp(30))
             .await
@@ -88,9 +97,7 @@ async fn nonces_are_accepted_once_and_remembered_across_restarts() {
     );
 }
 
-#[tokio::test]
-async fn quotas_refuse_atomically() {
-    let b = sqlite();
+async fn quotas_refuse_atomically(b: Backend) {
     let s = &*b.store;
     let t = tenant(s, "q").await;
     let quota = SubmitQuota {
@@ -128,9 +135,7 @@ async fn quotas_refuse_atomically() {
     assert_eq!(page.jobs.len(), 4);
 }
 
-#[tokio::test]
-async fn batches_are_all_or_nothing() {
-    let b = sqlite();
+async fn batches_are_all_or_nothing(b: Backend) {
     let s = &*b.store;
     let t = tenant(s, "batch").await;
     let quota = SubmitQuota {
@@ -173,9 +178,7 @@ async fn batches_are_all_or_nothing() {
     );
 }
 
-#[tokio::test]
-async fn listing_pages_newest_first_and_filters() {
-    let b = sqlite();
+async fn listing_pages_newest_first_and_filters(b: Backend) {
     let s = &*b.store;
     let t = tenant(s, "list").await;
     let other = tenant(s, "other").await;
@@ -205,9 +208,7 @@ async fn listing_pages_newest_first_and_filters() {
     assert_eq!(cancelled.jobs[0].job_id, ids[2]);
 }
 
-#[tokio::test]
-async fn terminal_changes_owe_callbacks_durably() {
-    let b = sqlite();
+async fn terminal_changes_owe_callbacks_durably(b: Backend) {
     let s = &*b.store;
     let t = tenant(s, "cb").await;
     let with_cb = |c| NewJob {
@@ -258,9 +259,8 @@ async fn terminal_changes_owe_callbacks_durably() {
     )
     .await
     .unwrap();
-    let path = b.path.clone();
-    drop(b.store);
-    let s = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+    let b = b.reopen().await;
+    let s = &*b.store;
     assert!(
         s.claim_callbacks(Timestamp(49), 10, 1000)
             .await
@@ -299,3 +299,12 @@ async fn version_1_databases_are_upgraded_in_place() {
     let s = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
     assert_eq!(s.tenants().await.unwrap()[0].name, "old");
 }
+
+behaviour!(
+    keys_carry_scopes_and_can_be_revoked,
+    nonces_are_accepted_once_and_remembered_across_restarts,
+    quotas_refuse_atomically,
+    batches_are_all_or_nothing,
+    listing_pages_newest_first_and_filters,
+    terminal_changes_owe_callbacks_durably,
+);

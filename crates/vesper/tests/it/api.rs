@@ -18,7 +18,7 @@ async fn node() -> (DevNode, tempfile::TempDir) {
 fn client_for(node: &DevNode) -> Client {
     Client::new(
         &format!("http://{}", node.addr),
-        Some(node.api_key.expose().to_owned()),
+        Some(node.api_key().expose().to_owned()),
     )
     .unwrap()
 }
@@ -55,7 +55,7 @@ fn code(v: &Value) -> &str {
 async fn auth_isolation_and_validation() {
     let (node, _dir) = node().await;
     let base = format!("http://{}", node.addr);
-    let key_a = node.api_key.expose().to_owned();
+    let key_a = node.api_key().expose().to_owned();
     // A second tenant with its own key.
     let t_b = node
         .store

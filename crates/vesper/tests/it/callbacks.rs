@@ -79,7 +79,7 @@ async fn callbacks_are_signed_retried_and_delivered_once_per_event() {
     let (addr, got) = receiver(2).await;
     let client = Client::new(
         &format!("http://{}", node.addr),
-        Some(node.api_key.expose().to_owned()),
+        Some(node.api_key().expose().to_owned()),
     )
     .unwrap();
     let gateway_key = client.keys(None).await.unwrap().gateway_key;
@@ -151,7 +151,7 @@ async fn ssrf_targets_are_refused_before_connecting() {
     let (node, _d) = node(&[]).await;
     let (addr, got) = receiver(0).await;
     let base = format!("http://{}", node.addr);
-    let client = Client::new(&base, Some(node.api_key.expose().to_owned())).unwrap();
+    let client = Client::new(&base, Some(node.api_key().expose().to_owned())).unwrap();
     let sk = X25519SecretKey::generate();
     let module = wat::parse_str(CAT).unwrap();
     // Literal addresses: refused at submit.

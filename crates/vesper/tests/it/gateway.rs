@@ -83,7 +83,7 @@ async fn a_submission(client: &Client) -> Value {
 async fn scopes_guard_every_route_and_admin_needs_admin() {
     let (node, _d) = node_with(|_| {}).await;
     let base = format!("http://{}", node.addr);
-    let admin = node.api_key.expose().to_owned();
+    let admin = node.api_key().expose().to_owned();
     let reader = tenant(&node, "reader", "read", settings()).await;
     let t_writer = node.store.find_tenant("reader").await.unwrap().unwrap();
     let writer = key_for(&node, t_writer, "submit").await;
@@ -165,7 +165,7 @@ async fn scopes_guard_every_route_and_admin_needs_admin() {
 async fn rate_limits_and_quotas_refuse_with_clear_errors() {
     let (node, _d) = node_with(|_| {}).await;
     let base = format!("http://{}", node.addr);
-    let dev = Client::new(&base, Some(node.api_key.expose().to_owned())).unwrap();
+    let dev = Client::new(&base, Some(node.api_key().expose().to_owned())).unwrap();
     let body = a_submission(&dev).await;
 
     // Rate limit: 1/s with a burst of 3.
@@ -234,7 +234,7 @@ async fn gateway_only() -> (DevNode, tempfile::TempDir) {
 async fn queue_quota_refuses_with_429_and_stores_nothing() {
     let (node, _d) = gateway_only().await;
     let base = format!("http://{}", node.addr);
-    let dev = Client::new(&base, Some(node.api_key.expose().to_owned())).unwrap();
+    let dev = Client::new(&base, Some(node.api_key().expose().to_owned())).unwrap();
     let body = a_submission(&dev).await;
     let key = tenant(
         &node,
@@ -280,7 +280,7 @@ async fn queue_quota_refuses_with_429_and_stores_nothing() {
 async fn batches_are_validated_whole_and_listing_pages() {
     let (node, _d) = gateway_only().await;
     let base = format!("http://{}", node.addr);
-    let key = node.api_key.expose().to_owned();
+    let key = node.api_key().expose().to_owned();
     let dev = Client::new(&base, Some(key.clone())).unwrap();
     let good = a_submission(&dev).await;
     let mut bad = good.clone();
@@ -385,7 +385,7 @@ async fn batches_are_validated_whole_and_listing_pages() {
 async fn live_stream_follows_a_job_to_completion() {
     let (node, _d) = node_with(|_| {}).await;
     let base = format!("http://{}", node.addr);
-    let client = Client::new(&base, Some(node.api_key.expose().to_owned())).unwrap();
+    let client = Client::new(&base, Some(node.api_key().expose().to_owned())).unwrap();
     let sk = X25519SecretKey::generate();
     let module = wat::parse_str(CAT).unwrap();
     let req = sealed(&client, &sk, &module, b"streamed").await;
@@ -420,7 +420,7 @@ async fn live_stream_follows_a_job_to_completion() {
 async fn metrics_parse_and_move_as_jobs_flow() {
     let (node, _d) = node_with(|_| {}).await;
     let base = format!("http://{}", node.addr);
-    let client = Client::new(&base, Some(node.api_key.expose().to_owned())).unwrap();
+    let client = Client::new(&base, Some(node.api_key().expose().to_owned())).unwrap();
     let scrape = || async {
         let text = reqwest::get(format!("{base}/metrics"))
             .await

@@ -329,7 +329,7 @@ fn plain() -> TenantSettings {
 async fn a_submission(node: &DevNode) -> Value {
     let client = Client::new(
         &format!("http://{}", node.addr),
-        Some(node.api_key.expose().to_owned()),
+        Some(node.api_key().expose().to_owned()),
     )
     .unwrap();
     let sk = X25519SecretKey::generate();
@@ -429,9 +429,9 @@ async fn exercise() {
         base: format!("http://{}", c.addr),
         http: http.clone(),
     };
-    let admin_a = a.api_key.expose().to_owned();
-    let admin_b = b.api_key.expose().to_owned();
-    let admin_c = c.api_key.expose().to_owned();
+    let admin_a = a.api_key().expose().to_owned();
+    let admin_b = b.api_key().expose().to_owned();
+    let admin_c = c.api_key().expose().to_owned();
     let reader = tenant_key(&a, "other", "read", plain()).await;
     let writer = tenant_key(&a, "other", "submit", plain()).await;
     let bad = "vsk_0000000000000000000000000000000000000000000000000000000000000000";

@@ -1,0 +1,393 @@
+//! The Lua scripts that make every state transition of the Redis backend atomic.
+//!
+//! Each script starts with [`PRELUDE`]. `KEYS[1]` is always the namespace's queue-depth counter
+//! (`{ns}:queued`), which routes the script to the node holding the namespace's hash slot on a
+//! Redis Cluster; every key a script touches carries the same `{ns}` tag (docs/STORAGE.md).
+//! `ARGV[1]` is the key prefix `{ns}:`. Scripts never touch per-job data keys (payloads,
+//! results), which live in the job's own slot; the Rust side writes those before and deletes
+//! them after the transition.
+//!
+//! Numbers: Redis runs Lua 5.1, whose numbers are doubles. Every integer here (sequence
+//! numbers, timestamps in ms, virtual times) stays below 2^53 and is exact.
+//! The fair-queueing arithmetic (`charge`, `reactivate`) mirrors `vesper_core::sched`, with
+//! its constants passed in; which tenant goes next is decided in Rust by `FairPolicy::pick`.
+
+/// Helpers shared by the scripts.
+pub const PRELUDE: &str = r#"
+local P = ARGV[1]
+local function tkey(t) return P .. 't:' .. t end
+local function jkey(id) return P .. 'job:' .. id end
+local function num(v, d) if v == false or v == nil then return d end return tonumber(v) end
+-- Integers as exact decimal strings (Lua would print large ones with an exponent).
+local function int(x) return string.format('%d', x) end
+local function publish(id, tenant, st)
+  redis.call('PUBLISH', P .. 'events', id .. ' ' .. tenant .. ' ' .. st)
+end
+local function score(prio, seq) return int((10 - prio) * 1099511627776 + seq) end
+-- Move a job between a tenant's per-status indexes.
+local function setstatus(id, tenant, seq, old, new)
+  if old then redis.call('ZREM', tkey(tenant) .. ':s:' .. old, id) end
+  redis.call('ZADD', tkey(tenant) .. ':s:' .. new, seq, id)
+  redis.call('HSET', jkey(id), 'status', new)
+end
+-- A job of `tenant` became queued: count it; a tenant that had nothing queued has its
+-- virtual time brought forward (FairPolicy::reactivate); ready now or after `avail`.
+local function enqueue(id, tenant, prio, seq, avail, now, unit, burst)
+  local tk = tkey(tenant)
+  local queued = num(redis.call('HGET', tk, 'queued'), 0)
+  if queued <= 0 then
+    local vt = num(redis.call('HGET', tk, 'vtime'), 0)
+    local w = math.max(num(redis.call('HGET', tk, 'weight'), 1), 1)
+    local sys = num(redis.call('GET', P .. 'sysvtime'), 0)
+    local floor = sys - math.floor(burst * unit / w)
+    if floor > vt then redis.call('HSET', tk, 'vtime', int(floor)) end
+    queued = 0
+  end
+  redis.call('HSET', tk, 'queued', int(queued + 1))
+  redis.call('INCR', P .. 'queued')
+  if avail > now then
+    redis.call('ZADD', P .. 'delayed', avail, id)
+  else
+    redis.call('ZADD', tk .. ':ready', score(prio, seq), id)
+    redis.call('SADD', P .. 'ready', tenant)
+  end
+end
+-- A queued job left the queue (leased or cancelled).
+local function dequeue(tenant)
+  local tk = tkey(tenant)
+  local queued = num(redis.call('HGET', tk, 'queued'), 0)
+  redis.call('HSET', tk, 'queued', int(math.max(queued - 1, 0)))
+  if num(redis.call('GET', P .. 'queued'), 0) > 0 then redis.call('DECR', P .. 'queued') end
+end
+-- The client is owed a callback announcing `st`, if it asked for one.
+local function owe_callback(id, st, now)
+  local url = redis.call('HGET', jkey(id), 'callback_url')
+  if url and url ~= '' then
+    local member = id .. '|' .. st
+    local ck = P .. 'cb:' .. member
+    if redis.call('EXISTS', ck) == 0 then
+      redis.call('HSET', ck, 'url', url, 'attempts', 0, 'state', 'pending')
+      redis.call('ZADD', P .. 'callbacks', now, member)
+    end
+  end
+end
+-- Is `id` leased under (epoch, worker)? (worker '' = any)
+local function holds(id, epoch, worker)
+  local j = redis.call('HMGET', jkey(id), 'status', 'epoch', 'worker')
+  if j[1] ~= 'processing' or j[2] ~= epoch then return false end
+  if worker ~= '' and j[3] ~= worker then return false end
+  return true
+end
+"#;
+
+/// Create a tenant. ARGV: P, name, now. Returns the id, or 0 when the name is taken.
+pub const CREATE_TENANT: &str = r#"
+local name, now = ARGV[2], ARGV[3]
+if redis.call('HEXISTS', P .. 'tenants', name) == 1 then return 0 end
+local id = redis.call('INCR', P .. 'tenant_seq')
+redis.call('HSET', P .. 'tenants', name, id)
+redis.call('HSET', tkey(id), 'id', id, 'name', name, 'created_at', now, 'disabled', 0,
+  'weight', 1, 'queued', 0, 'vtime', 0)
+return id
+"#;
+
+/// Enable or disable a tenant by name. ARGV: P, name, 0|1. Returns 1, or 0 if unknown.
+pub const SET_DISABLED: &str = r#"
+local id = redis.call('HGET', P .. 'tenants', ARGV[2])
+if not id then return 0 end
+redis.call('HSET', tkey(id), 'disabled', ARGV[3])
+redis.call('PUBLISH', P .. 'events', 'work')
+return 1
+"#;
+
+/// Replace a tenant's settings. ARGV: P, id, weight, then (field, value) pairs where an empty
+/// value removes the field. Returns 1, or 0 if unknown.
+pub const SET_SETTINGS: &str = r#"
+local tk = tkey(ARGV[2])
+if redis.call('EXISTS', tk) == 0 then return 0 end
+redis.call('HSET', tk, 'weight', ARGV[3])
+for i = 4, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', tk, ARGV[i])
+  else redis.call('HSET', tk, ARGV[i], ARGV[i + 1]) end
+end
+return 1
+"#;
+
+/// Accept a request nonce once. ARGV: P, nonce hex, expires_at, now, ttl_ms.
+/// Returns 1 when new (or remembered but past its window), 0 for a replay.
+pub const NONCE: &str = r#"
+local k = P .. 'nonce:' .. ARGV[2]
+local seen = redis.call('GET', k)
+if seen and tonumber(seen) > tonumber(ARGV[4]) then return 0 end
+redis.call('SET', k, ARGV[3], 'PX', ARGV[5])
+return 1
+"#;
+
+/// Submit jobs, all or none. ARGV: P, unit, burst, n, then 18 fields per job (see
+/// `RedisStore::submit_jobs`). Returns {'ok', o1, ..., on} where o is '' for a new job or the
+/// existing job's id; or {'conflict', i}; or {'quota', i, kind} (i 0-based).
+pub const SUBMIT: &str = r#"
+local unit, burst, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local F = 18
+local out = {'ok'}
+local pending = {}
+for i = 0, n - 1 do
+  local b = 4 + i * F
+  local tenant, idem, digest = ARGV[b + 2], ARGV[b + 11], ARGV[b + 12]
+  local max_queued, per_day, day = tonumber(ARGV[b + 16]), tonumber(ARGV[b + 17]), ARGV[b + 18]
+  local existing = false
+  if idem ~= '' then existing = redis.call('HGET', tkey(tenant) .. ':idem', idem) end
+  if existing then
+    if redis.call('HGET', jkey(existing), 'request_digest') ~= digest then
+      return {'conflict', i}
+    end
+    out[#out + 1] = existing
+  else
+    if redis.call('HEXISTS', tkey(tenant), 'name') == 0 then return {'no_tenant', i} end
+    local p = (pending[tenant] or 0)
+    local queued = num(redis.call('HGET', tkey(tenant), 'queued'), 0)
+    if max_queued >= 0 and math.max(queued, 0) + p >= max_queued then
+      return {'quota', i, 'max_queued'}
+    end
+    local used = num(redis.call('GET', tkey(tenant) .. ':usage:' .. day), 0)
+    if per_day >= 0 and used + p >= per_day then
+      return {'quota', i, 'jobs_per_day'}
+    end
+    pending[tenant] = p + 1
+    out[#out + 1] = ''
+  end
+end
+for i = 0, n - 1 do
+  if out[i + 2] == '' then
+    local b = 4 + i * F
+    local id, tenant = ARGV[b + 1], ARGV[b + 2]
+    local prio, created, idem, day = tonumber(ARGV[b + 8]), ARGV[b + 9], ARGV[b + 11], ARGV[b + 18]
+    local seq = redis.call('INCR', P .. 'seq')
+    redis.call('HSET', jkey(id), 'id', id, 'seq', int(seq), 'tenant', tenant,
+      'workload', ARGV[b + 3], 'program', ARGV[b + 4], 'key_id', ARGV[b + 5],
+      'client_pk', ARGV[b + 6], 'payload_digest', ARGV[b + 7], 'priority', prio,
+      'status', 'queued', 'created_at', created, 'retries', 0, 'max_retries', ARGV[b + 10],
+      'available_at', created, 'epoch', 0, 'idem', idem, 'request_digest', ARGV[b + 12],
+      'callback_url', ARGV[b + 13], 'request_id', ARGV[b + 14], 'max_fuel', ARGV[b + 15])
+    redis.call('ZADD', tkey(tenant) .. ':jobs', seq, id)
+    setstatus(id, tenant, seq, false, 'queued')
+    if idem ~= '' then redis.call('HSET', tkey(tenant) .. ':idem', idem, id) end
+    enqueue(id, tenant, prio, seq, 0, 0, unit, burst)
+    local uk = tkey(tenant) .. ':usage:' .. day
+    redis.call('INCR', uk)
+    redis.call('EXPIRE', uk, 8 * 86400)
+    publish(id, tenant, 'queued')
+  end
+end
+return out
+"#;
+
+/// Promote delayed jobs whose backoff is over, then list every tenant with a ready job:
+/// {tenant, vtime, weight, disabled, head score} per tenant. ARGV: P, now.
+pub const CANDIDATES: &str = r#"
+local now = tonumber(ARGV[2])
+local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, 256)
+for _, id in ipairs(due) do
+  redis.call('ZREM', P .. 'delayed', id)
+  local j = redis.call('HMGET', jkey(id), 'tenant', 'priority', 'seq', 'status')
+  if j[4] == 'queued' then
+    redis.call('ZADD', tkey(j[1]) .. ':ready', score(tonumber(j[2]), tonumber(j[3])), id)
+    redis.call('SADD', P .. 'ready', j[1])
+  end
+end
+local out = {}
+for _, t in ipairs(redis.call('SMEMBERS', P .. 'ready')) do
+  local head = redis.call('ZRANGE', tkey(t) .. ':ready', 0, 0, 'WITHSCORES')
+  if #head == 0 then
+    redis.call('SREM', P .. 'ready', t)
+  else
+    local h = redis.call('HMGET', tkey(t), 'vtime', 'weight', 'disabled')
+    out[#out + 1] = {t, h[1] or '0', h[2] or '1', h[3] or '0', head[2]}
+  end
+end
+return out
+"#;
+
+/// Lease the head job of the tenant the policy chose. ARGV: P, tenant, worker, now, expires,
+/// unit. Returns the job's hash (HGETALL form) or false when the tenant has nothing ready.
+pub const LEASE: &str = r#"
+local tenant, worker, now, expires = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local unit = tonumber(ARGV[6])
+local tk = tkey(tenant)
+if redis.call('HGET', tk, 'disabled') == '1' then return false end
+local popped = redis.call('ZPOPMIN', tk .. ':ready')
+if #popped == 0 then
+  redis.call('SREM', P .. 'ready', tenant)
+  return false
+end
+local id = popped[1]
+if redis.call('ZCARD', tk .. ':ready') == 0 then redis.call('SREM', P .. 'ready', tenant) end
+local vt = num(redis.call('HGET', tk, 'vtime'), 0)
+local w = math.max(num(redis.call('HGET', tk, 'weight'), 1), 1)
+if vt > num(redis.call('GET', P .. 'sysvtime'), 0) then redis.call('SET', P .. 'sysvtime', int(vt)) end
+redis.call('HSET', tk, 'vtime', int(vt + math.floor(unit / w)))
+dequeue(tenant)
+local jk = jkey(id)
+redis.call('HINCRBY', jk, 'epoch', 1)
+redis.call('HSET', jk, 'worker', worker, 'lease_expires', expires, 'started_at', now)
+setstatus(id, tenant, tonumber(redis.call('HGET', jk, 'seq')), 'queued', 'processing')
+redis.call('ZADD', P .. 'leases', expires, id)
+publish(id, tenant, 'processing')
+return redis.call('HGETALL', jk)
+"#;
+
+/// Extend a lease. ARGV: P, id, epoch, worker, expires. Returns 1, or 0 when fenced.
+pub const HEARTBEAT: &str = r#"
+local id = ARGV[2]
+if not holds(id, ARGV[3], ARGV[4]) then return 0 end
+redis.call('HSET', jkey(id), 'lease_expires', ARGV[5])
+redis.call('ZADD', P .. 'leases', ARGV[5], id)
+return 1
+"#;
+
+/// Mark a job completed; its sealed result was written under its epoch beforehand.
+/// ARGV: P, id, epoch, worker, now, result expires_at. Returns 1, or 0 when fenced.
+pub const COMPLETE: &str = r#"
+local id, epoch, now = ARGV[2], ARGV[3], ARGV[5]
+if not holds(id, epoch, ARGV[4]) then return 0 end
+local jk = jkey(id)
+local j = redis.call('HMGET', jk, 'tenant', 'seq')
+redis.call('HSET', jk, 'completed_at', now, 'result_epoch', epoch)
+redis.call('HDEL', jk, 'lease_expires', 'error')
+redis.call('ZREM', P .. 'leases', id)
+setstatus(id, j[1], tonumber(j[2]), 'processing', 'completed')
+redis.call('ZADD', P .. 'results', ARGV[6], id)
+owe_callback(id, 'completed', now)
+publish(id, j[1], 'completed')
+return 1
+"#;
+
+/// Apply a retry decision to a leased job. ARGV: P, id, epoch, worker ('' = any), now,
+/// 'retry'|'fail', retry_count, not_before, error code, unit, burst, expired_by (0 = no
+/// check: otherwise only if the lease ran out by then), dead (1 = dead-letter it).
+/// Returns 1, or 0 when fenced (or no longer expired).
+pub const RETRY: &str = r#"
+local id, epoch, worker, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local kind, retries, not_before, code = ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9]
+local unit, burst, expired_by = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+if not holds(id, epoch, worker) then return 0 end
+local jk = jkey(id)
+if expired_by > 0 and num(redis.call('HGET', jk, 'lease_expires'), 0) > expired_by then return 0 end
+local j = redis.call('HMGET', jk, 'tenant', 'seq', 'priority')
+local tenant, seq, prio = j[1], tonumber(j[2]), tonumber(j[3])
+redis.call('ZREM', P .. 'leases', id)
+if kind == 'retry' then
+  redis.call('HSET', jk, 'retries', retries, 'available_at', not_before, 'error', code)
+  redis.call('HDEL', jk, 'worker', 'lease_expires')
+  setstatus(id, tenant, seq, 'processing', 'queued')
+  enqueue(id, tenant, prio, seq, not_before, tonumber(now), unit, burst)
+  publish(id, tenant, 'queued')
+else
+  redis.call('HSET', jk, 'retries', retries, 'completed_at', now, 'error', code)
+  redis.call('HDEL', jk, 'lease_expires')
+  setstatus(id, tenant, seq, 'processing', 'failed')
+  if ARGV[13] == '1' then
+    redis.call('LPUSH', P .. 'dead', id)
+    redis.call('LTRIM', P .. 'dead', 0, 99999)
+  end
+  owe_callback(id, 'failed', now)
+  publish(id, tenant, 'failed')
+end
+return 1
+"#;
+
+/// Give a leased job back without counting an attempt. ARGV: P, id, epoch, worker, unit,
+/// burst. Returns 1, or 0 when fenced.
+pub const RELEASE: &str = r#"
+local id = ARGV[2]
+if not holds(id, ARGV[3], ARGV[4]) then return 0 end
+local jk = jkey(id)
+local j = redis.call('HMGET', jk, 'tenant', 'seq', 'priority')
+redis.call('ZREM', P .. 'leases', id)
+redis.call('HDEL', jk, 'worker', 'lease_expires', 'started_at')
+setstatus(id, j[1], tonumber(j[2]), 'processing', 'queued')
+enqueue(id, j[1], tonumber(j[3]), tonumber(j[2]), 0, 0, tonumber(ARGV[5]), tonumber(ARGV[6]))
+publish(id, j[1], 'queued')
+return 1
+"#;
+
+/// Cancel a queued job. ARGV: P, tenant, id, now. Returns 'cancelled', 'not_cancellable' or
+/// 'not_found'.
+pub const CANCEL: &str = r#"
+local tenant, id, now = ARGV[2], ARGV[3], ARGV[4]
+local jk = jkey(id)
+local j = redis.call('HMGET', jk, 'tenant', 'status', 'seq')
+if j[1] ~= tenant then return 'not_found' end
+if j[2] ~= 'queued' then return 'not_cancellable' end
+local tk = tkey(tenant)
+redis.call('ZREM', tk .. ':ready', id)
+redis.call('ZREM', P .. 'delayed', id)
+if redis.call('ZCARD', tk .. ':ready') == 0 then redis.call('SREM', P .. 'ready', tenant) end
+redis.call('HSET', jk, 'completed_at', now)
+setstatus(id, tenant, tonumber(j[3]), 'queued', 'cancelled')
+dequeue(tenant)
+owe_callback(id, 'cancelled', now)
+publish(id, tenant, 'cancelled')
+return 'cancelled'
+"#;
+
+/// Forget results past their time to live. ARGV: P, now, limit. Returns {id, epoch, ...} of
+/// the results whose sealed bodies the caller must delete.
+pub const PURGE_RESULTS: &str = r#"
+local due = redis.call('ZRANGEBYSCORE', P .. 'results', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, id in ipairs(due) do
+  redis.call('ZREM', P .. 'results', id)
+  local e = redis.call('HGET', jkey(id), 'result_epoch')
+  redis.call('HSET', jkey(id), 'result_purged', 1)
+  out[#out + 1] = id
+  out[#out + 1] = e or '0'
+end
+return out
+"#;
+
+/// Claim due callbacks. ARGV: P, now, limit, claimed_until. Returns {member, url, attempts, ...}.
+pub const CLAIM_CALLBACKS: &str = r#"
+local due = redis.call('ZRANGEBYSCORE', P .. 'callbacks', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, m in ipairs(due) do
+  redis.call('ZADD', P .. 'callbacks', ARGV[4], m)
+  local c = redis.call('HMGET', P .. 'cb:' .. m, 'url', 'attempts')
+  out[#out + 1] = m
+  out[#out + 1] = c[1] or ''
+  out[#out + 1] = c[2] or '0'
+end
+return out
+"#;
+
+/// Record a delivery attempt. ARGV: P, member, 'delivered'|'pending'|'dead', next_at, error.
+pub const FINISH_CALLBACK: &str = r#"
+local m = ARGV[2]
+local ck = P .. 'cb:' .. m
+if redis.call('EXISTS', ck) == 0 then return 0 end
+redis.call('HINCRBY', ck, 'attempts', 1)
+redis.call('HSET', ck, 'state', ARGV[3], 'last_error', ARGV[5])
+if ARGV[3] == 'pending' then
+  redis.call('ZADD', P .. 'callbacks', ARGV[4], m)
+else
+  redis.call('ZREM', P .. 'callbacks', m)
+end
+return 1
+"#;
+
+/// Register (or refresh) a worker. ARGV: P, worker id, pubkey hex, now.
+pub const REGISTER_WORKER: &str = r#"
+local k = P .. 'worker:' .. ARGV[2]
+redis.call('HSETNX', k, 'registered_at', ARGV[4])
+redis.call('HSET', k, 'pubkey', ARGV[3], 'last_seen', ARGV[4])
+redis.call('SADD', P .. 'workers', ARGV[2])
+return 1
+"#;
+
+/// Map a wallet to a tenant unless it is mapped already. ARGV: P, wallet, tenant, scopes, now.
+pub const ADD_WALLET: &str = r#"
+local k = P .. 'wallet:' .. ARGV[2]
+if redis.call('EXISTS', k) == 1 then return 0 end
+redis.call('HSET', k, 'tenant', ARGV[3], 'scopes', ARGV[4], 'created_at', ARGV[5])
+return 1
+"#;
