@@ -8,6 +8,7 @@
 mod auth;
 mod codec;
 mod error;
+pub mod gcra;
 mod ids;
 mod job;
 mod receipt;

@@ -97,7 +97,11 @@ async fn authenticate_inner(
             .burst
             .unwrap_or(gw.config.limits.tenant_burst),
     };
-    let verdict = gw.limiters.check_tenant(principal.tenant, rate)?;
+    let verdict = if gw.store.is_shared() {
+        limits::check_tenant_shared(&*gw.store, &*gw.clock, principal.tenant, rate).await?
+    } else {
+        gw.limiters.check_tenant(principal.tenant, rate)?
+    };
     req.extensions_mut().insert(Caller(principal));
     Ok((req, Some(verdict)))
 }

@@ -1,4 +1,7 @@
 //! Rate limits: GCRA (`governor`) per client IP before authentication and per tenant after.
+//! On a shared store (several gateways) the tenant limit's state lives in the store
+//! ([`check_tenant_shared`]) so the limit holds across gateways; per-IP limits stay local
+//! (they protect each gateway's own resources).
 //! Answers carry `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`
 //! (draft-ietf-httpapi-ratelimit-headers); refusals are 429 with `Retry-After`.
 
@@ -127,6 +130,52 @@ impl Limiters {
             l.shrink_to_fit();
         }
     }
+}
+
+/// Per-tenant check against state in a shared store, so that every gateway enforces one
+/// limit: the GCRA step is `vesper_core::gcra`, the store compares and swaps its state.
+pub async fn check_tenant_shared(
+    store: &dyn vesper_store::Store,
+    clock: &dyn vesper_core::Clock,
+    tenant: TenantId,
+    rate: Rate,
+) -> Result<Verdict, ApiError> {
+    if rate.per_sec == 0 {
+        return Ok(Verdict { headers: vec![] });
+    }
+    let key = format!("t:{}", tenant.0);
+    // Kept while it can still matter: a full bucket's worth of time, plus a second.
+    let ttl_ms = u64::from(rate.burst.max(1)) * 1000 / u64::from(rate.per_sec) + 1000;
+    for _ in 0..8 {
+        let now_us = clock.now().0.saturating_mul(1000);
+        let tat = store.rate_state(&key).await?;
+        let step = vesper_core::gcra::gcra_step(tat, now_us, rate.per_sec, rate.burst);
+        if !step.allowed {
+            return Err(too_many(
+                "rate_limited",
+                "too many requests for this tenant",
+                rate,
+                Duration::from_micros(step.retry_after_us),
+            ));
+        }
+        if store.rate_swap(&key, tat, step.new_tat, ttl_ms).await? {
+            let reset = if step.remaining > 0 {
+                0
+            } else {
+                (1.0 / f64::from(rate.per_sec.max(1))).ceil() as u64
+            };
+            return Ok(Verdict {
+                headers: rate_headers(rate, step.remaining, reset),
+            });
+        }
+    }
+    // Eight gateways raced us eight times: the tenant is certainly busy enough to wait.
+    Err(too_many(
+        "rate_limited",
+        "too many requests for this tenant",
+        rate,
+        Duration::from_secs(1),
+    ))
 }
 
 fn rate_headers(rate: Rate, remaining: u32, reset_secs: u64) -> Vec<(&'static str, HeaderValue)> {

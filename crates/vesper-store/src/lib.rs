@@ -169,6 +169,24 @@ pub trait Store: Send + Sync + 'static {
     /// Every published pool public key, oldest first.
     async fn pool_keys(&self) -> Result<Vec<[u8; 32]>>;
 
+    // Shared rate-limit state (tenant limits enforced across gateways).
+    /// Whether several processes share this store, so that state such as rate limits must
+    /// live in it rather than in one gateway's memory.
+    fn is_shared(&self) -> bool {
+        false
+    }
+    /// The rate-limit state under `key` (a GCRA theoretical arrival time, `vesper_core::gcra`).
+    async fn rate_state(&self, key: &str) -> Result<Option<u64>>;
+    /// Replace the state under `key` with `new` if it is still `expected`, for `ttl_ms`.
+    /// `false` when another gateway changed it first (the caller decides again).
+    async fn rate_swap(
+        &self,
+        key: &str,
+        expected: Option<u64>,
+        new: u64,
+        ttl_ms: u64,
+    ) -> Result<bool>;
+
     // Workers.
     async fn register_worker(&self, id: &WorkerId, pubkey: [u8; 32], now: Timestamp) -> Result<()>;
     async fn workers(&self) -> Result<Vec<WorkerRecord>>;

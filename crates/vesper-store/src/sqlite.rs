@@ -216,6 +216,8 @@ pub struct SqliteStore {
     work: Arc<Notify>,
     /// Modules are immutable by id, so they can be cached forever (bounded).
     programs: Mutex<HashMap<ProgramId, Arc<Vec<u8>>>>,
+    /// Rate-limit state (`Store::rate_state`): process memory, bounded.
+    rates: Mutex<HashMap<String, u64>>,
     sched: Arc<Sched>,
     _thread: std::thread::JoinHandle<()>,
 }
@@ -328,6 +330,7 @@ impl SqliteStore {
             events,
             work,
             programs: Mutex::new(HashMap::new()),
+            rates: Mutex::new(HashMap::new()),
             sched,
             _thread: thread,
         })
@@ -1608,6 +1611,29 @@ impl Store for SqliteStore {
                 .collect()
         })
         .await
+    }
+
+    // One process owns an embedded store, so rate-limit state is that process's memory.
+    async fn rate_state(&self, key: &str) -> Result<Option<u64>> {
+        Ok(self.rates.lock().expect("rate state").get(key).copied())
+    }
+
+    async fn rate_swap(
+        &self,
+        key: &str,
+        expected: Option<u64>,
+        new: u64,
+        _ttl_ms: u64,
+    ) -> Result<bool> {
+        let mut rates = self.rates.lock().expect("rate state");
+        if rates.get(key).copied() != expected {
+            return Ok(false);
+        }
+        if rates.len() >= 100_000 && expected.is_none() {
+            rates.clear();
+        }
+        rates.insert(key.to_owned(), new);
+        Ok(true)
     }
 
     async fn register_worker(&self, id: &WorkerId, pubkey: [u8; 32], now: Timestamp) -> Result<()> {

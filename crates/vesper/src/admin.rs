@@ -1,7 +1,8 @@
 //! Operator commands against the store: tenants, API keys, wallets, config.
 //!
-//! They open the embedded store directly (a running `vesper dev` may keep running: SQLite
-//! arbitrates, and the gateway's credential cache forgets within 5 s).
+//! They open the store directly: the embedded one in the data directory (a running
+//! `vesper dev` may keep running: SQLite arbitrates, and the gateway's credential cache
+//! forgets within 5 s), or a shared Redis with `--store redis://…` (or `node.store`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,20 +21,44 @@ pub struct StoreOpts {
     /// Config file (default ./vesper.toml when present).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// A shared store (`redis://HOST:PORT/DB`) instead of the data directory's
+    /// [default: node.store of the config].
+    #[arg(long, global = true)]
+    store: Option<String>,
+    /// Key namespace in a shared store [default: node.namespace of the config].
+    #[arg(long, global = true)]
+    namespace: Option<String>,
 }
 
 impl StoreOpts {
-    fn open(&self) -> anyhow::Result<SqliteStore> {
-        let dir = match &self.data {
-            Some(d) => d.clone(),
-            None => {
-                let env = |k: &str| std::env::var(k).ok();
-                crate::config::load(self.config.as_deref(), &env)?
-                    .0
-                    .node
-                    .data_dir
-            }
-        };
+    async fn open(&self) -> anyhow::Result<Box<dyn Store>> {
+        let env = |k: &str| std::env::var(k).ok();
+        let node = crate::config::load(self.config.as_deref(), &env)?.0.node;
+        let url = self.store.clone().unwrap_or(node.store);
+        if url.starts_with("redis://") || url.starts_with("rediss://") {
+            let namespace = self.namespace.clone().unwrap_or(node.namespace);
+            let store = vesper_store::RedisStore::open(
+                &url,
+                vesper_store::RedisOptions {
+                    namespace,
+                    ..Default::default()
+                },
+            )
+            .await
+            .with_context(|| format!("opening {url}"))?;
+            // Fail now, with a clear message, rather than on the first command.
+            store
+                .queue_depth()
+                .await
+                .with_context(|| format!("cannot reach {url}"))?;
+            return Ok(Box::new(store));
+        }
+        if !url.is_empty() && url != "embedded" {
+            bail!(
+                "--store must be a redis:// URL (or omitted for the embedded store), got {url:?}"
+            );
+        }
+        let dir = self.data.clone().unwrap_or(node.data_dir);
         let db = dir.join("vesper.db");
         if !db.exists() {
             bail!(
@@ -41,8 +66,10 @@ impl StoreOpts {
                 db.display()
             );
         }
-        SqliteStore::open(&db, SqliteOptions::default())
-            .with_context(|| format!("opening {}", db.display()))
+        Ok(Box::new(
+            SqliteStore::open(&db, SqliteOptions::default())
+                .with_context(|| format!("opening {}", db.display()))?,
+        ))
     }
 }
 
@@ -142,7 +169,7 @@ fn valid_name(name: &str) -> anyhow::Result<()> {
 }
 
 pub async fn tenant(a: TenantArgs) -> anyhow::Result<ExitCode> {
-    let store = a.store.open()?;
+    let store = a.store.open().await?;
     let now = SystemClock.now();
     match a.cmd {
         TenantCmd::Create { name, settings } => {
@@ -160,7 +187,7 @@ pub async fn tenant(a: TenantArgs) -> anyhow::Result<ExitCode> {
             println!("next: vesper key create --tenant {name}");
         }
         TenantCmd::Set { name, settings } => {
-            let id = tenant_id(&store, &name).await?;
+            let id = tenant_id(&*store, &name).await?;
             let current = store
                 .tenants()
                 .await?
@@ -213,11 +240,11 @@ pub async fn tenant(a: TenantArgs) -> anyhow::Result<ExitCode> {
             }
         }
         TenantCmd::Disable { name } => {
-            set_disabled(&store, &name, true).await?;
+            set_disabled(&*store, &name, true).await?;
             println!("disabled tenant {name}");
         }
         TenantCmd::Enable { name } => {
-            set_disabled(&store, &name, false).await?;
+            set_disabled(&*store, &name, false).await?;
             println!("enabled tenant {name}");
         }
     }
@@ -273,7 +300,7 @@ enum KeyCmd {
 }
 
 pub async fn key(a: KeyArgs) -> anyhow::Result<ExitCode> {
-    let store = a.store.open()?;
+    let store = a.store.open().await?;
     let now = SystemClock.now();
     match a.cmd {
         KeyCmd::Create {
@@ -284,7 +311,7 @@ pub async fn key(a: KeyArgs) -> anyhow::Result<ExitCode> {
             let scopes: Scopes = scopes
                 .parse()
                 .map_err(|_| anyhow::anyhow!("--scopes: a comma list of submit, read, admin"))?;
-            let id = tenant_id(&store, &tenant).await?;
+            let id = tenant_id(&*store, &tenant).await?;
             let key = ApiKey::generate();
             if let Some(path) = &out {
                 write_key_file(path, KeyKind::ApiKey, key.expose().as_bytes(), false)
@@ -304,7 +331,7 @@ pub async fn key(a: KeyArgs) -> anyhow::Result<ExitCode> {
             );
         }
         KeyCmd::Revoke { tenant, key_id } => {
-            let id = tenant_id(&store, &tenant).await?;
+            let id = tenant_id(&*store, &tenant).await?;
             if key_id.len() < 12 || !key_id.bytes().all(|b| b.is_ascii_hexdigit()) {
                 bail!("a key id is at least 12 hex digits, as printed by `vesper key create`");
             }
@@ -324,7 +351,7 @@ pub async fn key(a: KeyArgs) -> anyhow::Result<ExitCode> {
             let scopes: Scopes = scopes
                 .parse()
                 .map_err(|_| anyhow::anyhow!("--scopes: a comma list of submit, read, admin"))?;
-            let id = tenant_id(&store, &tenant).await?;
+            let id = tenant_id(&*store, &tenant).await?;
             match store.add_wallet(id, &w.to_string(), scopes, now).await {
                 Err(StoreError::CredentialExists) => bail!("wallet {w} is already mapped"),
                 r => r?,

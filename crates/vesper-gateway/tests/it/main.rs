@@ -193,6 +193,18 @@ impl Store for Down {
     async fn pool_keys(&self) -> vesper_store::Result<Vec<[u8; 32]>> {
         down()
     }
+    async fn rate_state(&self, _: &str) -> vesper_store::Result<Option<u64>> {
+        down()
+    }
+    async fn rate_swap(
+        &self,
+        _: &str,
+        _: Option<u64>,
+        _: u64,
+        _: u64,
+    ) -> vesper_store::Result<bool> {
+        down()
+    }
     async fn register_worker(
         &self,
         _: &WorkerId,

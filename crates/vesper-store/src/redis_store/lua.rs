@@ -391,3 +391,13 @@ if redis.call('EXISTS', k) == 1 then return 0 end
 redis.call('HSET', k, 'tenant', ARGV[3], 'scopes', ARGV[4], 'created_at', ARGV[5])
 return 1
 "#;
+
+/// Compare-and-swap a rate-limit state. ARGV: P, key suffix, expected ('' = absent), new,
+/// ttl_ms. Returns 1 when swapped.
+pub const RATE_SWAP: &str = r#"
+local k = P .. 'rl:' .. ARGV[2]
+local cur = redis.call('GET', k) or ''
+if cur ~= ARGV[3] then return 0 end
+redis.call('SET', k, ARGV[4], 'PX', ARGV[5])
+return 1
+"#;

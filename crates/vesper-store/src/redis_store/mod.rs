@@ -75,6 +75,7 @@ struct Scripts {
     finish_callback: Script,
     register_worker: Script,
     add_wallet: Script,
+    rate_swap: Script,
 }
 
 impl Scripts {
@@ -98,6 +99,7 @@ impl Scripts {
             finish_callback: s(lua::FINISH_CALLBACK),
             register_worker: s(lua::REGISTER_WORKER),
             add_wallet: s(lua::ADD_WALLET),
+            rate_swap: s(lua::RATE_SWAP),
         }
     }
 }
@@ -1315,6 +1317,36 @@ impl Store for RedisStore {
             .iter()
             .map(|m| hex32(m.rsplit(':').next().unwrap_or_default()))
             .collect()
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    async fn rate_state(&self, key: &str) -> Result<Option<u64>> {
+        let mut con = self.con.clone();
+        let v: Option<String> = con.get(self.key(&format!("rl:{key}"))).await.map_err(re)?;
+        match v {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| corrupt()),
+        }
+    }
+
+    async fn rate_swap(
+        &self,
+        key: &str,
+        expected: Option<u64>,
+        new: u64,
+        ttl_ms: u64,
+    ) -> Result<bool> {
+        let expected = expected.map(|e| e.to_string()).unwrap_or_default();
+        let done: i64 = self
+            .eval(
+                &self.scripts.rate_swap,
+                &[&key, &expected, &new, &ttl_ms.max(1)],
+            )
+            .await?;
+        Ok(done == 1)
     }
 
     async fn register_worker(&self, id: &WorkerId, pubkey: [u8; 32], now: Timestamp) -> Result<()> {

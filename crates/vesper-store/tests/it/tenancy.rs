@@ -97,6 +97,19 @@ async fn nonces_are_accepted_once_and_remembered_across_restarts(b: Backend) {
     );
 }
 
+async fn rate_state_is_compared_and_swapped(b: Backend) {
+    let s = &*b.store;
+    assert_eq!(s.rate_state("t:1").await.unwrap(), None);
+    assert!(s.rate_swap("t:1", None, 100, 60_000).await.unwrap());
+    // A second writer that read "absent" loses.
+    assert!(!s.rate_swap("t:1", None, 200, 60_000).await.unwrap());
+    assert_eq!(s.rate_state("t:1").await.unwrap(), Some(100));
+    assert!(!s.rate_swap("t:1", Some(99), 300, 60_000).await.unwrap());
+    assert!(s.rate_swap("t:1", Some(100), 300, 60_000).await.unwrap());
+    assert_eq!(s.rate_state("t:1").await.unwrap(), Some(300));
+    assert_eq!(s.rate_state("t:2").await.unwrap(), None);
+}
+
 async fn quotas_refuse_atomically(b: Backend) {
     let s = &*b.store;
     let t = tenant(s, "q").await;
@@ -302,6 +315,7 @@ async fn version_1_databases_are_upgraded_in_place() {
 
 behaviour!(
     keys_carry_scopes_and_can_be_revoked,
+    rate_state_is_compared_and_swapped,
     nonces_are_accepted_once_and_remembered_across_restarts,
     quotas_refuse_atomically,
     batches_are_all_or_nothing,

@@ -87,15 +87,15 @@ fn canary_never_leaves_client_and_worker() {
     assert!(scanned > 10_000, "scanned {scanned} bytes");
 }
 
-fn hex_of(s: &str) -> String {
+pub fn hex_of(s: &str) -> String {
     hex::encode(s.as_bytes())
 }
-fn b64_of(s: &str) -> String {
+pub fn b64_of(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use vesper_client::{Client, ClientError, SubmitRequest, verify_result};
 use vesper_crypto::{KeyKind, X25519SecretKey, write_key_file};
+use vesper_store::Store as _;
 use vesper_store::testkit::RedisServer;
 
 use crate::{BIN, free_addr, sealed};
@@ -52,6 +53,16 @@ pub struct Proc {
 
 impl Proc {
     fn spawn(role: &'static str, data: &Path, addr: Option<SocketAddr>, args: &[String]) -> Proc {
+        Proc::spawn_logging(role, data, addr, args, "info")
+    }
+
+    fn spawn_logging(
+        role: &'static str,
+        data: &Path,
+        addr: Option<SocketAddr>,
+        args: &[String],
+        level: &str,
+    ) -> Proc {
         let log = data.with_extension(format!("log{}", crate::rand_suffix()));
         let f = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(BIN);
@@ -61,7 +72,7 @@ impl Proc {
         }
         // Rate limits are tested elsewhere; here they would only throttle the verification.
         let child = cmd
-            .env("VESPER_LOG", "info")
+            .env("VESPER_LOG", level)
             .env("VESPER_LIMITS_TENANT_RATE_PER_SEC", "0")
             .env("VESPER_LIMITS_IP_RATE_PER_SEC", "0")
             .stdout(f.try_clone().unwrap())
@@ -520,4 +531,128 @@ fn restarting_redis_under_load_loses_no_acknowledged_job() {
         "{} jobs acknowledged and completed; {unavailable} answers were 503",
         acked.len()
     );
+}
+
+/// The canary on Redis: a marker in a workload and its result crosses two processes and a
+/// Redis server and appears in none of Redis's files (AOF), the nodes' data directories or
+/// their logs at trace level, nor in the gateway's metrics and listings.
+#[test]
+fn canary_never_reaches_redis_or_the_gateway() {
+    use crate::privacy::{b64_of, hex_of, walk};
+    let rt = crate::runtime();
+    let c = Cluster::new();
+    let mut args = vec![
+        "--store".to_owned(),
+        c.redis.url(),
+        "--pool-key".to_owned(),
+        c.pool_key.display().to_string(),
+    ];
+    let w = Proc::spawn_logging("worker", &c.path("w"), None, &args, "trace");
+    args.truncate(2);
+    let gw = Proc::spawn_logging("gateway", &c.path("g"), Some(free_addr()), &args, "trace");
+    let client = Client::new(&gw.url(), gw.bootstrap_key()).unwrap();
+    let marker = format!("CANARY-{}", vesper_core::JobId::new_random());
+    let module = wat::parse_str(crate::CAT).unwrap();
+    rt.block_on(async {
+        for _ in 0..3 {
+            let req = sealed(&client, &c.client_sk, &module, marker.as_bytes()).await;
+            let job = client.submit(&req, None).await.unwrap();
+            let (_, body) = client.result(&job.job_id, 30).await.unwrap();
+            let keys = client.keys(None).await.unwrap();
+            let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
+            let v = verify_result(&body, &trusted, Some(&c.client_sk)).unwrap();
+            assert_eq!(v.plaintext.unwrap().stdout, marker.as_bytes());
+            for path in ["/metrics", "/api/jobs?limit=100", "/health"] {
+                let text = reqwest::Client::new()
+                    .get(format!("{}{path}", gw.url()))
+                    .bearer_auth(gw.bootstrap_key().unwrap())
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                assert!(!text.contains(&marker), "{path}");
+            }
+        }
+    });
+    let needles = [marker.clone(), hex_of(&marker), b64_of(&marker)];
+    let files: Vec<PathBuf> = walk(c.redis.dir())
+        .into_iter()
+        .chain(walk(&c.path("w")))
+        .chain(walk(&c.path("g")))
+        .chain([w.log.clone(), gw.log.clone()])
+        .collect();
+    assert!(
+        files.iter().any(|f| f.to_string_lossy().contains(".aof")),
+        "Redis wrote no AOF: {files:?}"
+    );
+    let mut scanned = 0;
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        scanned += bytes.len();
+        for n in &needles {
+            assert!(
+                !bytes.windows(n.len()).any(|x| x == n.as_bytes()),
+                "marker found in {}",
+                f.display()
+            );
+        }
+    }
+    assert!(w.log_text().contains("job completed"), "trace log captured");
+    assert!(scanned > 10_000, "scanned {scanned} bytes");
+}
+
+/// A tenant's rate limit holds across gateways: its state is in the shared store, so two
+/// gateways together admit one bucket's worth, not two.
+#[test]
+fn a_tenants_rate_limit_is_shared_by_all_gateways() {
+    let rt = crate::runtime();
+    let c = Cluster::new();
+    // Gateways wait for a worker to publish the pool key.
+    let _w = c.worker("w", &["--workers", "1"]);
+    let g1 = c.gateway("g1", &[]);
+    let g2 = c.gateway("g2", &[]);
+    let key = g1.bootstrap_key().unwrap();
+    // 1 request/s sustained, burst 10, for the bootstrap tenant.
+    rt.block_on(async {
+        let store = vesper_store::RedisStore::open(&c.redis.url(), Default::default())
+            .await
+            .unwrap();
+        let t = store.find_tenant("default").await.unwrap().unwrap();
+        store
+            .set_tenant_settings(
+                t,
+                vesper_store::TenantSettings {
+                    weight: 1,
+                    rate_per_sec: Some(1),
+                    burst: Some(10),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    });
+    // No request has been made yet, so neither gateway has cached the old settings.
+    let http = reqwest::blocking::Client::new();
+    let (mut ok, mut limited) = (0, 0);
+    for i in 0..30 {
+        let gw = if i % 2 == 0 { &g1 } else { &g2 };
+        let r = http
+            .get(format!("{}/api/jobs?limit=1", gw.url()))
+            .bearer_auth(&key)
+            .send()
+            .unwrap();
+        match r.status().as_u16() {
+            200 => ok += 1,
+            429 => {
+                assert!(r.headers().contains_key("retry-after"));
+                limited += 1;
+            }
+            s => panic!("unexpected status {s}"),
+        }
+    }
+    // One bucket of 10 (plus at most a couple refilled while the loop ran), not 2 × 10.
+    assert!((10..=13).contains(&ok), "{ok} admitted, {limited} limited");
+    assert_eq!(ok + limited, 30);
 }
