@@ -325,14 +325,14 @@ async fn prepare_job(
 ) -> Result<NewJob, ApiError> {
     let quotas = &gw.config.quotas;
     let settings = &who.settings;
-    if let Some(max) = settings.max_payload_bytes.or(quotas.max_payload_bytes) {
-        if raw_len as u64 > max {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("this tenant's submissions are limited to {max} bytes"),
-            ));
-        }
+    if let Some(max) = settings.max_payload_bytes.or(quotas.max_payload_bytes)
+        && raw_len as u64 > max
+    {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("this tenant's submissions are limited to {max} bytes"),
+        ));
     }
     let callback_url = match &req.callback_url {
         None => None,
@@ -668,10 +668,10 @@ async fn tenants_cached(gw: &Gateway) -> Arc<Vec<vesper_store::TenantRecord>> {
     let now = gw.clock.now();
     {
         let cache = gw.tenant_cache.lock().expect("tenant cache");
-        if let Some((at, t)) = &*cache {
-            if now.saturating_since(*at) < 1_000 {
-                return t.clone();
-            }
+        if let Some((at, t)) = &*cache
+            && now.saturating_since(*at) < 1_000
+        {
+            return t.clone();
         }
     }
     let fresh = Arc::new(gw.store.tenants().await.unwrap_or_default());
@@ -742,11 +742,10 @@ async fn wait_terminal(
     if !woke {
         gw.waiters.prune(&id);
     }
-    Ok(gw
-        .store
+    gw.store
         .job(tenant, id)
         .await?
-        .ok_or_else(ApiError::job_not_found)?)
+        .ok_or_else(ApiError::job_not_found)
 }
 
 /// A job's status; with `?wait=`, a long poll until it is terminal.

@@ -15,6 +15,7 @@
 //!
 //! **Boundary:** the only crate that imports rusqlite and redis.
 
+mod cache;
 mod error;
 mod redis_store;
 mod sqlite;

@@ -215,7 +215,7 @@ pub struct SqliteStore {
     events: broadcast::Sender<JobEvent>,
     work: Arc<Notify>,
     /// Modules are immutable by id, so they can be cached forever (bounded).
-    programs: Mutex<HashMap<ProgramId, Arc<Vec<u8>>>>,
+    programs: crate::cache::ProgramCache,
     /// Rate-limit state (`Store::rate_state`): process memory, bounded.
     rates: Mutex<HashMap<String, u64>>,
     sched: Arc<Sched>,
@@ -329,7 +329,7 @@ impl SqliteStore {
             max_readers: opts.readers.max(1),
             events,
             work,
-            programs: Mutex::new(HashMap::new()),
+            programs: Default::default(),
             rates: Mutex::new(HashMap::new()),
             sched,
             _thread: thread,
@@ -745,10 +745,10 @@ fn submit_one(
         .query_row(params![job.tenant.0], |r| r.get(0))
         .optional()?
         .ok_or(StoreError::TenantNotFound)?;
-    if let Some(max) = job.quota.max_queued {
-        if queued.max(0) as u64 >= max {
-            return Ok(SubmitOutcome::QuotaExceeded(QuotaKind::MaxQueued));
-        }
+    if let Some(max) = job.quota.max_queued
+        && queued.max(0) as u64 >= max
+    {
+        return Ok(SubmitOutcome::QuotaExceeded(QuotaKind::MaxQueued));
     }
     let day = (job.created_at.0 / DAY_MS) as i64;
     if let Some(max) = job.quota.jobs_per_day {
@@ -1081,8 +1081,8 @@ impl Store for SqliteStore {
     }
 
     async fn get_program(&self, id: ProgramId) -> Result<Option<Arc<Vec<u8>>>> {
-        if let Some(m) = self.programs.lock().expect("program cache").get(&id) {
-            return Ok(Some(m.clone()));
+        if let Some(m) = self.programs.get(&id) {
+            return Ok(Some(m));
         }
         let module: Option<Vec<u8>> = self
             .read(move |c| {
@@ -1093,24 +1093,11 @@ impl Store for SqliteStore {
                 )
             })
             .await?;
-        Ok(module.map(|m| {
-            let m = Arc::new(m);
-            let mut cache = self.programs.lock().expect("program cache");
-            if cache.len() >= 64 {
-                cache.clear();
-            }
-            cache.insert(id, m.clone());
-            m
-        }))
+        Ok(module.map(|m| self.programs.insert(id, m)))
     }
 
     async fn has_program(&self, id: ProgramId) -> Result<bool> {
-        if self
-            .programs
-            .lock()
-            .expect("program cache")
-            .contains_key(&id)
-        {
+        if self.programs.contains(&id) {
             return Ok(true);
         }
         self.read(move |c| {

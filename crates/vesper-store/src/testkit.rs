@@ -163,12 +163,11 @@ fn wait_ready(port: u16, within: Duration) {
         if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
             s.set_read_timeout(Some(Duration::from_millis(500))).ok();
             let mut buf = [0u8; 64];
-            if s.write_all(b"PING\r\n").is_ok() {
-                if let Ok(n) = s.read(&mut buf) {
-                    if buf[..n].starts_with(b"+PONG") {
-                        return;
-                    }
-                }
+            if s.write_all(b"PING\r\n").is_ok()
+                && let Ok(n) = s.read(&mut buf)
+                && buf[..n].starts_with(b"+PONG")
+            {
+                return;
             }
         }
         if Instant::now() > deadline {

@@ -422,10 +422,10 @@ async fn wait_and_open(
             }
             Err(e) => {
                 spinner.finish_and_clear();
-                if let Ok(st) = client.status(job, 0).await {
-                    if let Some(err) = st.error {
-                        bail!("job {job} failed: {} ({})", err.code, err.message);
-                    }
+                if let Ok(st) = client.status(job, 0).await
+                    && let Some(err) = st.error
+                {
+                    bail!("job {job} failed: {} ({})", err.code, err.message);
                 }
                 return Err(e.into());
             }

@@ -101,6 +101,7 @@ pub struct WorkerSection {
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+#[derive(Default)]
 pub struct CallbacksSection {
     /// CIDR ranges callbacks may reach although private or loopback (empty = none).
     pub allow_networks: Vec<String>,
@@ -197,13 +198,6 @@ impl Default for SchedulerSection {
 impl Default for WorkerSection {
     fn default() -> Self {
         Config::default().worker
-    }
-}
-impl Default for CallbacksSection {
-    fn default() -> Self {
-        CallbacksSection {
-            allow_networks: Vec::new(),
-        }
     }
 }
 

@@ -16,7 +16,7 @@
 mod lua;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
@@ -114,7 +114,7 @@ pub struct RedisStore {
     scripts: Scripts,
     events: broadcast::Sender<JobEvent>,
     work: Arc<Notify>,
-    programs: Mutex<HashMap<ProgramId, Arc<Vec<u8>>>>,
+    programs: crate::cache::ProgramCache,
     _stop: watch::Sender<()>,
 }
 
@@ -184,7 +184,7 @@ impl RedisStore {
             scripts: Scripts::new(),
             events,
             work,
-            programs: Mutex::new(HashMap::new()),
+            programs: Default::default(),
             _stop: stop,
         })
     }
@@ -218,6 +218,49 @@ impl RedisStore {
         }
         let mut con = self.con.clone();
         inv.invoke_async(&mut con).await.map_err(re)
+    }
+
+    /// Send `pre` (idempotent writes, results ignored) and a script in one round trip, so
+    /// they share one AOF fsync. A server that lost its script cache (restart) gets the
+    /// script loaded and the whole pipeline again.
+    async fn eval_after<T: redis::FromRedisValue>(
+        &self,
+        pre: &redis::Pipeline,
+        script: &Script,
+        args: &[&(dyn std::fmt::Display + Sync)],
+    ) -> Result<T> {
+        let mut inv = script.key(self.key("queued"));
+        inv.arg(&self.prefix);
+        for a in args {
+            inv.arg(a.to_string());
+        }
+        let mut con = self.con.clone();
+        for attempt in 0..2 {
+            let mut pipe = pre.clone();
+            pipe.invoke_script(&inv);
+            match pipe.query_async::<(T,)>(&mut con).await {
+                Ok((t,)) => return Ok(t),
+                Err(e)
+                    if attempt == 0
+                        && e.kind()
+                            == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
+                    inv.load_async(&mut con).await.map_err(re)?;
+                }
+                Err(e) => return Err(re(e)),
+            }
+        }
+        Err(StoreError::Unavailable)
+    }
+
+    /// Delete a job's payload once nothing can need it, without making the caller wait: a
+    /// failure leaves only an unreferenced key.
+    fn drop_payload(&self, id: &JobId) {
+        let key = self.payload_key(id);
+        let mut con = self.con.clone();
+        tokio::spawn(async move {
+            let _: std::result::Result<(), _> = con.del(key).await;
+        });
     }
 
     async fn hgetall(&self, key: String) -> Result<HashMap<String, String>> {
@@ -263,7 +306,7 @@ impl RedisStore {
         if jobs.is_empty() {
             return Ok(BatchOutcome::Accepted(Vec::new()));
         }
-        let mut con = self.con.clone();
+        // The payloads go first, in the same round trip as the script that references them.
         let mut pipe = redis::pipe();
         for j in &jobs {
             pipe.hset_multiple(
@@ -275,7 +318,6 @@ impl RedisStore {
             )
             .ignore();
         }
-        pipe.query_async::<()>(&mut con).await.map_err(re)?;
 
         let opt = |v: Option<u64>| v.map(|v| v.min(i64::MAX as u64) as i64).unwrap_or(-1);
         let mut args: Vec<String> = vec![
@@ -312,7 +354,7 @@ impl RedisStore {
             .iter()
             .map(|a| a as &(dyn std::fmt::Display + Sync))
             .collect();
-        let reply: Vec<String> = match self.eval(&self.scripts.submit, &refs).await {
+        let reply: Vec<String> = match self.eval_after(&pipe, &self.scripts.submit, &refs).await {
             Ok(r) => r,
             Err(e) => {
                 // The script did not run (or we cannot tell): the payloads may be referenced,
@@ -382,16 +424,19 @@ impl RedisStore {
     /// Apply `policy`'s decision to a lease that failed with `code` (or ran out).
     async fn retry_or_fail(
         &self,
-        id: &str,
-        epoch: &str,
-        worker: &str,
+        lease: Held<'_>,
         code: ErrorCode,
         now: Timestamp,
         policy: RetryPolicy,
         expired_by: u64,
-        retries: u32,
-        max_retries: u32,
     ) -> Result<Option<RetryDecision>> {
+        let Held {
+            id,
+            epoch,
+            worker,
+            retries,
+            max_retries,
+        } = lease;
         let decision = policy.decide(code, retries, max_retries, now);
         let (kind, count, not_before) = match decision {
             RetryDecision::Retry {
@@ -423,11 +468,10 @@ impl RedisStore {
         if done != 1 {
             return Ok(None);
         }
-        if kind == "fail" {
-            if let Ok(job) = id.parse::<JobId>() {
-                let mut con = self.con.clone();
-                let _: std::result::Result<(), _> = con.del(self.payload_key(&job)).await;
-            }
+        if kind == "fail"
+            && let Ok(job) = id.parse::<JobId>()
+        {
+            self.drop_payload(&job);
         }
         Ok(Some(decision))
     }
@@ -465,24 +509,26 @@ impl RedisStore {
             let (Some(worker), Some(epoch)) = (worker, epoch) else {
                 continue;
             };
-            if let Some(prefix) = only_worker_prefix {
-                if !worker.starts_with(prefix) {
-                    continue;
-                }
+            if let Some(prefix) = only_worker_prefix
+                && !worker.starts_with(prefix)
+            {
+                continue;
             }
             let retries = retries.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
             let max = max.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
             if self
                 .retry_or_fail(
-                    &id,
-                    epoch,
-                    worker,
+                    Held {
+                        id: &id,
+                        epoch,
+                        worker,
+                        retries,
+                        max_retries: max,
+                    },
                     ErrorCode::LeaseExpired,
                     now,
                     policy,
                     expired_by,
-                    retries,
-                    max,
                 )
                 .await?
                 .is_some()
@@ -504,6 +550,15 @@ impl RedisStore {
         }
         Ok(())
     }
+}
+
+/// A lease as read back from a job's hash: what a retry decision needs.
+struct Held<'a> {
+    id: &'a str,
+    epoch: &'a str,
+    worker: &'a str,
+    retries: u32,
+    max_retries: u32,
 }
 
 /// Forward `{ns}:events` to the local channel; reconnect when the connection drops.
@@ -851,29 +906,16 @@ impl Store for RedisStore {
     }
 
     async fn get_program(&self, id: ProgramId) -> Result<Option<Arc<Vec<u8>>>> {
-        if let Some(m) = self.programs.lock().expect("program cache").get(&id) {
-            return Ok(Some(m.clone()));
+        if let Some(m) = self.programs.get(&id) {
+            return Ok(Some(m));
         }
         let mut con = self.con.clone();
         let module: Option<Vec<u8>> = con.get(self.program_key(&id)).await.map_err(re)?;
-        Ok(module.map(|m| {
-            let m = Arc::new(m);
-            let mut cache = self.programs.lock().expect("program cache");
-            if cache.len() >= 64 {
-                cache.clear();
-            }
-            cache.insert(id, m.clone());
-            m
-        }))
+        Ok(module.map(|m| self.programs.insert(id, m)))
     }
 
     async fn has_program(&self, id: ProgramId) -> Result<bool> {
-        if self
-            .programs
-            .lock()
-            .expect("program cache")
-            .contains_key(&id)
-        {
+        if self.programs.contains(&id) {
             return Ok(true);
         }
         let mut con = self.con.clone();
@@ -976,8 +1018,7 @@ impl Store for RedisStore {
                     .ok_or(StoreError::NotFound { job_id: id })?,
             )),
             _ => {
-                let mut con = self.con.clone();
-                let _: std::result::Result<(), _> = con.del(self.payload_key(&id)).await;
+                self.drop_payload(&id);
                 Ok(CancelOutcome::Cancelled(
                     self.load_job(&id)
                         .await?
@@ -1096,25 +1137,22 @@ impl Store for RedisStore {
             .expires_at
             .saturating_since(now)
             .saturating_add(GRACE_MS);
-        let mut con = self.con.clone();
-        redis::pipe()
-            .hset_multiple(
-                &rkey,
-                &[
-                    ("r", result.encrypted_result.as_slice()),
-                    ("receipt", result.receipt.encode().as_slice()),
-                    ("sig", &result.signature[..]),
-                    ("expires", result.expires_at.0.to_string().as_bytes()),
-                ],
-            )
-            .ignore()
-            .pexpire(&rkey, ttl as i64)
-            .ignore()
-            .query_async::<()>(&mut con)
-            .await
-            .map_err(re)?;
+        let mut pipe = redis::pipe();
+        pipe.hset_multiple(
+            &rkey,
+            &[
+                ("r", result.encrypted_result.as_slice()),
+                ("receipt", result.receipt.encode().as_slice()),
+                ("sig", &result.signature[..]),
+                ("expires", result.expires_at.0.to_string().as_bytes()),
+            ],
+        )
+        .ignore()
+        .pexpire(&rkey, ttl as i64)
+        .ignore();
         let ok: i64 = self
-            .eval(
+            .eval_after(
+                &pipe,
                 &self.scripts.complete,
                 &[
                     &lease.job_id.to_string(),
@@ -1131,7 +1169,7 @@ impl Store for RedisStore {
                 epoch: lease.epoch,
             });
         }
-        let _: std::result::Result<(), _> = con.del(self.payload_key(&lease.job_id)).await;
+        self.drop_payload(&lease.job_id);
         Ok(())
     }
 
@@ -1154,15 +1192,17 @@ impl Store for RedisStore {
         let retries = row[2].as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
         let max = row[3].as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
         self.retry_or_fail(
-            &id,
-            &lease.epoch.to_string(),
-            lease.worker.as_str(),
+            Held {
+                id: &id,
+                epoch: &lease.epoch.to_string(),
+                worker: lease.worker.as_str(),
+                retries,
+                max_retries: max,
+            },
             code,
             now,
             policy,
             0,
-            retries,
-            max,
         )
         .await?
         .ok_or_else(fenced)
