@@ -205,6 +205,19 @@ pub async fn dev(
     if !c.node.pool_key.is_empty() {
         cfg.pool_key = Some(PathBuf::from(&c.node.pool_key));
     }
+    // Separate gateway and worker processes must share their store: only Redis is shared
+    // (status events and wake-ups cross processes over it).
+    if role != Role::Dev && !matches!(cfg.store, StoreSpec::Redis { .. }) {
+        bail!(
+            "`vesper {}` runs against a shared store: pass --store redis://HOST:PORT/DB \
+             (or set node.store); on one machine, `vesper dev` runs everything",
+            if role == Role::Gateway {
+                "gateway"
+            } else {
+                "worker"
+            }
+        );
+    }
     if c.node.workers > 0 {
         cfg.workers = c.node.workers as usize;
     }

@@ -5,6 +5,7 @@ mod bench;
 mod cli;
 mod config;
 mod logging;
+mod peers;
 
 use clap::{Parser, Subcommand};
 use vesper_node::dev::Role;
@@ -44,6 +45,10 @@ enum Command {
     Key(admin::KeyArgs),
     /// Write or show the node configuration (vesper.toml).
     Config(admin::ConfigArgs),
+    /// Print this node's PeerId (its Ed25519 identity, created on first use).
+    Id(peers::IdArgs),
+    /// Manage the explicit trust list (trusted_peers.json).
+    Peers(peers::PeersArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -92,6 +97,8 @@ fn main() -> std::process::ExitCode {
             Command::Tenant(a) => admin::tenant(a).await,
             Command::Key(a) => admin::key(a).await,
             Command::Config(a) => admin::config(a),
+            Command::Id(a) => peers::id(a),
+            Command::Peers(a) => peers::peers(a),
         }
     });
     match r {

@@ -230,3 +230,82 @@ fn tenant_key_and_config_commands() {
     assert_eq!(rc, 2);
     assert!(err.contains("limits.tenant_burst"), "{err}");
 }
+
+/// `vesper id` and `vesper peers`: a stable libp2p PeerId from a 0600 key under the home, and
+/// an explicit trust list that refuses what is not a PeerId.
+#[test]
+fn identity_and_trust_list_commands() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("VESPER_HOME", &home)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (rc, first, err) = run(&["id"]);
+    assert_eq!(rc, 0, "{err}");
+    let peer = first.trim().to_owned();
+    assert!(peer.starts_with("12D3KooW"), "{peer}");
+    let (_, second, _) = run(&["id"]);
+    assert_eq!(second.trim(), peer, "the identity is kept");
+    let mode = std::fs::metadata(home.join("identity.ed25519"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // Trust another node by its PeerId (its own home).
+    let other = Command::new(BIN)
+        .args(["id", "--home", dir.path().join("other").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let other = String::from_utf8_lossy(&other.stdout).trim().to_owned();
+    assert_ne!(other, peer);
+    let (rc, out, err) = run(&["peers", "add", &other, "--name", "bob"]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(out.contains(&other));
+    let (rc, _, err) = run(&["peers", "add", &other]);
+    assert_ne!(rc, 0);
+    assert!(err.contains("already trusted"), "{err}");
+    let (rc, _, err) = run(&["peers", "add", "12D3KooWnotapeer"]);
+    assert_ne!(rc, 0);
+    assert!(err.contains("not a peer id"), "{err}");
+    let (_, list, _) = run(&["peers", "list"]);
+    assert!(list.contains(&other) && list.contains("bob"), "{list}");
+    let json = std::fs::read_to_string(home.join("trusted_peers.json")).unwrap();
+    assert!(json.contains(&other));
+    let (rc, _, err) = run(&["peers", "remove", "bob"]);
+    assert_eq!(rc, 0, "{err}");
+    let (_, list, _) = run(&["peers", "list"]);
+    assert!(!list.contains(&other), "{list}");
+}
+
+/// Separate gateway and worker processes need a shared store; without one they refuse to
+/// start and say what to do.
+#[test]
+fn gateway_and_worker_roles_refuse_an_unshared_store() {
+    let dir = tempfile::tempdir().unwrap();
+    for role in ["gateway", "worker"] {
+        let out = Command::new(BIN)
+            .args([
+                role,
+                "--data",
+                dir.path().to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{role}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--store redis://"), "{role}: {err}");
+    }
+}

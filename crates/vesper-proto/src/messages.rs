@@ -1,0 +1,308 @@
+//! The messages of `/vesper/jobs/1` and the reserved container types. Field names are the
+//! JSON keys (docs/PROTOCOL.md); unknown fields are refused, so a typo is an error rather than
+//! a silently ignored setting.
+
+use serde::{Deserialize, Serialize};
+
+use crate::WireError;
+
+/// The type byte of a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum MessageKind {
+    // Job protocol (worker ⇄ gateway).
+    Hello = 0x01,
+    Welcome = 0x02,
+    LeaseRequest = 0x03,
+    Assignment = 0x04,
+    NoWork = 0x05,
+    Heartbeat = 0x06,
+    HeartbeatAck = 0x07,
+    Completion = 0x08,
+    Failure = 0x09,
+    HandInAck = 0x0a,
+    Error = 0x0f,
+    // Reserved for the container protocol (seed 001), not served yet.
+    DeployRequest = 0x10,
+    DeployResponse = 0x11,
+    StopRequest = 0x12,
+    StopResponse = 0x13,
+    LogEntry = 0x14,
+    StatusRequest = 0x15,
+    StatusResponse = 0x16,
+}
+
+impl MessageKind {
+    pub fn from_byte(b: u8) -> Result<MessageKind, WireError> {
+        use MessageKind::*;
+        Ok(match b {
+            0x01 => Hello,
+            0x02 => Welcome,
+            0x03 => LeaseRequest,
+            0x04 => Assignment,
+            0x05 => NoWork,
+            0x06 => Heartbeat,
+            0x07 => HeartbeatAck,
+            0x08 => Completion,
+            0x09 => Failure,
+            0x0a => HandInAck,
+            0x0f => Error,
+            0x10..=0x16 => return Err(WireError::Reserved(b)),
+            _ => return Err(WireError::UnknownType(b)),
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        use MessageKind::*;
+        match self {
+            Hello => "hello",
+            Welcome => "welcome",
+            LeaseRequest => "lease_request",
+            Assignment => "assignment",
+            NoWork => "no_work",
+            Heartbeat => "heartbeat",
+            HeartbeatAck => "heartbeat_ack",
+            Completion => "completion",
+            Failure => "failure",
+            HandInAck => "hand_in_ack",
+            Error => "error",
+            DeployRequest => "deploy_request",
+            DeployResponse => "deploy_response",
+            StopRequest => "stop_request",
+            StopResponse => "stop_response",
+            LogEntry => "log_entry",
+            StatusRequest => "status_request",
+            StatusResponse => "status_response",
+        }
+    }
+}
+
+/// Bytes carried as standard base64 (with padding) in JSON.
+mod b64 {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = <&str>::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a worker offers: sent once, in [`Hello`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    pub cores: u32,
+    pub memory_mb: u64,
+    /// Executors this worker runs, e.g. `["wasm"]`.
+    pub executors: Vec<String>,
+    /// GPUs detected (NVML), by model name; empty when none.
+    #[serde(default)]
+    pub gpus: Vec<String>,
+    /// Asking price per million units of fuel, in the pool's accounting unit.
+    #[serde(default)]
+    pub price_per_mfuel: u64,
+    /// Free-form locality label, e.g. `eu-west`.
+    #[serde(default)]
+    pub region: String,
+}
+
+/// Worker → gateway, first message on a stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hello {
+    /// The worker's name within its node (`<node>/w<N>`).
+    pub worker_id: String,
+    /// Hex Ed25519 public key that signs this worker's receipts.
+    pub receipt_key: String,
+    pub capabilities: Capabilities,
+}
+
+/// Gateway → worker, answer to [`Hello`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Welcome {
+    /// Lease length the gateway grants, ms; heartbeat well within it.
+    pub lease_ms: u64,
+    pub heartbeat_ms: u64,
+}
+
+/// Worker → gateway: give me up to `max_jobs` jobs (currently 1).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseRequest {
+    pub max_jobs: u32,
+}
+
+/// Gateway → worker: one leased job, everything needed to run it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assignment {
+    pub job_id: String,
+    /// The lease's fencing token: hand-ins and heartbeats name it.
+    pub epoch: u64,
+    pub lease_expires_at_ms: u64,
+    pub workload_type: String,
+    /// Hex program id (registered programs), absent for inline programs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program_id: Option<String>,
+    pub key_id: String,
+    /// Hex X25519 public key of the client (results are sealed to it).
+    pub client_pubkey: String,
+    #[serde(with = "b64")]
+    pub encrypted_key: Vec<u8>,
+    #[serde(with = "b64")]
+    pub encrypted_payload: Vec<u8>,
+    /// Hex SHA-256 of `encrypted_key ‖ encrypted_payload`.
+    pub payload_digest: String,
+    pub created_at_ms: u64,
+    pub retry_count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fuel: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// Gateway → worker: nothing to do; ask again after `retry_after_ms` (or sooner if told).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoWork {
+    pub retry_after_ms: u64,
+}
+
+/// Worker → gateway: still running this job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    pub job_id: String,
+    pub epoch: u64,
+}
+
+/// Gateway → worker: `ok: false` means the lease is gone (fenced): stop and discard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatAck {
+    pub job_id: String,
+    pub ok: bool,
+}
+
+/// Worker → gateway: the sealed result and its signed receipt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Completion {
+    pub job_id: String,
+    pub epoch: u64,
+    #[serde(with = "b64")]
+    pub encrypted_result: Vec<u8>,
+    /// The receipt's canonical encoding (docs/RECEIPT.md).
+    #[serde(with = "b64")]
+    pub receipt: Vec<u8>,
+    /// Hex Ed25519 signature over the receipt.
+    pub signature: String,
+}
+
+/// Worker → gateway: the attempt failed with a stable error code.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Failure {
+    pub job_id: String,
+    pub epoch: u64,
+    pub error_code: String,
+}
+
+/// Gateway → worker, answer to a hand-in: `accepted: false` when fenced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandInAck {
+    pub job_id: String,
+    pub accepted: bool,
+}
+
+/// Either side: the other side sent something it cannot serve; the stream is closed after.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorMessage {
+    pub code: String,
+    pub message: String,
+}
+
+/// A decoded frame.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Message {
+    Hello(Hello),
+    Welcome(Welcome),
+    LeaseRequest(LeaseRequest),
+    Assignment(Assignment),
+    NoWork(NoWork),
+    Heartbeat(Heartbeat),
+    HeartbeatAck(HeartbeatAck),
+    Completion(Completion),
+    Failure(Failure),
+    HandInAck(HandInAck),
+    Error(ErrorMessage),
+}
+
+impl Message {
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Message::Hello(_) => MessageKind::Hello,
+            Message::Welcome(_) => MessageKind::Welcome,
+            Message::LeaseRequest(_) => MessageKind::LeaseRequest,
+            Message::Assignment(_) => MessageKind::Assignment,
+            Message::NoWork(_) => MessageKind::NoWork,
+            Message::Heartbeat(_) => MessageKind::Heartbeat,
+            Message::HeartbeatAck(_) => MessageKind::HeartbeatAck,
+            Message::Completion(_) => MessageKind::Completion,
+            Message::Failure(_) => MessageKind::Failure,
+            Message::HandInAck(_) => MessageKind::HandInAck,
+            Message::Error(_) => MessageKind::Error,
+        }
+    }
+
+    pub(crate) fn payload_json(&self) -> serde_json::Result<Vec<u8>> {
+        match self {
+            Message::Hello(m) => serde_json::to_vec(m),
+            Message::Welcome(m) => serde_json::to_vec(m),
+            Message::LeaseRequest(m) => serde_json::to_vec(m),
+            Message::Assignment(m) => serde_json::to_vec(m),
+            Message::NoWork(m) => serde_json::to_vec(m),
+            Message::Heartbeat(m) => serde_json::to_vec(m),
+            Message::HeartbeatAck(m) => serde_json::to_vec(m),
+            Message::Completion(m) => serde_json::to_vec(m),
+            Message::Failure(m) => serde_json::to_vec(m),
+            Message::HandInAck(m) => serde_json::to_vec(m),
+            Message::Error(m) => serde_json::to_vec(m),
+        }
+    }
+
+    pub(crate) fn from_payload(kind: MessageKind, payload: &[u8]) -> Result<Message, WireError> {
+        fn parse<T: serde::de::DeserializeOwned>(
+            kind: MessageKind,
+            payload: &[u8],
+        ) -> Result<T, WireError> {
+            serde_json::from_slice(payload).map_err(|e| WireError::InvalidPayload {
+                kind: kind.name(),
+                reason: e.to_string(),
+            })
+        }
+        Ok(match kind {
+            MessageKind::Hello => Message::Hello(parse(kind, payload)?),
+            MessageKind::Welcome => Message::Welcome(parse(kind, payload)?),
+            MessageKind::LeaseRequest => Message::LeaseRequest(parse(kind, payload)?),
+            MessageKind::Assignment => Message::Assignment(parse(kind, payload)?),
+            MessageKind::NoWork => Message::NoWork(parse(kind, payload)?),
+            MessageKind::Heartbeat => Message::Heartbeat(parse(kind, payload)?),
+            MessageKind::HeartbeatAck => Message::HeartbeatAck(parse(kind, payload)?),
+            MessageKind::Completion => Message::Completion(parse(kind, payload)?),
+            MessageKind::Failure => Message::Failure(parse(kind, payload)?),
+            MessageKind::HandInAck => Message::HandInAck(parse(kind, payload)?),
+            MessageKind::Error => Message::Error(parse(kind, payload)?),
+            reserved => return Err(WireError::Reserved(reserved as u8)),
+        })
+    }
+}

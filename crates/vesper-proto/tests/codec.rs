@@ -1,0 +1,215 @@
+//! The frame codec: round trips, the documented example, every refusal, and a bounded
+//! mutation fuzz run (stable Rust; `fuzz/` holds the cargo-fuzz target for longer runs).
+
+use rand::{Rng, SeedableRng};
+use vesper_proto::*;
+
+fn samples() -> Vec<Message> {
+    vec![
+        Message::Hello(Hello {
+            worker_id: "node-1/w0".into(),
+            receipt_key: "ab".repeat(32),
+            capabilities: Capabilities {
+                cores: 2,
+                memory_mb: 4096,
+                executors: vec!["wasm".into()],
+                gpus: vec![],
+                price_per_mfuel: 3,
+                region: "eu-west".into(),
+            },
+        }),
+        Message::Welcome(Welcome {
+            lease_ms: 30_000,
+            heartbeat_ms: 10_000,
+        }),
+        Message::LeaseRequest(LeaseRequest { max_jobs: 1 }),
+        Message::Assignment(Assignment {
+            job_id: "6f1c2d3e-0000-4000-8000-000000000001".into(),
+            epoch: 2,
+            lease_expires_at_ms: 1_700_000_030_000,
+            workload_type: "general".into(),
+            program_id: Some("cd".repeat(32)),
+            key_id: "0123456789abcdef".into(),
+            client_pubkey: "ef".repeat(32),
+            encrypted_key: vec![1, 2, 3],
+            encrypted_payload: (0..=255).collect(),
+            payload_digest: "00".repeat(32),
+            created_at_ms: 1_700_000_000_000,
+            retry_count: 1,
+            max_fuel: Some(1_000_000),
+            request_id: None,
+        }),
+        Message::NoWork(NoWork {
+            retry_after_ms: 250,
+        }),
+        Message::Heartbeat(Heartbeat {
+            job_id: "j".into(),
+            epoch: 2,
+        }),
+        Message::HeartbeatAck(HeartbeatAck {
+            job_id: "j".into(),
+            ok: false,
+        }),
+        Message::Completion(Completion {
+            job_id: "j".into(),
+            epoch: 2,
+            encrypted_result: vec![9; 40],
+            receipt: vec![7; 20],
+            signature: "11".repeat(64),
+        }),
+        Message::Failure(Failure {
+            job_id: "j".into(),
+            epoch: 2,
+            error_code: "fuel_exhausted".into(),
+        }),
+        Message::HandInAck(HandInAck {
+            job_id: "j".into(),
+            accepted: true,
+        }),
+        Message::Error(ErrorMessage {
+            code: "untrusted".into(),
+            message: "peer not trusted".into(),
+        }),
+    ]
+}
+
+#[test]
+fn every_message_round_trips() {
+    for m in samples() {
+        let frame = encode(&m).unwrap();
+        assert_eq!(frame[0], m.kind() as u8);
+        let len = u32::from_be_bytes(frame[1..5].try_into().unwrap()) as usize;
+        assert_eq!(len + HEADER_LEN, frame.len());
+        assert_eq!(
+            decode(&frame).unwrap(),
+            Decoded::Frame(m.clone(), frame.len())
+        );
+        // Two frames back to back: the first is read, the rest left.
+        let mut two = frame.clone();
+        two.extend_from_slice(&frame);
+        assert_eq!(decode(&two).unwrap(), Decoded::Frame(m, frame.len()));
+    }
+}
+
+#[test]
+fn the_documented_example_is_byte_exact() {
+    // docs/PROTOCOL.md, "Example".
+    let frame = encode(&Message::LeaseRequest(LeaseRequest { max_jobs: 1 })).unwrap();
+    assert_eq!(frame, b"\x03\x00\x00\x00\x0e{\"max_jobs\":1}");
+}
+
+#[test]
+fn partial_frames_ask_for_the_rest() {
+    let frame = encode(&samples()[3]).unwrap();
+    for cut in 0..frame.len() {
+        match decode(&frame[..cut]).unwrap() {
+            Decoded::Incomplete(more) => assert_eq!(
+                more,
+                if cut < HEADER_LEN {
+                    HEADER_LEN - cut
+                } else {
+                    frame.len() - cut
+                }
+            ),
+            other => panic!("{cut}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn refusals_are_typed() {
+    assert_eq!(
+        decode(&[0x00, 0, 0, 0, 2, b'{', b'}']),
+        Err(WireError::UnknownType(0))
+    );
+    assert_eq!(
+        decode(&[0xff, 0, 0, 0, 0]),
+        Err(WireError::UnknownType(0xff))
+    );
+    for t in 0x10..=0x16u8 {
+        assert_eq!(
+            decode(&[t, 0, 0, 0, 2, b'{', b'}']),
+            Err(WireError::Reserved(t))
+        );
+    }
+    // Oversized: refused from the header alone, with no payload present.
+    assert_eq!(
+        decode(&[0x03, 0xff, 0xff, 0xff, 0xff]),
+        Err(WireError::FrameTooLarge {
+            len: u32::MAX as usize,
+            max: MAX_FRAME
+        })
+    );
+    let bad = |body: &[u8]| {
+        let mut f = vec![0x03];
+        f.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        f.extend_from_slice(body);
+        decode(&f)
+    };
+    assert!(matches!(
+        bad(b"not json"),
+        Err(WireError::InvalidPayload {
+            kind: "lease_request",
+            ..
+        })
+    ));
+    assert!(matches!(bad(b"{}"), Err(WireError::InvalidPayload { .. })));
+    assert!(matches!(
+        bad(br#"{"max_jobs":1,"extra":true}"#),
+        Err(WireError::InvalidPayload { .. })
+    ));
+    assert!(matches!(
+        bad(br#"{"max_jobs":-1}"#),
+        Err(WireError::InvalidPayload { .. })
+    ));
+}
+
+/// Bounded fuzzing on stable Rust: random bytes and mutations of valid frames never panic,
+/// and a decoded frame never claims more bytes than it was given.
+#[test]
+fn fuzzed_frames_never_panic() {
+    let iterations: usize = std::env::var("VESPER_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let valid: Vec<Vec<u8>> = samples().iter().map(|m| encode(m).unwrap()).collect();
+    let mut decoded = 0;
+    for i in 0..iterations {
+        let mut buf = if i % 4 == 0 {
+            let n = rng.gen_range(0..64);
+            (0..n).map(|_| rng.r#gen::<u8>()).collect::<Vec<u8>>()
+        } else {
+            valid[rng.gen_range(0..valid.len())].clone()
+        };
+        for _ in 0..rng.gen_range(0..4) {
+            if buf.is_empty() {
+                break;
+            }
+            let at = rng.gen_range(0..buf.len());
+            match rng.gen_range(0..4) {
+                0 => buf[at] = rng.r#gen(),
+                1 => buf.truncate(at),
+                2 => buf.insert(at, rng.r#gen()),
+                _ => {
+                    buf.remove(at);
+                }
+            }
+        }
+        match decode(&buf) {
+            Ok(Decoded::Frame(m, used)) => {
+                assert!(used <= buf.len());
+                // What decodes re-encodes to a frame that decodes to the same message.
+                let again = encode(&m).unwrap();
+                assert_eq!(decode(&again).unwrap(), Decoded::Frame(m, again.len()));
+                decoded += 1;
+            }
+            Ok(Decoded::Incomplete(more)) => assert!(more > 0),
+            Err(_) => {}
+        }
+    }
+    assert!(
+        decoded > iterations / 10,
+        "the corpus mostly failed to decode: {decoded}"
+    );
+}
