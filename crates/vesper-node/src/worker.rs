@@ -164,6 +164,9 @@ impl Worker {
         (lease, outcome, started)
     }
 
+    /// Hand the outcome in. While the store is unreachable (Redis restarting, a disk hiccup)
+    /// keep trying, with backoff, for as long as the lease could still be ours: the work is
+    /// done and a retry is cheaper than running the job again. A fenced lease ends it.
     async fn hand_in(
         &self,
         lease: LeaseRef,
@@ -171,12 +174,49 @@ impl Worker {
         started: vesper_core::Timestamp,
         request_id: Option<String>,
     ) {
-        let now = self.clock.now();
         let request_id = request_id.as_deref().unwrap_or("-");
-        let r = match outcome {
+        let deadline = std::time::Instant::now() + Duration::from_millis(self.config.lease_ms);
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let now = self.clock.now();
+            let r = self
+                .try_hand_in(&lease, &outcome, started, now, request_id)
+                .await;
+            match r {
+                Ok(()) => return,
+                Err(StoreError::Fenced { .. }) => {
+                    tracing::warn!(job = %lease.job_id, worker = %self.id,
+                        "lease lost before hand-in; result discarded");
+                    return;
+                }
+                Err(
+                    e @ (StoreError::Unavailable | StoreError::Redis(_) | StoreError::Database(_)),
+                ) if std::time::Instant::now() + delay < deadline => {
+                    tracing::warn!(job = %lease.job_id, error = %e,
+                        retry_ms = delay.as_millis() as u64, "hand-in failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => {
+                    tracing::error!(job = %lease.job_id, error = %e, "hand-in failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn try_hand_in(
+        &self,
+        lease: &LeaseRef,
+        outcome: &Outcome,
+        started: vesper_core::Timestamp,
+        now: vesper_core::Timestamp,
+        request_id: &str,
+    ) -> Result<(), StoreError> {
+        match outcome {
             Outcome::Done(result) => {
                 let exec_secs = result.receipt.execution_time_ms as f64 / 1000.0;
-                self.store.complete(&lease, result, now).await.map(|_| {
+                self.store.complete(lease, result.clone(), now).await.map(|_| {
                     metrics::counter!(vesper_gateway::metrics::JOBS_COMPLETED).increment(1);
                     metrics::histogram!(vesper_gateway::metrics::JOB_DURATION).record(exec_secs);
                     tracing::info!(job = %lease.job_id, worker = %self.id, request_id,
@@ -185,7 +225,7 @@ impl Worker {
             }
             Outcome::Failed(code) => self
                 .store
-                .fail(&lease, code, now, self.config.retry)
+                .fail(lease, *code, now, self.config.retry)
                 .await
                 .map(|d| {
                     if matches!(d, vesper_core::RetryDecision::Fail { .. }) {
@@ -195,14 +235,6 @@ impl Worker {
                     tracing::info!(job = %lease.job_id, worker = %self.id, request_id, code = code.as_str(),
                         decision = ?d, "job attempt failed");
                 }),
-        };
-        match r {
-            Ok(()) => {}
-            Err(StoreError::Fenced { .. }) => {
-                tracing::warn!(job = %lease.job_id, worker = %self.id,
-                    "lease lost before hand-in; result discarded");
-            }
-            Err(e) => tracing::error!(job = %lease.job_id, error = %e, "hand-in failed"),
         }
     }
 
