@@ -349,9 +349,9 @@ async fn run_against(a: BenchArgs) -> anyhow::Result<ExitCode> {
         "receipts verified and results decrypted: {}; distinct job ids: {}; new jobs listed: {}",
         all.len(),
         ids.len(),
-        listed.len() - before
+        listed.len().saturating_sub(before)
     );
-    if ids.len() != a.jobs || listed.len() - before != a.jobs {
+    if ids.len() != a.jobs || listed.len().saturating_sub(before) != a.jobs {
         anyhow::bail!("lost or duplicated jobs");
     }
     println!("zero loss, zero duplicates");
