@@ -8,23 +8,8 @@ use rand::Rng;
 use vesper_client::{ClientError, verify_result};
 use vesper_crypto::X25519SecretKey;
 
+use crate::scale::{SPIN_ECHO, spin_input};
 use crate::{DevProcess, free_addr, sealed};
-
-/// Burns input[0] * 20_000 loop iterations, then echoes its input.
-const SPIN_ECHO: &str = r#"(module
-  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func (export "_start") (local $n i32) (local $i i32)
-    (i32.store (i32.const 0) (i32.const 1024))
-    (i32.store (i32.const 4) (i32.const 4096))
-    (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
-    (local.set $n (i32.load (i32.const 16)))
-    (local.set $i (i32.mul (i32.load8_u (i32.const 1024)) (i32.const 20000)))
-    (loop $spin (local.set $i (i32.sub (local.get $i) (i32.const 1)))
-      (br_if $spin (i32.gt_s (local.get $i) (i32.const 0))))
-    (i32.store (i32.const 4) (local.get $n))
-    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))))"#;
 
 const ITERATIONS: usize = 20;
 const JOBS: usize = 30;
@@ -48,9 +33,8 @@ fn kill_9_at_random_points_loses_nothing_and_duplicates_nothing() {
         // Inputs: a spin count byte, then a unique tag.
         let inputs: Vec<Vec<u8>> = (0..JOBS)
             .map(|j| {
-                let mut v = vec![rng.gen_range(1u8..60)];
-                v.extend_from_slice(format!("iter{iter}-job{j}").as_bytes());
-                v
+                // 100k-1.2M iterations: from instant to tens of milliseconds.
+                spin_input(rng.gen_range(1..12), &format!("iter{iter}-job{j}"))
             })
             .collect();
         let reqs: Vec<_> = rt.block_on(async {
