@@ -52,6 +52,23 @@ pub struct BenchArgs {
     api_key: Option<String>,
 }
 
+/// One sealed job for the trivial program (input `x`).
+fn trivial_job(
+    pool: &vesper_crypto::X25519PublicKey,
+    sk: &X25519SecretKey,
+    pid: ProgramId,
+    priority: Option<u8>,
+) -> Result<vesper_client::SubmitRequest, vesper_client::ClientError> {
+    seal_job(
+        pool,
+        &sk.public_key(),
+        WorkloadType::General,
+        Program::Registered(pid),
+        b"x".to_vec(),
+        priority,
+    )
+}
+
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -105,16 +122,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let pid = client.upload_program(module).await?;
     let keys = client.keys(None).await?;
     let pool = keys.pool_keys[0].1;
-    let seal = |prio| {
-        seal_job(
-            &pool,
-            &sk.public_key(),
-            WorkloadType::General,
-            Program::Registered(pid),
-            b"x".to_vec(),
-            prio,
-        )
-    };
+    let seal = |prio| trivial_job(&pool, &sk, pid, prio);
     println!("vesper bench: {workers} workers, store {store_desc}");
 
     if a.prefill > 0 {
@@ -207,14 +215,7 @@ async fn prefill(
 ) -> anyhow::Result<()> {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let req = seal_job(
-        pool,
-        &sk.public_key(),
-        WorkloadType::General,
-        Program::Registered(pid),
-        b"x".to_vec(),
-        Some(1),
-    )?;
+    let req = trivial_job(pool, sk, pid, Some(1))?;
     let ek = b64.decode(&req.encrypted_key)?;
     let ep = b64.decode(&req.encrypted_payload)?;
     let tenant = node.store.find_tenant("dev").await?.unwrap_or(TenantId(1));
@@ -274,16 +275,7 @@ async fn run_against(a: BenchArgs) -> anyhow::Result<ExitCode> {
         a.concurrency
     );
     let reqs: Vec<_> = (0..a.jobs)
-        .map(|_| {
-            seal_job(
-                &pool,
-                &sk.public_key(),
-                WorkloadType::General,
-                Program::Registered(pid),
-                b"x".to_vec(),
-                None,
-            )
-        })
+        .map(|_| trivial_job(&pool, &sk, pid, None))
         .collect::<Result<_, _>>()?;
     let reqs = Arc::new(tokio::sync::Mutex::new(
         reqs.into_iter().enumerate().collect::<Vec<_>>(),

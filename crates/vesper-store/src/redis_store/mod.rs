@@ -289,6 +289,14 @@ impl RedisStore {
         rows.iter().map(job_from_hash).collect()
     }
 
+    /// The principal a live credential hash (API key or wallet: `tenant`, `scopes`) speaks for.
+    async fn credential_principal(&self, h: &HashMap<String, String>) -> Result<Option<Principal>> {
+        let (Some(tenant), Some(scopes)) = (field(h, "tenant"), field(h, "scopes")) else {
+            return Err(corrupt());
+        };
+        self.principal(tenant, scopes).await
+    }
+
     async fn principal(&self, tenant: &str, scopes: &str) -> Result<Option<Principal>> {
         let t = self.hgetall(self.key(&format!("t:{tenant}"))).await?;
         if t.is_empty() || t.get("disabled").map(String::as_str) == Some("1") {
@@ -831,10 +839,7 @@ impl Store for RedisStore {
         if k.is_empty() || field(&k, "revoked") != Some("0") {
             return Ok(None);
         }
-        let (Some(tenant), Some(scopes)) = (field(&k, "tenant"), field(&k, "scopes")) else {
-            return Err(corrupt());
-        };
-        self.principal(tenant, scopes).await
+        self.credential_principal(&k).await
     }
 
     async fn add_wallet(
@@ -870,10 +875,7 @@ impl Store for RedisStore {
         if w.is_empty() {
             return Ok(None);
         }
-        let (Some(tenant), Some(scopes)) = (field(&w, "tenant"), field(&w, "scopes")) else {
-            return Err(corrupt());
-        };
-        self.principal(tenant, scopes).await
+        self.credential_principal(&w).await
     }
 
     async fn remember_nonce(
