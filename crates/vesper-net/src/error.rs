@@ -25,4 +25,12 @@ pub enum NetError {
     NotTrusted(String),
     #[error("invalid peer name (1-64 printable characters)")]
     InvalidName,
+    #[error("transport setup failed: {0}")]
+    Transport(String),
+    #[error("dial failed: {0}")]
+    Dial(String),
+    #[error("request failed: {0}")]
+    Request(String),
+    #[error("the network node has stopped")]
+    Stopped,
 }

@@ -53,7 +53,13 @@ impl NodeIdentity {
         Ok(id)
     }
 
-    fn secret_seed(&self) -> Zeroizing<Vec<u8>> {
+    pub(crate) fn keypair(&self) -> &Keypair {
+        &self.keypair
+    }
+
+    /// The 32-byte Ed25519 seed, for signing with the same key outside libp2p (receipts and
+    /// key announcements, `vesper_crypto::SigningIdentity`). Never transmitted.
+    pub fn secret_seed(&self) -> Zeroizing<Vec<u8>> {
         let kp = self
             .keypair
             .clone()
@@ -74,6 +80,23 @@ impl NodeIdentity {
             .try_into_ed25519()
             .expect("an Ed25519 identity")
             .to_bytes()
+    }
+}
+
+/// The Ed25519 public key a PeerId embeds (ids of Ed25519 keys are identity multihashes of
+/// the key itself). `None` for ids that hash their key.
+pub fn peer_public_key(peer: &PeerId) -> Option<[u8; 32]> {
+    let mh = multihash_digest(peer)?;
+    let pk = libp2p_identity::PublicKey::try_decode_protobuf(&mh).ok()?;
+    Some(pk.try_into_ed25519().ok()?.to_bytes())
+}
+
+fn multihash_digest(peer: &PeerId) -> Option<Vec<u8>> {
+    let bytes = peer.to_bytes();
+    // Identity multihash: code 0x00, then a one-byte length (36 for Ed25519 keys).
+    match bytes.as_slice() {
+        [0x00, len, rest @ ..] if *len as usize == rest.len() => Some(rest.to_vec()),
+        _ => None,
     }
 }
 
@@ -117,5 +140,6 @@ mod tests {
         // 0x00 (identity multihash), length 36, protobuf {KeyType=Ed25519, Data=pubkey}.
         assert_eq!(&bytes[..6], &[0x00, 0x24, 0x08, 0x01, 0x12, 0x20]);
         assert_eq!(&bytes[6..], &id.public_key()[..]);
+        assert_eq!(peer_public_key(&id.peer_id()), Some(id.public_key()));
     }
 }

@@ -1,14 +1,18 @@
-//! The node fabric (issue [D]). Today: node identities and the trust list. Next: the libp2p
-//! transport (TCP + Noise + Yamux, identify, ping, mDNS, Kademlia) that carries
-//! `vesper-proto` frames between trusted peers.
+//! The node fabric: node identities, the trust list, and the libp2p node (TCP + Noise +
+//! Yamux, identify, ping, mDNS, Kademlia) that carries `vesper-proto` frames between trusted
+//! peers ([`Net`], `node.rs`).
 //!
 //! **Boundary:** the only crate that imports libp2p.
 
+mod codec;
 mod error;
 mod identity;
+mod node;
 mod trust;
 
 pub use error::NetError;
-pub use identity::NodeIdentity;
+pub use identity::{NodeIdentity, peer_public_key};
+pub use libp2p::Multiaddr;
 pub use libp2p_identity::PeerId;
+pub use node::{InboundRequest, Net, NetConfig, NetEvent, NetHandle, NetInfo, peer_of};
 pub use trust::{TrustList, TrustedPeer};
