@@ -257,6 +257,16 @@ impl Client {
             .unwrap_or(ClientError::Malformed("error body")))
     }
 
+    /// `GET /api/workers`: the pool's workers (capabilities, load, reputation, liveness).
+    pub async fn workers(&self) -> Result<serde_json::Value, ClientError> {
+        Self::parse(
+            self.req(reqwest::Method::GET, "/api/workers")
+                .send()
+                .await?,
+        )
+        .await
+    }
+
     pub async fn health(&self) -> Result<serde_json::Value, ClientError> {
         Self::parse(self.req(reqwest::Method::GET, "/health").send().await?).await
     }

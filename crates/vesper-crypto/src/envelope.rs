@@ -220,9 +220,94 @@ pub fn open_result(
     .map_err(|_| CryptoError::OpenFailed)
 }
 
+/// HPKE `info` for pool-key grants (the pool's secret keys sealed to one trusted worker).
+pub const GRANT_INFO: &[u8] = b"vesper/v1/pool-grant";
+const GRANT_AAD_DOMAIN: &[u8] = b"vesper/v1/pool-grant-aad\0";
+
+/// Seal the pool's secret keys to one worker's key-exchange key. `recipient_id` (the worker's
+/// PeerId bytes) is bound as associated data, so a grant cannot be replayed to another worker.
+/// Layout: `enc (32) || AES-256-GCM(k1 || k2 || …)`, 32 bytes per key, oldest epoch first.
+pub fn seal_pool_grant(
+    recipient: &X25519PublicKey,
+    recipient_id: &[u8],
+    keys: &[&X25519SecretKey],
+) -> Result<Vec<u8>, CryptoError> {
+    let mut plaintext = Zeroizing::new(Vec::with_capacity(32 * keys.len()));
+    for k in keys {
+        plaintext.extend_from_slice(&k.to_bytes());
+    }
+    let mut aad = GRANT_AAD_DOMAIN.to_vec();
+    aad.extend_from_slice(recipient_id);
+    let (enc, ct) = hpke::single_shot_seal::<Aead, Kdf, Kem>(
+        &OpModeS::Base,
+        &recipient.to_hpke(),
+        GRANT_INFO,
+        &plaintext,
+        &aad,
+    )
+    .map_err(|_| CryptoError::SealFailed)?;
+    let mut out = enc.to_bytes().to_vec();
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+/// Open a grant sealed by [`seal_pool_grant`] to `kx` for `recipient_id`.
+pub fn open_pool_grant(
+    kx: &X25519SecretKey,
+    recipient_id: &[u8],
+    sealed: &[u8],
+) -> Result<Vec<X25519SecretKey>, CryptoError> {
+    const WHAT: &str = "pool grant";
+    if sealed.len() < ENC_LEN + 16 {
+        return Err(CryptoError::Malformed { what: WHAT });
+    }
+    let (enc, ct) = sealed.split_at(ENC_LEN);
+    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc)
+        .map_err(|_| CryptoError::Malformed { what: WHAT })?;
+    let mut aad = GRANT_AAD_DOMAIN.to_vec();
+    aad.extend_from_slice(recipient_id);
+    let plaintext = Zeroizing::new(
+        hpke::single_shot_open::<Aead, Kdf, Kem>(&OpModeR::Base, &kx.0, &enc, GRANT_INFO, ct, &aad)
+            .map_err(|_| CryptoError::OpenFailed)?,
+    );
+    if plaintext.is_empty() || plaintext.len() % 32 != 0 {
+        return Err(CryptoError::Malformed { what: WHAT });
+    }
+    plaintext
+        .chunks(32)
+        .map(X25519SecretKey::from_bytes)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pool_grant_round_trip_is_bound_to_its_recipient() {
+        let kx = X25519SecretKey::generate();
+        let k1 = X25519SecretKey::generate();
+        let k2 = X25519SecretKey::generate();
+        let sealed = seal_pool_grant(&kx.public_key(), b"worker-a", &[&k1, &k2]).unwrap();
+        // Neither secret appears in the sealed bytes.
+        for k in [&k1, &k2] {
+            let raw = k.to_bytes();
+            assert!(!sealed.windows(32).any(|w| w == &raw[..]));
+        }
+        let opened = open_pool_grant(&kx, b"worker-a", &sealed).unwrap();
+        let ids: Vec<_> = opened.iter().map(|k| k.public_key().key_id()).collect();
+        assert_eq!(
+            ids,
+            vec![k1.public_key().key_id(), k2.public_key().key_id()]
+        );
+        // Another recipient id, another key, or a flipped bit: refused.
+        assert!(open_pool_grant(&kx, b"worker-b", &sealed).is_err());
+        assert!(open_pool_grant(&X25519SecretKey::generate(), b"worker-a", &sealed).is_err());
+        let mut bad = sealed.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert!(open_pool_grant(&kx, b"worker-a", &bad).is_err());
+        assert!(open_pool_grant(&kx, b"worker-a", &sealed[..40]).is_err());
+    }
 
     fn meta(client: &X25519SecretKey, pool: &X25519PublicKey) -> JobMetadata {
         JobMetadata {

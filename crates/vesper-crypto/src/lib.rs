@@ -12,8 +12,9 @@ mod token;
 mod wallet;
 
 pub use envelope::{
-    JOB_INFO, JobMetadata, RESULT_INFO, SealedResult, X25519PublicKey, X25519SecretKey,
-    open_result, open_workload, result_aad, seal_result, seal_workload,
+    GRANT_INFO, JOB_INFO, JobMetadata, RESULT_INFO, SealedResult, X25519PublicKey, X25519SecretKey,
+    open_pool_grant, open_result, open_workload, result_aad, seal_pool_grant, seal_result,
+    seal_workload,
 };
 pub use error::CryptoError;
 pub use keyfile::{KeyKind, read_key_file, write_key_file};

@@ -50,6 +50,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/jobs", get(list_jobs))
         .route("/api/jobs/{job_id}", delete(cancel))
         .route("/api/events", get(crate::stream::events))
+        .route("/api/workers", get(list_workers))
         .route("/api/admin/tenants", get(admin_tenants))
         .route("/api/admin/tenants/{name}/disable", post(admin_disable))
         .route("/api/admin/tenants/{name}/enable", post(admin_enable))
@@ -975,6 +976,56 @@ async fn list_jobs(
 }
 
 /// All tenants with their queues and settings.
+#[utoipa::path(
+    get,
+    path = "/api/workers",
+    operation_id = "list_workers",
+    tag = "workers",
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "The pool's workers: capabilities, load, reputation and \
+            liveness", body = crate::workers::WorkerListResponse),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub(crate) async fn list_workers(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+) -> Result<Json<crate::workers::WorkerListResponse>, ApiError> {
+    caller.need(Scope::Read)?;
+    let mut workers = gw.directory.get().map(|d| d.workers()).unwrap_or_default();
+    let known: std::collections::HashSet<String> = workers.iter().map(|w| w.id.clone()).collect();
+    for r in gw.store.workers().await? {
+        if known.contains(&r.worker_id) {
+            continue;
+        }
+        workers.push(crate::workers::WorkerInfo {
+            id: r.worker_id,
+            name: String::new(),
+            kind: "local".into(),
+            cores: 0,
+            memory_mb: 0,
+            executors: vec!["wasm".into()],
+            gpus: vec![],
+            price_per_mfuel: 0,
+            region: String::new(),
+            connected: None,
+            last_seen_ms: r.last_seen.0,
+            active_leases: 0,
+            completed: 0,
+            failed: 0,
+            expired: 0,
+            reputation: vesper_core::placement::Reputation::START,
+            key_granted: true,
+        });
+    }
+    workers.sort_by(|a, b| (a.kind.as_str(), a.id.as_str()).cmp(&(b.kind.as_str(), b.id.as_str())));
+    Ok(Json(crate::workers::WorkerListResponse { workers }))
+}
+
 #[utoipa::path(
     get,
     path = "/api/admin/tenants",

@@ -18,6 +18,7 @@ pub mod metrics;
 mod openapi;
 mod stream;
 mod waiters;
+pub mod workers;
 
 use std::sync::Arc;
 
@@ -133,6 +134,7 @@ pub struct Gateway {
     tenant_cache:
         std::sync::Mutex<Option<(vesper_core::Timestamp, Arc<Vec<vesper_store::TenantRecord>>)>>,
     callback_policy: callbacks::AddressPolicy,
+    directory: std::sync::OnceLock<Arc<dyn workers::WorkerDirectory>>,
 }
 
 impl Gateway {
@@ -176,6 +178,12 @@ impl Gateway {
             metrics: metrics::Metrics::install(),
             tenant_cache: std::sync::Mutex::new(None),
             callback_policy,
+            directory: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Let `GET /api/workers` list the workers `d` tracks (remote workers). Set once.
+    pub fn set_worker_directory(&self, d: Arc<dyn workers::WorkerDirectory>) {
+        let _ = self.directory.set(d);
     }
 }

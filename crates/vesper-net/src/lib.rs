@@ -10,6 +10,11 @@ mod identity;
 mod node;
 mod trust;
 
+/// The identity key file in a node's home (`~/.vesper`).
+pub const IDENTITY_FILE: &str = "identity.ed25519";
+/// The trust list in a node's home.
+pub const TRUST_FILE: &str = "trusted_peers.json";
+
 pub use error::NetError;
 pub use identity::{NodeIdentity, peer_public_key};
 pub use libp2p::Multiaddr;

@@ -230,7 +230,14 @@ impl Net {
             .map_err(|e| NetError::Transport(e.to_string()))?
             .with_behaviour(|key| {
                 let peer = key.public().to_peer_id();
-                let mut kad = kad::Behaviour::new(peer, kad::store::MemoryStore::new(peer));
+                let mut kcfg = kad::Config::new(StreamProtocol::new("/vesper/kad/1"));
+                if config.bootstrap.is_empty() {
+                    // Nothing to bootstrap from; peers learned later (mDNS, identify) still
+                    // fill the routing table.
+                    kcfg.set_periodic_bootstrap_interval(None);
+                }
+                let mut kad =
+                    kad::Behaviour::with_config(peer, kad::store::MemoryStore::new(peer), kcfg);
                 kad.set_mode(Some(kad::Mode::Server));
                 let mdns = if config.mdns {
                     Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer)?)

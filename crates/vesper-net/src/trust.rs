@@ -119,6 +119,14 @@ impl TrustList {
         Ok(self.peers.remove(i))
     }
 
+    /// Every trusted PeerId (entries were validated when loaded or added).
+    pub fn peer_ids(&self) -> Vec<PeerId> {
+        self.peers
+            .iter()
+            .filter_map(|p| parse_peer(&p.peer_id).ok())
+            .collect()
+    }
+
     pub fn contains(&self, peer: &PeerId) -> bool {
         let s = peer.to_string();
         self.peers.iter().any(|p| p.peer_id == s)

@@ -31,6 +31,8 @@ use vesper_gateway::{Gateway, GatewayConfig};
 use vesper_store::{RedisOptions, RedisStore, SqliteOptions, SqliteStore, Store};
 
 use crate::NodeError;
+use crate::remote::server::{RemotePool, RemotePoolConfig};
+use crate::source::StoreSource;
 use crate::worker::{PoolKeys, Worker, WorkerConfig};
 
 /// What a node runs.
@@ -89,6 +91,26 @@ pub struct DevConfig {
     pub reap_interval: Duration,
     /// Fairness between tenants.
     pub fair: vesper_core::sched::FairPolicy,
+    /// Serve remote workers over libp2p (`/vesper/jobs/1`); off when `None`.
+    pub p2p: Option<P2pConfig>,
+}
+
+/// The node's libp2p side: where it listens, and whom it trusts.
+#[derive(Clone, Debug)]
+pub struct P2pConfig {
+    /// The node's home: `identity.ed25519` and `trusted_peers.json` (re-read every second, so
+    /// `vesper peers add|remove` take effect on a running node).
+    pub home: PathBuf,
+    pub listen: Vec<vesper_net::Multiaddr>,
+    pub mdns: bool,
+    pub remote: RemotePoolConfig,
+}
+
+/// What a node's libp2p side looks like once started.
+#[derive(Clone, Debug)]
+pub struct P2pInfo {
+    pub peer_id: vesper_net::PeerId,
+    pub listen_addrs: Vec<vesper_net::Multiaddr>,
 }
 
 impl DevConfig {
@@ -107,6 +129,7 @@ impl DevConfig {
             shutdown_grace: Duration::from_secs(10),
             reap_interval: Duration::from_millis(500),
             fair: vesper_core::sched::FairPolicy::default(),
+            p2p: None,
         }
     }
 }
@@ -121,6 +144,10 @@ pub struct DevNode {
     pub pool_public_key: X25519PublicKey,
     pub node_id: String,
     pub store: Arc<dyn Store>,
+    /// The libp2p side, when enabled.
+    pub p2p: Option<P2pInfo>,
+    /// The remote pool (gateway side of `/vesper/jobs/1`), when enabled.
+    pub remote: Option<Arc<RemotePool>>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     grace: Duration,
@@ -381,11 +408,23 @@ impl DevNode {
                 identity,
                 keys: keys.clone(),
                 executor: executor.clone(),
-                store: store.clone(),
+                source: Arc::new(StoreSource(store.clone())),
                 clock: clock.clone(),
             };
             tasks.spawn(worker.run(shutdown.clone()));
         }
+
+        // Remote workers over libp2p.
+        let (p2p, remote) = match (&cfg.p2p, &gateway) {
+            (Some(p), Some(gw)) => {
+                let keys = if works { Some(keys.clone()) } else { None };
+                let (info, pool) =
+                    start_p2p(p, store.clone(), clock.clone(), keys, &shutdown, &mut tasks).await?;
+                gw.set_worker_directory(pool.clone());
+                (Some(info), Some(pool))
+            }
+            _ => (None, None),
+        };
 
         // Callbacks: deliver what the outbox owes (gateways sign them).
         if let Some(gateway) = &gateway {
@@ -436,6 +475,8 @@ impl DevNode {
             pool_public_key: pool_pks[0],
             node_id,
             store,
+            p2p,
+            remote,
             shutdown,
             tasks,
             grace: cfg.shutdown_grace,
@@ -476,4 +517,141 @@ impl DevNode {
         self.shutdown.cancel();
         self.run_until_stopped().await;
     }
+}
+
+/// Start the libp2p node, the remote pool serving it, the trust-list watcher and, in a node
+/// that holds the pool keys, the key custodian.
+async fn start_p2p(
+    p: &P2pConfig,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    keys: Option<Arc<PoolKeys>>,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) -> Result<(P2pInfo, Arc<RemotePool>), NodeError> {
+    use std::collections::HashSet;
+    use std::sync::RwLock;
+    use vesper_net::{Net, NetConfig, NetEvent, NodeIdentity, TrustList};
+
+    let identity = NodeIdentity::load_or_create(&p.home.join(vesper_net::IDENTITY_FILE))?;
+    let trust_path = p.home.join(vesper_net::TRUST_FILE);
+    let initial: HashSet<_> = TrustList::load(&trust_path)?
+        .peer_ids()
+        .into_iter()
+        .collect();
+    let mut net = Net::spawn(
+        &identity,
+        initial.iter().copied(),
+        NetConfig {
+            listen: p.listen.clone(),
+            mdns: p.mdns,
+            ..NetConfig::default()
+        },
+    )?;
+    // The listen addresses, as the OS assigned them.
+    let mut listen_addrs = Vec::new();
+    let mut early = Vec::new();
+    if !p.listen.is_empty() {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let wait = if listen_addrs.is_empty() {
+                deadline.saturating_duration_since(tokio::time::Instant::now())
+            } else {
+                Duration::from_millis(100)
+            };
+            match tokio::time::timeout(wait, net.events.recv()).await {
+                Ok(Some(NetEvent::Listening(a))) => listen_addrs.push(a),
+                Ok(Some(other)) => early.push(other),
+                _ => break,
+            }
+        }
+        if listen_addrs.is_empty() {
+            return Err(NodeError::Setup(format!(
+                "p2p: could not listen on {:?}",
+                p.listen
+            )));
+        }
+    }
+    let peer_id = identity.peer_id();
+    for a in &listen_addrs {
+        tracing::info!("p2p: remote workers connect to {a}/p2p/{peer_id}");
+    }
+
+    let pool = RemotePool::new(store, clock, p.remote.clone());
+    // Events go to the pool (disconnects expire leases); a relay keeps the early ones.
+    let (ev_tx, ev_rx) = tokio::sync::mpsc::channel(256);
+    {
+        let mut events = net.events;
+        tasks.spawn(async move {
+            for e in early {
+                let _ = ev_tx.send(e).await;
+            }
+            while let Some(e) = events.recv().await {
+                if ev_tx.send(e).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    tasks.spawn(pool.clone().run(net.requests, ev_rx, shutdown.clone()));
+
+    // The trust list: re-read every second; changes reach the gate and the custodian.
+    let trusted = Arc::new(RwLock::new(initial));
+    {
+        let handle = net.handle.clone();
+        let trusted = trusted.clone();
+        let pool = pool.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.cancelled() => break,
+                }
+                let now: HashSet<_> = match TrustList::load(&trust_path) {
+                    Ok(l) => l.peer_ids().into_iter().collect(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "trust list unreadable; keeping the last one");
+                        continue;
+                    }
+                };
+                let before = trusted.read().unwrap().clone();
+                for added in now.difference(&before) {
+                    tracing::info!(peer = %added, "peer trusted");
+                    let _ = handle.set_trusted(*added, true).await;
+                }
+                for removed in before.difference(&now) {
+                    tracing::info!(peer = %removed, "peer no longer trusted");
+                    let _ = handle.set_trusted(*removed, false).await;
+                    pool.revoke(removed);
+                }
+                *trusted.write().unwrap() = now;
+            }
+        });
+    }
+    if let Some(keys) = keys {
+        tasks.spawn(crate::remote::custodian::run(
+            pool.clone(),
+            keys,
+            trusted,
+            shutdown.clone(),
+        ));
+    }
+    // Keep the network task alive as long as the node: the handle owns its command channel.
+    {
+        let handle = net.handle.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            stop.cancelled().await;
+            drop(handle);
+        });
+    }
+    Ok((
+        P2pInfo {
+            peer_id,
+            listen_addrs,
+        },
+        pool,
+    ))
 }

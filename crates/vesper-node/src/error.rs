@@ -21,6 +21,10 @@ pub enum NodeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("network error")]
+    Net(#[from] vesper_net::NetError),
+    #[error("{0}")]
+    Setup(String),
     #[error("invalid worker id")]
     WorkerId(#[from] vesper_core::CoreError),
 }

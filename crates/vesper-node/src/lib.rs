@@ -7,6 +7,8 @@
 
 pub mod dev;
 mod error;
+pub mod remote;
+pub mod source;
 pub mod worker;
 
 pub use error::NodeError;

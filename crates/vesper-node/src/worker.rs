@@ -14,7 +14,9 @@ use vesper_crypto::{
     JobMetadata, SigningIdentity, X25519PublicKey, X25519SecretKey, open_workload, seal_result,
 };
 use vesper_exec::{Executor, RunRequest};
-use vesper_store::{LeaseRef, LeasedJob, NewResult, Store, StoreError};
+use vesper_store::{LeaseRef, LeasedJob, NewResult, StoreError};
+
+use crate::source::JobSource;
 use zeroize::Zeroize;
 
 /// Pool secret keys by key id. Only workers hold this.
@@ -31,6 +33,15 @@ impl PoolKeys {
     }
     pub fn get(&self, id: &KeyId) -> Option<&X25519SecretKey> {
         self.0.get(id)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Every key, in key-id order (for sealing a grant).
+    pub fn all(&self) -> Vec<&X25519SecretKey> {
+        let mut v: Vec<_> = self.0.iter().collect();
+        v.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        v.into_iter().map(|(_, k)| k).collect()
     }
 }
 
@@ -65,7 +76,7 @@ pub struct Worker {
     pub identity: SigningIdentity,
     pub keys: Arc<PoolKeys>,
     pub executor: Arc<Executor>,
-    pub store: Arc<dyn Store>,
+    pub source: Arc<dyn JobSource>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -83,7 +94,7 @@ impl Worker {
     }
 
     async fn serve(self: Arc<Self>, shutdown: CancellationToken) {
-        let work = self.store.work_available();
+        let work = self.source.work_available();
         // The previous job's hand-in, still committing while this worker leases and runs the
         // next one: at most one outstanding, so a worker never has more than two jobs.
         let mut handing_in: Option<tokio::task::JoinHandle<()>> = None;
@@ -96,7 +107,7 @@ impl Worker {
             tokio::pin!(notified);
             notified.as_mut().enable();
             match self
-                .store
+                .source
                 .lease(&self.id, self.clock.now(), self.config.lease_ms)
                 .await
             {
@@ -154,7 +165,7 @@ impl Worker {
                 tokio::select! {
                     o = &mut work => break o,
                     _ = beat.tick() => {
-                        if let Err(e) = self.store.heartbeat(&lease, self.clock.now(), self.config.lease_ms).await {
+                        if let Err(e) = self.source.heartbeat(&lease, self.clock.now(), self.config.lease_ms).await {
                             tracing::warn!(job = %lease.job_id, error = %e, "heartbeat failed");
                         }
                     }
@@ -216,7 +227,7 @@ impl Worker {
         match outcome {
             Outcome::Done(result) => {
                 let exec_secs = result.receipt.execution_time_ms as f64 / 1000.0;
-                self.store.complete(lease, result.clone(), now).await.map(|_| {
+                self.source.complete(lease, result.clone(), now).await.map(|_| {
                     metrics::counter!(vesper_gateway::metrics::JOBS_COMPLETED).increment(1);
                     metrics::histogram!(vesper_gateway::metrics::JOB_DURATION).record(exec_secs);
                     tracing::info!(job = %lease.job_id, worker = %self.id, request_id,
@@ -224,7 +235,7 @@ impl Worker {
                 })
             }
             Outcome::Failed(code) => self
-                .store
+                .source
                 .fail(lease, *code, now, self.config.retry)
                 .await
                 .map(|d| {
@@ -268,8 +279,8 @@ impl Worker {
                     (id, None)
                 } else {
                     let m = self
-                        .store
-                        .get_program(id)
+                        .source
+                        .program(id)
                         .await
                         .map_err(|_| ErrorCode::Internal)?
                         .ok_or(ErrorCode::ProgramNotFound)?;

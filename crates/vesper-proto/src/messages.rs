@@ -21,6 +21,10 @@ pub enum MessageKind {
     Completion = 0x08,
     Failure = 0x09,
     HandInAck = 0x0a,
+    ProgramRequest = 0x0b,
+    Program = 0x0c,
+    KeyRequest = 0x0d,
+    KeyGrant = 0x0e,
     Error = 0x0f,
     // Reserved for the container protocol (seed 001), not served yet.
     DeployRequest = 0x10,
@@ -46,6 +50,10 @@ impl MessageKind {
             0x08 => Completion,
             0x09 => Failure,
             0x0a => HandInAck,
+            0x0b => ProgramRequest,
+            0x0c => Program,
+            0x0d => KeyRequest,
+            0x0e => KeyGrant,
             0x0f => Error,
             0x10..=0x16 => return Err(WireError::Reserved(b)),
             _ => return Err(WireError::UnknownType(b)),
@@ -65,6 +73,10 @@ impl MessageKind {
             Completion => "completion",
             Failure => "failure",
             HandInAck => "hand_in_ack",
+            ProgramRequest => "program_request",
+            Program => "program",
+            KeyRequest => "key_request",
+            KeyGrant => "key_grant",
             Error => "error",
             DeployRequest => "deploy_request",
             DeployResponse => "deploy_response",
@@ -223,6 +235,69 @@ pub struct HandInAck {
     pub accepted: bool,
 }
 
+/// Worker → gateway: send me a registered program's module (not secret: the registry is
+/// content-addressed and modules carry no tenant data).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramRequest {
+    /// Hex SHA-256 program id.
+    pub program_id: String,
+}
+
+/// Gateway → worker: the module whose SHA-256 is `program_id` (the worker checks).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Program {
+    pub program_id: String,
+    #[serde(with = "b64")]
+    pub module: Vec<u8>,
+}
+
+/// Worker → gateway: "I need the pool's keys." Announces the worker's X25519 key-exchange
+/// key, signed by its node identity so that whoever grants can check it against the PeerId it
+/// trusts, whatever the gateway relaying it did (docs/PROTOCOL.md, "Pool keys").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRequest {
+    /// Hex X25519 public key to seal the grant to.
+    pub kx_pubkey: String,
+    /// Hex Ed25519 signature by the worker's identity over
+    /// `"vesper/v1/kx-announce\0" || peer_id bytes || kx_pubkey`.
+    pub signature: String,
+}
+
+/// Gateway → worker: the answer to a [`KeyRequest`]: `pending` until a custodian that trusts
+/// the worker has sealed the pool keys to it; then `granted` with the sealed keys.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyGrant {
+    /// `pending` or `granted`.
+    pub status: String,
+    /// `seal_pool_grant` output (docs/ENVELOPE.md), present when granted.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64_opt")]
+    pub sealed: Option<Vec<u8>>,
+    /// Hex ids of the keys in the grant, oldest epoch first.
+    #[serde(default)]
+    pub key_ids: Vec<String>,
+}
+
+/// Optional bytes as base64.
+mod b64_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => super::b64::serialize(b, s),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        #[derive(Deserialize)]
+        struct W(#[serde(with = "super::b64")] Vec<u8>);
+        Option::<W>::deserialize(d).map(|o| o.map(|W(b)| b))
+    }
+}
+
 /// Either side: the other side sent something it cannot serve; the stream is closed after.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -244,6 +319,10 @@ pub enum Message {
     Completion(Completion),
     Failure(Failure),
     HandInAck(HandInAck),
+    ProgramRequest(ProgramRequest),
+    Program(Program),
+    KeyRequest(KeyRequest),
+    KeyGrant(KeyGrant),
     Error(ErrorMessage),
 }
 
@@ -260,6 +339,10 @@ impl Message {
             Message::Completion(_) => MessageKind::Completion,
             Message::Failure(_) => MessageKind::Failure,
             Message::HandInAck(_) => MessageKind::HandInAck,
+            Message::ProgramRequest(_) => MessageKind::ProgramRequest,
+            Message::Program(_) => MessageKind::Program,
+            Message::KeyRequest(_) => MessageKind::KeyRequest,
+            Message::KeyGrant(_) => MessageKind::KeyGrant,
             Message::Error(_) => MessageKind::Error,
         }
     }
@@ -276,6 +359,10 @@ impl Message {
             Message::Completion(m) => serde_json::to_vec(m),
             Message::Failure(m) => serde_json::to_vec(m),
             Message::HandInAck(m) => serde_json::to_vec(m),
+            Message::ProgramRequest(m) => serde_json::to_vec(m),
+            Message::Program(m) => serde_json::to_vec(m),
+            Message::KeyRequest(m) => serde_json::to_vec(m),
+            Message::KeyGrant(m) => serde_json::to_vec(m),
             Message::Error(m) => serde_json::to_vec(m),
         }
     }
@@ -301,6 +388,10 @@ impl Message {
             MessageKind::Completion => Message::Completion(parse(kind, payload)?),
             MessageKind::Failure => Message::Failure(parse(kind, payload)?),
             MessageKind::HandInAck => Message::HandInAck(parse(kind, payload)?),
+            MessageKind::ProgramRequest => Message::ProgramRequest(parse(kind, payload)?),
+            MessageKind::Program => Message::Program(parse(kind, payload)?),
+            MessageKind::KeyRequest => Message::KeyRequest(parse(kind, payload)?),
+            MessageKind::KeyGrant => Message::KeyGrant(parse(kind, payload)?),
             MessageKind::Error => Message::Error(parse(kind, payload)?),
             reserved => return Err(WireError::Reserved(reserved as u8)),
         })

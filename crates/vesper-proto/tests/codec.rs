@@ -66,6 +66,27 @@ fn samples() -> Vec<Message> {
             job_id: "j".into(),
             accepted: true,
         }),
+        Message::ProgramRequest(ProgramRequest {
+            program_id: "ab".repeat(32),
+        }),
+        Message::Program(Program {
+            program_id: "ab".repeat(32),
+            module: b"\0asm\x01\0\0\0".to_vec(),
+        }),
+        Message::KeyRequest(KeyRequest {
+            kx_pubkey: "01".repeat(32),
+            signature: "02".repeat(64),
+        }),
+        Message::KeyGrant(KeyGrant {
+            status: "pending".into(),
+            sealed: None,
+            key_ids: vec![],
+        }),
+        Message::KeyGrant(KeyGrant {
+            status: "granted".into(),
+            sealed: Some(vec![1, 2, 3]),
+            key_ids: vec!["cd".repeat(8)],
+        }),
         Message::Error(ErrorMessage {
             code: "untrusted".into(),
             message: "peer not trusted".into(),
@@ -75,6 +96,10 @@ fn samples() -> Vec<Message> {
 
 #[test]
 fn every_message_round_trips() {
+    // Every type byte of the job protocol has a sample.
+    let kinds: std::collections::HashSet<u8> = samples().iter().map(|m| m.kind() as u8).collect();
+    let expected: std::collections::HashSet<u8> = (0x01..=0x0f).collect();
+    assert_eq!(kinds, expected);
     for m in samples() {
         let frame = encode(&m).unwrap();
         assert_eq!(frame[0], m.kind() as u8);

@@ -119,7 +119,8 @@ pub struct DevArgs {
     /// Address to listen on [config: node.listen].
     #[arg(long)]
     listen: Option<SocketAddr>,
-    /// In-process workers (default: number of cores) [config: node.workers].
+    /// In-process workers (default: number of cores; 0 = none, remote workers only)
+    /// [config: node.workers, node.local_workers].
     #[arg(long)]
     workers: Option<u32>,
     /// Time to live of results, seconds [config: worker.result_ttl_secs].
@@ -144,6 +145,24 @@ pub struct DevArgs {
     /// The pool's secret key file (workers) [config: node.pool_key].
     #[arg(long)]
     pool_key: Option<PathBuf>,
+    /// Serve remote workers over libp2p on this multiaddr, e.g. /ip4/0.0.0.0/tcp/9000
+    /// (repeatable) [config: p2p.listen].
+    #[arg(long = "p2p-listen", value_name = "MULTIADDR")]
+    p2p_listen: Vec<String>,
+    /// `vesper worker`: dial this gateway and lease jobs over libp2p instead of sharing a
+    /// store (repeatable; `mdns` = find a trusted gateway on the local network)
+    /// [config: p2p.connect].
+    #[arg(long, value_name = "MULTIADDR")]
+    connect: Vec<String>,
+    /// Discover peers with mDNS [config: p2p.mdns].
+    #[arg(long)]
+    mdns: bool,
+    /// The node's home: identity and trusted_peers.json [config: p2p.home; env VESPER_HOME].
+    #[arg(long)]
+    home: Option<PathBuf>,
+    /// A remote worker's locality label [config: p2p.region].
+    #[arg(long)]
+    region: Option<String>,
 }
 
 impl DevArgs {
@@ -158,9 +177,11 @@ impl DevArgs {
             cfg.node.listen = l.to_string();
         }
         if let Some(w) = self.workers {
-            if w == 0 || w > 256 {
-                bail!("--workers must be between 1 and 256");
+            if w > 256 {
+                bail!("--workers must be between 0 and 256");
             }
+            // 0: no in-process workers (remote workers only).
+            cfg.node.local_workers = w > 0;
             cfg.node.workers = w;
         }
         if let Some(t) = self.result_ttl {
@@ -184,6 +205,28 @@ impl DevArgs {
         if let Some(p) = &self.pool_key {
             cfg.node.pool_key = p.display().to_string();
         }
+        if !self.p2p_listen.is_empty() {
+            cfg.p2p.listen = self.p2p_listen.clone();
+        }
+        for c in &self.connect {
+            if c == "mdns" {
+                cfg.p2p.mdns = true;
+            } else {
+                cfg.p2p.connect.push(c.clone());
+            }
+        }
+        if self.mdns {
+            cfg.p2p.mdns = true;
+        }
+        if let Some(h) = &self.home {
+            cfg.p2p.home = h.display().to_string();
+        }
+        if let Some(r) = &self.region {
+            cfg.p2p.region = r.clone();
+        }
+        // Validate what the flags added, naming the flag's config key.
+        cfg.p2p_listen()?;
+        cfg.p2p_connect()?;
         Ok(cfg)
     }
 }
@@ -205,6 +248,10 @@ pub async fn dev(
     if !c.node.pool_key.is_empty() {
         cfg.pool_key = Some(PathBuf::from(&c.node.pool_key));
     }
+    let remote_worker = role == Role::Worker && (!c.p2p.connect.is_empty() || c.p2p.mdns);
+    if remote_worker {
+        return remote_worker_main(&c).await;
+    }
     // Separate gateway and worker processes must share their store: only Redis is shared
     // (status events and wake-ups cross processes over it).
     if role != Role::Dev && !matches!(cfg.store, StoreSpec::Redis { .. }) {
@@ -221,6 +268,9 @@ pub async fn dev(
     if c.node.workers > 0 {
         cfg.workers = c.node.workers as usize;
     }
+    if !c.node.local_workers {
+        cfg.workers = 0;
+    }
     cfg.worker.result_ttl_ms = c.worker.result_ttl_secs.saturating_mul(1000);
     cfg.worker.lease_ms = c.worker.lease_ms.max(1000);
     cfg.worker.heartbeat_ms = (cfg.worker.lease_ms / 3).max(200);
@@ -233,6 +283,21 @@ pub async fn dev(
         burst: c.scheduler.burst,
     };
     cfg.reap_interval = Duration::from_millis(c.scheduler.reap_interval_ms.max(50));
+    let p2p_listen = c.p2p_listen()?;
+    if !p2p_listen.is_empty() && role != Role::Worker {
+        cfg.p2p = Some(vesper_node::dev::P2pConfig {
+            home: c.p2p_home()?,
+            listen: p2p_listen,
+            mdns: c.p2p.mdns,
+            remote: vesper_node::remote::server::RemotePoolConfig {
+                lease_ms: cfg.worker.lease_ms,
+                heartbeat_ms: cfg.worker.heartbeat_ms,
+                result_ttl_ms: cfg.worker.result_ttl_ms,
+                retry: cfg.worker.retry,
+                ..Default::default()
+            },
+        });
+    }
     let workers = cfg.workers;
     let store_desc = match &cfg.store {
         StoreSpec::Embedded => format!("embedded ({}/vesper.db)", data.display()),
@@ -278,6 +343,19 @@ pub async fn dev(
         ),
         (None, _) => {}
     }
+    if let Some(p) = &node.p2p {
+        println!("  peer id:          {}", p.peer_id);
+        for a in &p.listen_addrs {
+            println!(
+                "  remote workers:   vesper worker --connect {a}/p2p/{}",
+                p.peer_id
+            );
+        }
+        println!(
+            "  trust a worker:   vesper peers add WORKER_PEER_ID --home {}",
+            c.p2p_home()?.display()
+        );
+    }
     println!("Press Ctrl-C to stop.");
     let token = node.shutdown_token();
     tokio::spawn(async move {
@@ -287,6 +365,79 @@ pub async fn dev(
     });
     node.run_until_stopped().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `vesper worker --connect`: a worker that leases over libp2p from a trusted gateway.
+async fn remote_worker_main(c: &crate::config::Config) -> anyhow::Result<ExitCode> {
+    let workers = if c.node.workers > 0 {
+        c.node.workers as usize
+    } else {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    };
+    let mut worker = vesper_node::worker::WorkerConfig::default();
+    worker.limits.fuel = c.worker.fuel;
+    worker.limits.memory_bytes = (c.worker.memory_mb as usize) << 20;
+    worker.limits.wall_ms = c.worker.wall_ms;
+    let home = c.p2p_home()?;
+    let cfg = vesper_node::remote::client::RemoteWorkerConfig {
+        home: home.clone(),
+        connect: c.p2p_connect()?,
+        mdns: c.p2p.mdns,
+        workers,
+        exec: vesper_exec::ExecutorConfig {
+            max_memory_bytes: worker.limits.memory_bytes,
+            max_concurrent: (workers as u32) * 2 + 2,
+        },
+        worker,
+        name: hostname(),
+        capabilities: vesper_node::remote::capabilities(
+            workers,
+            &c.p2p.region,
+            c.p2p.price_per_mfuel,
+        ),
+    };
+    let identity = vesper_net::NodeIdentity::load_or_create(&home.join(vesper_net::IDENTITY_FILE))?;
+    println!(
+        "Vesper remote worker {} ({workers} workers)",
+        identity.peer_id()
+    );
+    println!("  home:             {}", home.display());
+    match (c.p2p.connect.is_empty(), c.p2p.mdns) {
+        (false, _) => println!("  gateway:          {}", c.p2p.connect.join(", ")),
+        (true, _) => println!("  gateway:          any trusted one found with mDNS"),
+    }
+    println!(
+        "  the gateway's operator trusts it with: vesper peers add {}",
+        identity.peer_id()
+    );
+    println!("Press Ctrl-C to stop.");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("shutting down: finishing running jobs...");
+        token.cancel();
+    });
+    vesper_node::remote::client::run(cfg, shutdown)
+        .await
+        .context("remote worker")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| {
+            s.trim()
+                .chars()
+                .filter(|c| c.is_ascii_graphic())
+                .take(64)
+                .collect()
+        })
+        .ok()
+        .filter(|s: &String| !s.is_empty())
+        .unwrap_or_else(|| "worker".into())
 }
 
 // ---- keygen ----------------------------------------------------------------------------
@@ -462,6 +613,64 @@ async fn wait_and_open(
         std::io::Write::write_all(&mut std::io::stderr(), &r.stderr)?;
     }
     Ok(ExitCode::from(u8::try_from(r.exit_code).unwrap_or(1)))
+}
+
+// ---- workers ------------------------------------------------------------------------------
+
+#[derive(Args)]
+pub struct WorkersArgs {
+    #[command(flatten)]
+    opts: ClientOpts,
+    /// Print the JSON body of `GET /api/workers`.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn workers(a: WorkersArgs) -> anyhow::Result<ExitCode> {
+    let body = a.opts.client()?.workers().await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let list = body["workers"].as_array().cloned().unwrap_or_default();
+    println!(
+        "{:<54} {:<6} {:<8} {:>5} {:>7} {:>6} {:>9} {:>6} {:<10} GPUS",
+        "WORKER", "KIND", "ALIVE", "CORES", "MEM_MB", "LEASES", "DONE/FAIL", "REP", "REGION"
+    );
+    for w in &list {
+        let alive = match w["connected"].as_bool() {
+            Some(true) => "up",
+            Some(false) => "down",
+            None => "-",
+        };
+        let gpus: Vec<&str> = w["gpus"]
+            .as_array()
+            .map(|g| g.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        println!(
+            "{:<54} {:<6} {:<8} {:>5} {:>7} {:>6} {:>9} {:>6.2} {:<10} {}",
+            w["id"].as_str().unwrap_or("?"),
+            w["kind"].as_str().unwrap_or("?"),
+            alive,
+            w["cores"].as_u64().unwrap_or(0),
+            w["memory_mb"].as_u64().unwrap_or(0),
+            w["active_leases"].as_u64().unwrap_or(0),
+            format!(
+                "{}/{}",
+                w["completed"].as_u64().unwrap_or(0),
+                w["failed"].as_u64().unwrap_or(0)
+            ),
+            w["reputation"].as_f64().unwrap_or(0.0),
+            w["region"].as_str().unwrap_or(""),
+            if gpus.is_empty() {
+                "-".to_owned()
+            } else {
+                gpus.join(",")
+            },
+        );
+    }
+    println!("{} workers", list.len());
+    Ok(ExitCode::SUCCESS)
 }
 
 // ---- status / result / cancel / verify ----------------------------------------------------

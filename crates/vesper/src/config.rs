@@ -19,6 +19,24 @@ pub struct Config {
     pub scheduler: SchedulerSection,
     pub worker: WorkerSection,
     pub callbacks: CallbacksSection,
+    pub p2p: P2pSection,
+}
+
+/// The node fabric (docs/NETWORK.md).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct P2pSection {
+    /// The node's home (identity, trusted_peers.json); "" = $VESPER_HOME or ~/.vesper.
+    pub home: String,
+    /// Multiaddrs to serve remote workers on (gateway/dev); empty = off.
+    pub listen: Vec<String>,
+    /// Find peers on the local network with mDNS.
+    pub mdns: bool,
+    /// Gateways a `vesper worker` dials (multiaddrs); empty with mdns = find one.
+    pub connect: Vec<String>,
+    /// A remote worker's locality label and asking price per million fuel.
+    pub region: String,
+    pub price_per_mfuel: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -34,6 +52,8 @@ pub struct NodeSection {
     pub namespace: String,
     /// The pool's secret key file (workers); "" = keys/pool.x25519 in data_dir.
     pub pool_key: String,
+    /// Run in-process workers (dev); false = only remote workers serve jobs.
+    pub local_workers: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -147,6 +167,7 @@ impl Default for Config {
                 wall_ms: limits.wall_ms,
             },
             callbacks: CallbacksSection::default(),
+            p2p: P2pSection::default(),
         }
     }
 }
@@ -160,6 +181,7 @@ impl Default for NodeSection {
             store: String::new(),
             namespace: "vesper".into(),
             pool_key: String::new(),
+            local_workers: true,
         }
     }
 }
@@ -328,7 +350,43 @@ impl Config {
             bail!("config key `scheduler.quantum` must be at least 1");
         }
         self.callback_networks()?;
+        self.p2p_listen()?;
+        self.p2p_connect()?;
         Ok(())
+    }
+
+    fn multiaddrs(key: &str, v: &[String]) -> anyhow::Result<Vec<vesper_net::Multiaddr>> {
+        v.iter()
+            .map(|a| {
+                a.parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "config key `{key}` must hold multiaddrs like /ip4/0.0.0.0/tcp/9000, got {a:?}"
+                    )
+                })
+            })
+            .collect()
+    }
+
+    pub fn p2p_listen(&self) -> anyhow::Result<Vec<vesper_net::Multiaddr>> {
+        Self::multiaddrs("p2p.listen", &self.p2p.listen)
+    }
+
+    pub fn p2p_connect(&self) -> anyhow::Result<Vec<vesper_net::Multiaddr>> {
+        Self::multiaddrs("p2p.connect", &self.p2p.connect)
+    }
+
+    /// The node's home for its identity and trust list.
+    pub fn p2p_home(&self) -> anyhow::Result<PathBuf> {
+        if !self.p2p.home.is_empty() {
+            return Ok(PathBuf::from(&self.p2p.home));
+        }
+        if let Some(h) = std::env::var_os("VESPER_HOME") {
+            return Ok(PathBuf::from(h));
+        }
+        Ok(
+            PathBuf::from(std::env::var_os("HOME").context("no HOME; set p2p.home or --home")?)
+                .join(".vesper"),
+        )
     }
 
     pub fn listen(&self) -> anyhow::Result<SocketAddr> {

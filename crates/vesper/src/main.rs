@@ -31,6 +31,8 @@ enum Command {
     Submit(cli::SubmitArgs),
     /// Show a job's status.
     Status(cli::StatusArgs),
+    /// List the pool's workers: capabilities, load, reputation, liveness.
+    Workers(cli::WorkersArgs),
     /// Fetch a result, verify its receipt and decrypt it.
     Result(cli::ResultArgs),
     /// Verify a saved result (the JSON body of GET /api/result/{job_id}); exit 0 only if genuine.
@@ -90,6 +92,7 @@ fn main() -> std::process::ExitCode {
             Command::Keygen(a) => cli::keygen(a),
             Command::Submit(a) => cli::submit(a).await,
             Command::Status(a) => cli::status(a).await,
+            Command::Workers(a) => cli::workers(a).await,
             Command::Result(a) => cli::result(a).await,
             Command::Verify(a) => cli::verify(a).await,
             Command::Cancel(a) => cli::cancel(a).await,

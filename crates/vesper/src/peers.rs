@@ -35,7 +35,7 @@ pub struct IdArgs {
 
 /// Print this node's PeerId (creating the identity on first use).
 pub fn id(a: IdArgs) -> anyhow::Result<ExitCode> {
-    let path = a.home.dir()?.join("identity.ed25519");
+    let path = a.home.dir()?.join(vesper_net::IDENTITY_FILE);
     let id = NodeIdentity::load_or_create(&path)
         .with_context(|| format!("identity at {}", path.display()))?;
     println!("{}", id.peer_id());
@@ -70,7 +70,7 @@ enum PeersCmd {
 }
 
 pub fn peers(a: PeersArgs) -> anyhow::Result<ExitCode> {
-    let path = a.home.dir()?.join("trusted_peers.json");
+    let path = a.home.dir()?.join(vesper_net::TRUST_FILE);
     let mut list = TrustList::load(&path)?;
     match a.cmd {
         PeersCmd::Add { peer_id, name } => {

@@ -9,6 +9,7 @@ mod gateway;
 mod observability;
 mod openapi;
 mod privacy;
+mod remote;
 mod scale;
 mod wallet;
 

@@ -31,6 +31,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/jobs"),
     ("DELETE", "/api/jobs/{job_id}"),
     ("GET", "/api/events"),
+    ("GET", "/api/workers"),
     ("GET", "/api/admin/tenants"),
     ("POST", "/api/admin/tenants/{name}/disable"),
     ("POST", "/api/admin/tenants/{name}/enable"),

@@ -1,0 +1,314 @@
+//! Remote workers over libp2p, on loopback: a real `vesper dev` (gateway and key custodian, no
+//! in-process workers) and real `vesper worker --connect` processes. The multi-host version
+//! (network namespaces, link cuts, mDNS) is `tests/netns/run.sh`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use vesper_client::{Client, verify_result};
+use vesper_crypto::{KeyKind, X25519SecretKey, read_key_file};
+
+use crate::scale::{SPIN_ECHO, spin_input};
+use crate::{BIN, CAT, DevProcess, free_addr, sealed};
+
+/// Create (or read) the identity under `home`; its PeerId.
+pub fn peer_id(home: &Path) -> String {
+    let out = Command::new(BIN)
+        .arg("id")
+        .arg("--home")
+        .arg(home)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// `vesper peers add PEER --home HOME`.
+pub fn trust(home: &Path, peer: &str) {
+    let out = Command::new(BIN)
+        .args(["peers", "add", peer, "--home"])
+        .arg(home)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A `vesper worker --connect` process.
+pub struct RemoteWorker {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl RemoteWorker {
+    pub fn start(home: &Path, connect: &str, workers: u32) -> RemoteWorker {
+        let log = home.with_extension("log");
+        let f = std::fs::File::create(&log).unwrap();
+        let child = Command::new(BIN)
+            .args(["worker", "--connect", connect, "--workers"])
+            .arg(workers.to_string())
+            .arg("--home")
+            .arg(home)
+            .env("VESPER_LOG", "info")
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        RemoteWorker { child, log }
+    }
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RemoteWorker {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn wait_for(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Every way `secret` could show up in a log of hex-encoded JSON frames: raw, hex, and (at each
+/// of the three base64 alignments) the stable middle of its base64, raw and hex.
+fn encodings(secret: &[u8]) -> Vec<String> {
+    let mut v = vec![
+        String::from_utf8_lossy(secret).into_owned(),
+        hex::encode(secret),
+    ];
+    for pad in 0..3 {
+        let mut b = vec![0u8; pad];
+        b.extend_from_slice(secret);
+        let s = base64::engine::general_purpose::STANDARD.encode(&b);
+        let mid = &s[4..s.len() - 4];
+        v.push(mid.to_owned());
+        v.push(hex::encode(mid));
+    }
+    v
+}
+
+#[test]
+fn remote_workers_serve_only_after_mutual_trust_and_the_gateway_relays_only_ciphertext() {
+    let rt = crate::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let (gw_home, a_home, b_home) = (
+        dir.path().join("gw-home"),
+        dir.path().join("a-home"),
+        dir.path().join("b-home"),
+    );
+    let gw_id = peer_id(&gw_home);
+    let a_id = peer_id(&a_home);
+    let b_id = peer_id(&b_home);
+    // Both workers trust the gateway; the gateway trusts only A for now.
+    trust(&a_home, &gw_id);
+    trust(&b_home, &gw_id);
+    trust(&gw_home, &a_id);
+
+    let port = free_addr().port();
+    let listen = format!("/ip4/127.0.0.1/tcp/{port}");
+    let data = dir.path().join("gw");
+    let gw = DevProcess::start(
+        &data,
+        free_addr(),
+        &[
+            "--workers",
+            "0",
+            "--p2p-listen",
+            &listen,
+            "--home",
+            gw_home.to_str().unwrap(),
+            "--lease-ms",
+            "3000",
+        ],
+        // Every frame the gateway receives or sends, in full.
+        "info,vesper::wire=trace",
+    );
+    let connect = format!("{listen}/p2p/{gw_id}");
+    let a = RemoteWorker::start(&a_home, &connect, 2);
+    let b = RemoteWorker::start(&b_home, &connect, 2);
+    let gw_log = || std::fs::read_to_string(&gw.log).unwrap_or_default();
+
+    wait_for(Duration::from_secs(30), "worker A's pool keys", || {
+        a.log_text().contains("pool keys received")
+    });
+    wait_for(Duration::from_secs(30), "the gateway to refuse B", || {
+        gw_log()
+            .lines()
+            .any(|l| l.contains("refused untrusted peer") && l.contains(&b_id))
+    });
+
+    let client_sk = X25519SecretKey::generate();
+    let canary = format!("canary-{}", hex::encode(rand::random::<[u8; 8]>()));
+    let client: Client = gw.client();
+    let mut payload_probe = String::new();
+    rt.block_on(async {
+        // Ten jobs: all run by A, the only trusted worker.
+        let mut jobs = Vec::new();
+        for i in 0..10 {
+            let input = format!("{canary}-{i}");
+            let req = sealed(
+                &client,
+                &client_sk,
+                &wat::parse_str(CAT).unwrap(),
+                input.as_bytes(),
+            )
+            .await;
+            if i == 0 {
+                let ct = base64::engine::general_purpose::STANDARD
+                    .decode(&req.encrypted_payload)
+                    .unwrap();
+                payload_probe =
+                    hex::encode(&base64::engine::general_purpose::STANDARD.encode(&ct)[..40]);
+            }
+            jobs.push((client.submit(&req, None).await.unwrap().job_id, input));
+        }
+        let keys = client.keys(None).await.unwrap();
+        let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
+        for (job, input) in &jobs {
+            let (_, body) = client.result(job, 30).await.unwrap();
+            let v = verify_result(&body, &trusted, Some(&client_sk)).unwrap();
+            assert_eq!(v.plaintext.unwrap().stdout, input.as_bytes());
+            // The receipt names the node and is signed with its own identity key.
+            assert_eq!(v.receipt.worker_id, a_id);
+        }
+        let w = client.workers().await.unwrap();
+        let list = w["workers"].as_array().unwrap();
+        let ids: Vec<&str> = list.iter().map(|w| w["id"].as_str().unwrap()).collect();
+        assert!(ids.contains(&a_id.as_str()), "{w}");
+        assert!(
+            !ids.contains(&b_id.as_str()),
+            "an untrusted worker is listed: {w}"
+        );
+        let wa = list.iter().find(|w| w["id"] == a_id.as_str()).unwrap();
+        assert_eq!(wa["kind"], "remote");
+        assert_eq!(wa["connected"], true);
+        assert_eq!(wa["key_granted"], true);
+        assert!(wa["completed"].as_u64().unwrap() >= 10, "{wa}");
+        assert!(wa["reputation"].as_f64().unwrap() > 0.5, "{wa}");
+        assert_eq!(wa["executors"][0], "wasm");
+    });
+    // B was refused before any application protocol: no keys, no hello, logged once although it
+    // kept redialling.
+    assert!(!b.log_text().contains("pool keys received"));
+    assert!(
+        !gw_log()
+            .lines()
+            .any(|l| l.contains("said hello") && l.contains(&b_id))
+    );
+    let refusals = gw_log()
+        .lines()
+        .filter(|l| l.contains("refused untrusted peer") && l.contains(&b_id))
+        .count();
+    assert_eq!(refusals, 1, "a refused peer is logged once");
+
+    // The operator trusts B: it gets the keys (sealed to it) without any restart.
+    trust(&gw_home, &b_id);
+    wait_for(Duration::from_secs(30), "worker B's pool keys", || {
+        b.log_text().contains("pool keys received")
+    });
+
+    // Long jobs in flight on A, then A dies: its leases are expired on disconnect and B
+    // finishes every job, each exactly once.
+    let mut a = a;
+    rt.block_on(async {
+        let module = wat::parse_str(SPIN_ECHO).unwrap();
+        let mut jobs = Vec::new();
+        for i in 0..8 {
+            let input = spin_input(3000, &format!("{canary}-spin-{i}"));
+            let req = sealed(&client, &client_sk, &module, &input).await;
+            jobs.push((client.submit(&req, None).await.unwrap().job_id, input));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let w = client.workers().await.unwrap();
+            let busy = w["workers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|w| w["id"] == a_id.as_str() && w["active_leases"].as_u64().unwrap() > 0);
+            if busy {
+                break;
+            }
+            assert!(Instant::now() < deadline, "A never took a job");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        a.kill9();
+        let keys = client.keys(None).await.unwrap();
+        let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
+        for (job, input) in &jobs {
+            let (_, body) = client.result(job, 60).await.unwrap();
+            let v = verify_result(&body, &trusted, Some(&client_sk)).unwrap();
+            assert_eq!(v.plaintext.unwrap().stdout, *input);
+            let st = client.status(job, 0).await.unwrap();
+            assert_eq!(st.status, "completed");
+        }
+        let w = client.workers().await.unwrap();
+        let wa = w["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["id"] == a_id.as_str())
+            .cloned()
+            .unwrap();
+        assert_eq!(wa["connected"], false, "{wa}");
+        assert!(wa["expired"].as_u64().unwrap() >= 1, "{wa}");
+    });
+    assert!(
+        gw_log().contains("remote worker disconnected; its leases expired"),
+        "the gateway did not expire the dead worker's leases"
+    );
+
+    // What crossed the gateway: the wire trace holds every frame, and the sealed payload is
+    // there (so the trace is not empty); the canary and the pool secret are not, in any
+    // encoding; nor are they in the store's files or the workers' logs.
+    let log = gw_log();
+    assert!(log.contains("vesper::wire"), "no wire trace");
+    assert!(
+        log.contains(&payload_probe),
+        "the wire trace lacks the sealed payload"
+    );
+    let pool_secret = read_key_file(&data.join("keys/pool.x25519"), KeyKind::X25519Secret).unwrap();
+    let mut haystacks = vec![("gateway log".to_owned(), log.into_bytes())];
+    haystacks.push(("worker B log".into(), b.log_text().into_bytes()));
+    haystacks.push(("worker A log".into(), a.log_text().into_bytes()));
+    for e in std::fs::read_dir(&data).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            haystacks.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+        }
+    }
+    for (what, hay) in &haystacks {
+        for needle in encodings(canary.as_bytes())
+            .iter()
+            .chain(&encodings(&pool_secret))
+        {
+            assert!(
+                !hay.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle:?} found in {what}"
+            );
+        }
+    }
+}
