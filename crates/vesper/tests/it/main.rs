@@ -6,6 +6,7 @@ mod cli;
 mod crash;
 mod flood;
 mod gateway;
+mod netns;
 mod observability;
 mod openapi;
 mod privacy;
