@@ -182,6 +182,14 @@ pub fn rank(
                     .then_with(|| workers[a.0].id.cmp(&workers[b.0].id))
             });
             idx = scored.into_iter().map(|(i, _)| i).collect();
+            // Exploration: an idle worker not yet measured goes first, so that it is measured
+            // and then judged on its own speed. Without this, a slow worker measured first
+            // could keep a faster newcomer (assumed "typical") idle for ever.
+            let unmeasured =
+                |i: &usize| workers[*i].ms_per_job.is_none() && workers[*i].in_flight == 0;
+            let (mut first, rest): (Vec<usize>, Vec<usize>) = idx.into_iter().partition(unmeasured);
+            first.extend(rest);
+            idx = first;
         }
     }
     idx.truncate(top);
@@ -235,6 +243,32 @@ impl Reputation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unmeasured_worker_is_tried_before_a_measured_slow_one() {
+        let mut slow = w("slow");
+        slow.ms_per_job = Some(30.0);
+        let mut fresh = w("zz-fresh");
+        fresh.ms_per_job = None;
+        let job = JobNeeds {
+            executor: "wasm".into(),
+            ..JobNeeds::default()
+        };
+        let policy = Policy::Scored(Weights::default());
+        let ranked = rank(&policy, &job, &[slow.clone(), fresh.clone()], 0, 2);
+        assert_eq!(
+            ranked,
+            vec![1, 0],
+            "the newcomer must get a chance to be measured"
+        );
+        // Once measured as faster, it keeps winning; measured as slower, it loses.
+        let mut fast = fresh.clone();
+        fast.ms_per_job = Some(10.0);
+        assert_eq!(rank(&policy, &job, &[slow.clone(), fast], 0, 1), vec![1]);
+        let mut slower = fresh;
+        slower.ms_per_job = Some(90.0);
+        assert_eq!(rank(&policy, &job, &[slow, slower], 0, 1), vec![0]);
+    }
 
     fn w(id: &str) -> WorkerView {
         WorkerView {

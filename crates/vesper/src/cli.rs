@@ -294,6 +294,7 @@ pub async fn dev(
                 heartbeat_ms: cfg.worker.heartbeat_ms,
                 result_ttl_ms: cfg.worker.result_ttl_ms,
                 retry: cfg.worker.retry,
+                placement: c.placement()?,
                 ..Default::default()
             },
         });

@@ -107,6 +107,9 @@ pub struct SchedulerSection {
     pub burst: u32,
     /// How often expired leases are swept, milliseconds.
     pub reap_interval_ms: u64,
+    /// Which idle remote worker gets the next job: "scored", "round_robin" or
+    /// "least_connections".
+    pub placement: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -158,6 +161,7 @@ impl Default for Config {
                 quantum: fair.quantum,
                 burst: fair.burst,
                 reap_interval_ms: 500,
+                placement: "scored".into(),
             },
             worker: WorkerSection {
                 lease_ms: 30_000,
@@ -352,7 +356,20 @@ impl Config {
         self.callback_networks()?;
         self.p2p_listen()?;
         self.p2p_connect()?;
+        self.placement()?;
         Ok(())
+    }
+
+    pub fn placement(&self) -> anyhow::Result<vesper_core::placement::Policy> {
+        use vesper_core::placement::Policy;
+        Ok(match self.scheduler.placement.as_str() {
+            "scored" => Policy::Scored(Default::default()),
+            "round_robin" => Policy::RoundRobin,
+            "least_connections" => Policy::LeastConnections,
+            other => bail!(
+                "config key `scheduler.placement` must be \"scored\", \"round_robin\" or \"least_connections\", got {other:?}"
+            ),
+        })
     }
 
     fn multiaddrs(key: &str, v: &[String]) -> anyhow::Result<Vec<vesper_net::Multiaddr>> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use vesper_core::placement::{Outcome, Reputation};
+use vesper_core::placement::{JobNeeds, Outcome, Policy, Reputation, WorkerView};
 use vesper_core::{Clock, ErrorCode, JobId, ProgramId, Receipt, RetryPolicy, Timestamp, WorkerId};
 use vesper_gateway::workers::{WorkerDirectory, WorkerInfo};
 use vesper_net::{InboundRequest, NetEvent, PeerId, peer_public_key};
@@ -34,6 +34,8 @@ pub struct RemotePoolConfig {
     pub long_poll_ms: u64,
     pub result_ttl_ms: u64,
     pub retry: RetryPolicy,
+    /// Which of several idle workers gets the next job (docs/SCHEDULING.md, "Placement").
+    pub placement: Policy,
 }
 
 impl Default for RemotePoolConfig {
@@ -44,6 +46,7 @@ impl Default for RemotePoolConfig {
             long_poll_ms: 2_000,
             result_ttl_ms: 24 * 3600 * 1000,
             retry: RetryPolicy::default(),
+            placement: Policy::Scored(Default::default()),
         }
     }
 }
@@ -68,13 +71,40 @@ struct RemoteWorker {
     failed: u64,
     expired: u64,
     reputation: f64,
+    /// Mean service time, ms per job (EWMA of receipts' execution times).
+    ms_per_job: Option<f64>,
 }
 
 #[derive(Default)]
 struct State {
     workers: HashMap<PeerId, RemoteWorker>,
     grants: HashMap<PeerId, GrantSlot>,
+    /// Workers with a lease request waiting for work now (long polls per peer).
+    waiting: HashMap<PeerId, u32>,
+    /// Round-robin position.
+    cursor: usize,
 }
+
+impl RemoteWorker {
+    fn view(&self, peer: &PeerId) -> WorkerView {
+        WorkerView {
+            id: peer.to_string(),
+            executors: self.capabilities.executors.clone(),
+            memory_mb: self.capabilities.memory_mb,
+            cores: self.capabilities.cores,
+            gpus: self.capabilities.gpus.len() as u32,
+            price_per_mfuel: self.capabilities.price_per_mfuel,
+            region: self.capabilities.region.clone(),
+            in_flight: self.active.len() as u32,
+            ms_per_job: self.ms_per_job,
+            reputation: self.reputation,
+            alive: self.connected,
+        }
+    }
+}
+
+/// Weight of the newest job in a worker's mean service time.
+const SPEED_ALPHA: f64 = 0.2;
 
 pub struct RemotePool {
     store: Arc<dyn Store>,
@@ -190,7 +220,8 @@ impl RemotePool {
         }
     }
 
-    async fn handle(&self, peer: PeerId, msg: Message) -> Message {
+    /// Answer one request from a trusted `peer` (the transport has checked trust).
+    pub async fn handle(&self, peer: PeerId, msg: Message) -> Message {
         let kind = msg.kind().name();
         if !matches!(msg, Message::Hello(_)) && !self.touch(&peer) {
             return error("hello_required", "send hello first");
@@ -339,6 +370,7 @@ impl RemotePool {
             failed: 0,
             expired: 0,
             reputation: Reputation::START,
+            ms_per_job: None,
         });
         w.name = h.worker_id;
         w.capabilities = h.capabilities;
@@ -416,12 +448,61 @@ impl RemotePool {
         }
     }
 
+    /// How many workers have a lease request waiting for work now.
+    pub fn waiting_workers(&self) -> usize {
+        self.state.lock().unwrap().waiting.len()
+    }
+
     /// Forget a peer's grant (its trust was withdrawn).
     pub fn revoke(&self, peer: &PeerId) {
         self.state.lock().unwrap().grants.remove(peer);
     }
 
+    /// Whether `peer` should take the next job, among the workers waiting for one now: the
+    /// placement policy ranks them (`vesper_core::placement`, pure). A worker alone in the
+    /// waiting room always may; so may anyone when no waiting worker is eligible.
+    fn my_turn(&self, peer: &PeerId) -> bool {
+        let st = self.state.lock().unwrap();
+        let waiting: Vec<(&PeerId, &RemoteWorker)> = st
+            .waiting
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .filter_map(|(p, _)| st.workers.get(p).map(|w| (p, w)))
+            .collect();
+        if waiting.len() <= 1 {
+            return true;
+        }
+        let views: Vec<WorkerView> = waiting.iter().map(|(p, w)| w.view(p)).collect();
+        // A job's needs are known only once it is leased; every worker runs wasm.
+        let needs = JobNeeds {
+            executor: "wasm".into(),
+            ..JobNeeds::default()
+        };
+        let ranked =
+            vesper_core::placement::rank(&self.cfg.placement, &needs, &views, st.cursor, 1);
+        match ranked.first() {
+            Some(&i) => views[i].id == peer.to_string(),
+            None => true,
+        }
+    }
+
     async fn lease(&self, peer: PeerId) -> Message {
+        /// Leaves the waiting room however the request ends.
+        struct Waiting<'a>(&'a RemotePool, PeerId);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                let mut st = self.0.state.lock().unwrap();
+                if let Some(n) = st.waiting.get_mut(&self.1) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        st.waiting.remove(&self.1);
+                    }
+                }
+            }
+        }
+        *self.state.lock().unwrap().waiting.entry(peer).or_default() += 1;
+        let _waiting = Waiting(self, peer);
+
         let wid = Self::worker_id(&peer);
         let work = self.store.work_available();
         let deadline = tokio::time::Instant::now() + Duration::from_millis(self.cfg.long_poll_ms);
@@ -429,29 +510,36 @@ impl RemotePool {
             let notified = work.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match self
-                .store
-                .lease(&wid, self.clock.now(), self.cfg.lease_ms)
-                .await
-            {
-                Ok(Some(job)) => {
-                    let mut st = self.state.lock().unwrap();
-                    if let Some(w) = st.workers.get_mut(&peer) {
-                        w.active.insert(job.lease.job_id, job.lease.epoch);
+            let turn = self.my_turn(&peer);
+            if turn {
+                match self
+                    .store
+                    .lease(&wid, self.clock.now(), self.cfg.lease_ms)
+                    .await
+                {
+                    Ok(Some(job)) => {
+                        let mut st = self.state.lock().unwrap();
+                        st.cursor = st.cursor.wrapping_add(1);
+                        if let Some(w) = st.workers.get_mut(&peer) {
+                            w.active.insert(job.lease.job_id, job.lease.epoch);
+                        }
+                        tracing::debug!(%peer, job = %job.lease.job_id, "leased to a remote worker");
+                        return Message::Assignment(assignment_of(&job));
                     }
-                    tracing::debug!(%peer, job = %job.lease.job_id, "leased to a remote worker");
-                    return Message::Assignment(assignment_of(&job));
+                    Ok(None) => {}
+                    Err(e) => return unavailable(e),
                 }
-                Ok(None) => {}
-                Err(e) => return unavailable(e),
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
                 return Message::NoWork(NoWork { retry_after_ms: 0 });
             }
+            // Not this worker's turn: look again shortly (the better-placed worker leases
+            // first, which changes the ranking).
+            let nap = if turn { 250 } else { 10 };
             tokio::select! {
                 _ = &mut notified => {}
-                _ = tokio::time::sleep((deadline - now).min(Duration::from_millis(250))) => {}
+                _ = tokio::time::sleep((deadline - now).min(Duration::from_millis(nap))) => {}
             }
         }
     }
@@ -499,6 +587,7 @@ impl RemotePool {
         }
         let now = self.clock.now();
         let exec_secs = receipt.execution_time_ms as f64 / 1000.0;
+        let exec_ms = receipt.execution_time_ms as f64;
         let lease = LeaseRef {
             job_id,
             epoch: c.epoch,
@@ -512,6 +601,12 @@ impl RemotePool {
         };
         match self.store.complete(&lease, result, now).await {
             Ok(()) => {
+                if let Some(w) = self.state.lock().unwrap().workers.get_mut(&peer) {
+                    w.ms_per_job = Some(match w.ms_per_job {
+                        Some(m) => (1.0 - SPEED_ALPHA) * m + SPEED_ALPHA * exec_ms,
+                        None => exec_ms,
+                    });
+                }
                 metrics::counter!(vesper_gateway::metrics::JOBS_COMPLETED).increment(1);
                 metrics::histogram!(vesper_gateway::metrics::JOB_DURATION).record(exec_secs);
                 self.forget(&peer, &job_id, Some(Outcome::Completed));

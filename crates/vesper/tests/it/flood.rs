@@ -88,6 +88,7 @@ async fn bursts(client: &Client, req: &SubmitRequest) -> (Vec<u64>, Vec<u64>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooding_tenant_gets_429s_and_another_keeps_its_latency() {
+    let _heavy = crate::heavy();
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = DevConfig::new(dir.path().join("data"), "127.0.0.1:0".parse().unwrap());
     cfg.workers = 1;

@@ -25,6 +25,14 @@ use vesper_crypto::X25519SecretKey;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vesper");
 
+/// Held by the tests that start many processes and by the one that measures latency, so that
+/// they never overlap on a 2-core machine: the latency test compares two phases of its own run,
+/// and a neighbour starting five processes between them would decide the result instead.
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// `cat`: copies stdin to stdout.
 pub const CAT: &str = r#"(module
   (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))

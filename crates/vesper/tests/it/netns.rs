@@ -121,6 +121,7 @@ fn wait_for(within: Duration, what: &str, logs: &[&PathBuf], mut f: impl FnMut()
 
 #[test]
 fn gateway_and_workers_on_separate_hosts_discover_refuse_and_survive_a_cut_link() {
+    let _heavy = crate::heavy();
     let Some(net) = Topology::up() else { return };
     let dir = tempfile::tempdir().unwrap();
     let home = |h: &str| dir.path().join(format!("{h}-home"));

@@ -743,6 +743,25 @@ async fn exercise() {
     let r = api_a.get("/api/jobs", "/api/jobs", None).await;
     assert_eq!((r.status, r.code().as_str()), (401, "unauthorized"));
 
+    // Workers: any reader; the in-process workers are listed as local.
+    let r = api_a
+        .get("/api/workers", "/api/workers", Some(&reader))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.json()["workers"]
+            .as_array()
+            .is_some_and(|w| !w.is_empty() && w.iter().all(|w| w["kind"] == "local")),
+        "{}",
+        r.text
+    );
+    let r = api_a
+        .get("/api/workers", "/api/workers", Some(&writer))
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (403, "forbidden"));
+    let r = api_a.get("/api/workers", "/api/workers", None).await;
+    assert_eq!((r.status, r.code().as_str()), (401, "unauthorized"));
+
     // Admin.
     let r = api_a
         .get("/api/admin/tenants", "/api/admin/tenants", Some(&admin_a))

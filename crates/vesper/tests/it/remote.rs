@@ -112,6 +112,7 @@ fn encodings(secret: &[u8]) -> Vec<String> {
 
 #[test]
 fn remote_workers_serve_only_after_mutual_trust_and_the_gateway_relays_only_ciphertext() {
+    let _heavy = crate::heavy();
     let rt = crate::runtime();
     let dir = tempfile::tempdir().unwrap();
     let (gw_home, a_home, b_home) = (

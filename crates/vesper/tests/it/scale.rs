@@ -253,6 +253,7 @@ async fn requests(
 /// of the worker that took the job over; its late hand-in is refused (fencing).
 #[test]
 fn a_paused_worker_cannot_overwrite_the_new_owners_result() {
+    let _heavy = crate::heavy();
     let rt = crate::runtime();
     let c = Cluster::new();
     let lease = ["--lease-ms", "1000", "--workers", "1"];
@@ -306,6 +307,7 @@ fn a_paused_worker_cannot_overwrite_the_new_owners_result() {
 /// job has two results, every job ends within lease + backoff of the last kill.
 #[test]
 fn killing_workers_100_times_loses_and_duplicates_nothing() {
+    let _heavy = crate::heavy();
     const KILLS: usize = 100;
     const JOBS: usize = 120;
     let rt = crate::runtime();
@@ -434,6 +436,7 @@ async fn list_all(client: &Client) -> HashSet<String> {
 /// `Idempotency-Key`: each job exists exactly once.
 #[test]
 fn killing_a_gateway_under_load_keeps_jobs_exactly_once() {
+    let _heavy = crate::heavy();
     const JOBS: usize = 200;
     let rt = crate::runtime();
     let c = Cluster::new();
@@ -488,6 +491,7 @@ fn killing_a_gateway_under_load_keeps_jobs_exactly_once() {
 /// down and recover by themselves; every job acknowledged with 202 completes.
 #[test]
 fn restarting_redis_under_load_loses_no_acknowledged_job() {
+    let _heavy = crate::heavy();
     const JOBS: usize = 150;
     let rt = crate::runtime();
     let mut c = Cluster::new();
@@ -553,6 +557,7 @@ fn restarting_redis_under_load_loses_no_acknowledged_job() {
 /// their logs at trace level, nor in the gateway's metrics and listings.
 #[test]
 fn canary_never_reaches_redis_or_the_gateway() {
+    let _heavy = crate::heavy();
     use crate::privacy::{b64_of, hex_of, walk};
     let rt = crate::runtime();
     let c = Cluster::new();
@@ -622,6 +627,7 @@ fn canary_never_reaches_redis_or_the_gateway() {
 /// gateways together admit one bucket's worth, not two.
 #[test]
 fn a_tenants_rate_limit_is_shared_by_all_gateways() {
+    let _heavy = crate::heavy();
     let rt = crate::runtime();
     let c = Cluster::new();
     // Gateways wait for a worker to publish the pool key.

@@ -1,0 +1,176 @@
+//! Placement wired into remote leasing: two simulated remote workers, one three times slower,
+//! speak the job protocol to a real `RemotePool` over an in-memory store. Jobs arrive one at a
+//! time while both wait, so the policy alone decides who runs each. Under the scored policy
+//! the slow worker gets few jobs; under round-robin the two alternate.
+
+use std::str::FromStr as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use vesper_core::placement::Policy;
+use vesper_core::{
+    Clock as _, JobId, Priority, ProgramId, Receipt, SystemClock, Timestamp, WorkloadType,
+};
+use vesper_crypto::SigningIdentity;
+use vesper_net::{NodeIdentity, PeerId};
+use vesper_node::remote::server::{RemotePool, RemotePoolConfig};
+use vesper_proto::{Capabilities, Completion, Hello, LeaseRequest, Message};
+use vesper_store::{NewJob, SqliteOptions, SqliteStore, Store, SubmitQuota};
+
+/// A remote worker that takes `ms` per job, forever.
+fn sim_worker(pool: Arc<RemotePool>, ms: u64) -> (PeerId, tokio::task::JoinHandle<()>) {
+    let id = NodeIdentity::generate();
+    let peer = id.peer_id();
+    let signer = SigningIdentity::from_bytes(&id.secret_seed()).unwrap();
+    let pk = id.public_key();
+    let task = tokio::spawn(async move {
+        let hello = Message::Hello(Hello {
+            worker_id: format!("sim-{ms}ms"),
+            receipt_key: hex::encode(pk),
+            capabilities: Capabilities {
+                cores: 1,
+                memory_mb: 1024,
+                executors: vec!["wasm".into()],
+                gpus: vec![],
+                price_per_mfuel: 0,
+                region: String::new(),
+            },
+        });
+        assert!(matches!(
+            pool.handle(peer, hello).await,
+            Message::Welcome(_)
+        ));
+        loop {
+            let a = match pool
+                .handle(peer, Message::LeaseRequest(LeaseRequest { max_jobs: 1 }))
+                .await
+            {
+                Message::Assignment(a) => a,
+                Message::NoWork(_) => continue,
+                other => panic!("unexpected {other:?}"),
+            };
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            let now = SystemClock.now();
+            let receipt = Receipt {
+                job_id: JobId::from_str(&a.job_id).unwrap(),
+                program_id: ProgramId([1; 32]),
+                workload_type: WorkloadType::General,
+                payload_digest: [0; 32],
+                result_digest: [0; 32],
+                result_hash: [0; 32],
+                fuel_used: 1,
+                execution_time_ms: ms,
+                started_at: now,
+                completed_at: now,
+                worker_id: peer.to_string(),
+                worker_pubkey: pk,
+            };
+            let signature = hex::encode(signer.sign_receipt(&receipt));
+            let ack = pool
+                .handle(
+                    peer,
+                    Message::Completion(Completion {
+                        job_id: a.job_id,
+                        epoch: a.epoch,
+                        encrypted_result: vec![7; 48],
+                        receipt: receipt.encode(),
+                        signature,
+                    }),
+                )
+                .await;
+            assert!(
+                matches!(ack, Message::HandInAck(ref h) if h.accepted),
+                "{ack:?}"
+            );
+        }
+    });
+    (peer, task)
+}
+
+async fn trickle(policy: Policy, jobs: usize) -> (usize, usize) {
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open_in_memory(SqliteOptions::default()).unwrap());
+    let tenant = store.create_tenant("t", Timestamp(1)).await.unwrap();
+    let pool = RemotePool::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        RemotePoolConfig {
+            placement: policy,
+            long_poll_ms: 5_000,
+            ..RemotePoolConfig::default()
+        },
+    );
+    let (fast, t1) = sim_worker(pool.clone(), 10);
+    let (slow, t2) = sim_worker(pool.clone(), 30);
+    let mut fast_n = 0;
+    let mut slow_n = 0;
+    for _ in 0..jobs {
+        // Both workers idle and waiting: only the policy decides.
+        let t0 = std::time::Instant::now();
+        while pool.waiting_workers() < 2 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "workers never both idle"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let job = JobId::new_random();
+        store
+            .submit(NewJob {
+                job_id: job,
+                tenant,
+                workload_type: WorkloadType::General,
+                program_id: Some(ProgramId([1; 32])),
+                key_id: "0123456789abcdef".parse().unwrap(),
+                client_pubkey: [2; 32],
+                encrypted_key: vec![3; 32],
+                encrypted_payload: vec![4; 40],
+                priority: Priority::new(5).unwrap(),
+                max_retries: 0,
+                created_at: SystemClock.now(),
+                idempotency_key: None,
+                request_digest: [0; 32],
+                callback_url: None,
+                request_id: None,
+                max_fuel: None,
+                quota: SubmitQuota::default(),
+            })
+            .await
+            .unwrap();
+        let record = loop {
+            let r = store.job(tenant, job).await.unwrap().unwrap();
+            if r.status.is_terminal() {
+                break r;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        match record.worker_id.as_deref() {
+            Some(w) if w == fast.to_string() => fast_n += 1,
+            Some(w) if w == slow.to_string() => slow_n += 1,
+            other => panic!("job run by {other:?}"),
+        }
+    }
+    t1.abort();
+    t2.abort();
+    (fast_n, slow_n)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scored_policy_gives_a_slow_remote_worker_fewer_jobs_and_round_robin_alternates() {
+    let (fast, slow) = trickle(Policy::Scored(Default::default()), 40).await;
+    eprintln!("scored: fast {fast}, slow {slow}");
+    // Once both are measured (one job each at most), the fast worker wins every tie-free
+    // choice: the slow one gets at most its first, unmeasured job or two.
+    assert!(slow <= 3 && fast >= 37, "scored: fast {fast}, slow {slow}");
+
+    let (fast, slow) = trickle(Policy::RoundRobin, 40).await;
+    eprintln!("round-robin: fast {fast}, slow {slow}");
+    assert!(
+        fast.abs_diff(slow) <= 4,
+        "round-robin: fast {fast}, slow {slow}"
+    );
+
+    let (fast, slow) = trickle(Policy::LeastConnections, 20).await;
+    eprintln!("least-connections: fast {fast}, slow {slow}");
+    assert_eq!(fast + slow, 20);
+}
