@@ -5,7 +5,9 @@
 //!
 //! Data directory layout (created 0700):
 //! - `vesper.db` (+ `-wal`, `-shm`): the SQLite store (0600)
-//! - `keys/pool.x25519`: the pool's decryption key: loaded by workers only
+//! - `keys/pool.x25519`: the pool's decryption key: loaded by workers only; later epochs
+//!   (`vesper pool rotate`) are `keys/pool.x25519.1`, `.2`, …, all kept so that jobs sealed to
+//!   an earlier epoch still complete
 //! - `keys/gateway.ed25519`: the gateway identity that signs `GET /api/keys`
 //! - `keys/worker-N.ed25519`: each worker's receipt-signing key
 //! - `dev-api-key`: the development tenant's API key (shown at start)
@@ -205,6 +207,50 @@ pub async fn open_store(
     })
 }
 
+/// The files of a pool key's epochs, oldest first: `path` (epoch 0), then `path.1`, `path.2`,
+/// … while they exist (`vesper pool rotate` writes the next one).
+pub fn pool_key_epochs(path: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if path.exists() {
+        v.push(path.to_owned());
+    }
+    for n in 1.. {
+        let p = epoch_path(path, n);
+        if !p.exists() {
+            break;
+        }
+        v.push(p);
+    }
+    v
+}
+
+/// The file of epoch `n` (≥ 1) of the pool key at `path`.
+pub fn epoch_path(path: &Path, n: u32) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(format!(".{n}"));
+    PathBuf::from(s)
+}
+
+/// Write the next epoch's pool key beside `path`. Returns its epoch and public key.
+pub fn rotate_pool_key(path: &Path) -> Result<(u32, X25519PublicKey), NodeError> {
+    let epochs = pool_key_epochs(path);
+    if epochs.is_empty() {
+        return Err(NodeError::Setup(format!(
+            "no pool key at {}: start the node once (or pass the right --data / --pool-key)",
+            path.display()
+        )));
+    }
+    let n = epochs.len() as u32;
+    let sk = X25519SecretKey::generate();
+    write_key_file(
+        &epoch_path(path, n),
+        KeyKind::X25519Secret,
+        &sk.to_bytes(),
+        false,
+    )?;
+    Ok((n, sk.public_key()))
+}
+
 /// The pool public keys workers have published, waiting for the first if there is none yet.
 async fn published_pool_keys(store: &dyn Store) -> Result<Vec<X25519PublicKey>, NodeError> {
     let mut told = false;
@@ -239,28 +285,38 @@ impl DevNode {
         let serves = cfg.role != Role::Worker;
         let works = cfg.role != Role::Gateway;
 
-        // The pool secret: workers only. Its public half is published for gateways.
-        let pool_sk = if works {
+        // The pool secrets, one per key epoch: workers only. Their public halves are
+        // published for gateways; the newest is the one clients seal to.
+        let pool_sks = if works {
             let path = cfg
                 .pool_key
                 .clone()
                 .unwrap_or_else(|| dir.join("keys/pool.x25519"));
-            let sk = X25519SecretKey::from_bytes(&load_or_create(
-                &path,
-                KeyKind::X25519Secret,
-                || X25519SecretKey::generate().to_bytes().to_vec(),
-            )?)?;
-            let pk = sk.public_key();
-            store
-                .publish_pool_key(pk.key_id().as_str(), *pk.as_bytes(), clock.now())
-                .await?;
-            Some(sk)
+            if !path.exists() {
+                load_or_create(&path, KeyKind::X25519Secret, || {
+                    X25519SecretKey::generate().to_bytes().to_vec()
+                })?;
+            }
+            let mut sks = Vec::new();
+            for file in pool_key_epochs(&path) {
+                let sk =
+                    X25519SecretKey::from_bytes(&read_key_file(&file, KeyKind::X25519Secret)?)?;
+                let pk = sk.public_key();
+                store
+                    .publish_pool_key(pk.key_id().as_str(), *pk.as_bytes(), clock.now())
+                    .await?;
+                sks.push(sk);
+            }
+            sks
         } else {
-            None
+            Vec::new()
         };
-        let pool_pks = match &pool_sk {
-            Some(sk) => vec![sk.public_key()],
-            None => published_pool_keys(&*store).await?,
+        let pool_pks = if works {
+            pool_sks.iter().rev().map(|sk| sk.public_key()).collect()
+        } else {
+            let mut v = published_pool_keys(&*store).await?;
+            v.reverse();
+            v
         };
         let gateway_id = if serves {
             Some(SigningIdentity::from_bytes(&load_or_create(
@@ -391,7 +447,7 @@ impl DevNode {
             max_memory_bytes: cfg.worker.limits.memory_bytes,
             max_concurrent: (workers as u32) * 2 + 2,
         })?);
-        let keys = Arc::new(PoolKeys::new(pool_sk));
+        let keys = Arc::new(PoolKeys::new(pool_sks));
         for i in 0..workers {
             let identity = SigningIdentity::from_bytes(&load_or_create(
                 &dir.join(format!("keys/worker-{i}.ed25519")),

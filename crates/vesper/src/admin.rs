@@ -419,3 +419,70 @@ pub fn config(a: ConfigArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+// ---- pool keys -----------------------------------------------------------------------------
+
+#[derive(Args)]
+pub struct PoolArgs {
+    #[command(subcommand)]
+    cmd: PoolCmd,
+    /// Data directory whose keys/pool.x25519 is the pool key [default: .vesper].
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+    /// The pool key file (workers given --pool-key); overrides --data.
+    #[arg(long, global = true)]
+    pool_key: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum PoolCmd {
+    /// Start a new key epoch: clients seal to the new key once the node restarts; jobs sealed
+    /// to earlier epochs still complete (workers keep every epoch's key).
+    Rotate,
+    /// The pool key's epochs, oldest first, with their key ids.
+    List,
+}
+
+pub fn pool(a: PoolArgs) -> anyhow::Result<ExitCode> {
+    let path = match (&a.pool_key, &a.data) {
+        (Some(p), _) => p.clone(),
+        (None, Some(d)) => d.join("keys/pool.x25519"),
+        (None, None) => PathBuf::from(".vesper/keys/pool.x25519"),
+    };
+    match a.cmd {
+        PoolCmd::Rotate => {
+            let (epoch, pk) = vesper_node::dev::rotate_pool_key(&path)
+                .with_context(|| format!("rotating {}", path.display()))?;
+            println!(
+                "pool key epoch {epoch}: key id {} (secret in {}, 0600)",
+                pk.key_id(),
+                vesper_node::dev::epoch_path(&path, epoch).display()
+            );
+            println!(
+                "restart the node (workers first, then gateways) to seal new jobs to it; \
+                 remote workers receive it with their next key grant"
+            );
+        }
+        PoolCmd::List => {
+            let files = vesper_node::dev::pool_key_epochs(&path);
+            if files.is_empty() {
+                anyhow::bail!("no pool key at {}", path.display());
+            }
+            for (epoch, f) in files.iter().enumerate() {
+                let sk = vesper_crypto::X25519SecretKey::from_bytes(
+                    &vesper_crypto::read_key_file(f, vesper_crypto::KeyKind::X25519Secret)?,
+                )?;
+                let current = if epoch + 1 == files.len() {
+                    "  (current)"
+                } else {
+                    ""
+                };
+                println!(
+                    "epoch {epoch}: key id {}{current}",
+                    sk.public_key().key_id()
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -47,6 +47,8 @@ enum Command {
     Key(admin::KeyArgs),
     /// Write or show the node configuration (vesper.toml).
     Config(admin::ConfigArgs),
+    /// Rotate or list the pool key's epochs.
+    Pool(admin::PoolArgs),
     /// Print this node's PeerId (its Ed25519 identity, created on first use).
     Id(peers::IdArgs),
     /// Manage the explicit trust list (trusted_peers.json).
@@ -100,6 +102,7 @@ fn main() -> std::process::ExitCode {
             Command::Tenant(a) => admin::tenant(a).await,
             Command::Key(a) => admin::key(a).await,
             Command::Config(a) => admin::config(a),
+            Command::Pool(a) => admin::pool(a),
             Command::Id(a) => peers::id(a),
             Command::Peers(a) => peers::peers(a),
         }

@@ -309,3 +309,93 @@ fn gateway_and_worker_roles_refuse_an_unshared_store() {
         assert!(err.contains("--store redis://"), "{role}: {err}");
     }
 }
+
+/// `vesper pool rotate`: after a restart clients seal to the new epoch's key, and a job sealed
+/// to the previous epoch (queued before the rotation) still completes.
+#[test]
+fn rotating_the_pool_key_keeps_earlier_epochs_working() {
+    use vesper_client::{Program, seal_job, verify_result};
+    let rt = crate::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node");
+    let client_sk = vesper_crypto::X25519SecretKey::generate();
+    let module = wat::parse_str(crate::CAT).unwrap();
+    let addr = crate::free_addr();
+
+    // Epoch 0, no workers: the job stays queued.
+    let mut node = crate::DevProcess::start(&data, addr, &["--workers", "0"], "warn");
+    let (old_job, old_key) = rt.block_on(async {
+        let c = node.client();
+        let keys = c.keys(None).await.unwrap();
+        assert_eq!(keys.pool_keys.len(), 1);
+        let req = crate::sealed(&c, &client_sk, &module, b"sealed to epoch 0").await;
+        (
+            c.submit(&req, None).await.unwrap().job_id,
+            keys.pool_keys[0].0.clone(),
+        )
+    });
+    node.interrupt();
+
+    let out = std::process::Command::new(crate::BIN)
+        .args(["pool", "rotate", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("pool key epoch 1"), "{text}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(data.join("keys/pool.x25519.1"))
+            .unwrap()
+            .permissions(),
+    ) & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let node = crate::DevProcess::start(&data, addr, &["--workers", "1"], "warn");
+    rt.block_on(async {
+        let c = node.client();
+        let keys = c.keys(None).await.unwrap();
+        // The new epoch first (clients seal to it), the old one still listed.
+        assert_eq!(keys.pool_keys.len(), 2);
+        assert_ne!(keys.pool_keys[0].0, old_key);
+        assert_eq!(keys.pool_keys[1].0, old_key);
+        assert!(text.contains(keys.pool_keys[0].0.as_str()), "{text}");
+        let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
+        let (_, body) = c.result(&old_job, 30).await.unwrap();
+        let v = verify_result(&body, &trusted, Some(&client_sk)).unwrap();
+        assert_eq!(v.plaintext.unwrap().stdout, b"sealed to epoch 0");
+
+        let pid = c.upload_program(module.clone()).await.unwrap();
+        let req = seal_job(
+            &keys.pool_keys[0].1,
+            &client_sk.public_key(),
+            vesper_core::WorkloadType::General,
+            Program::Registered(pid),
+            b"sealed to epoch 1".to_vec(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(req.key_id, keys.pool_keys[0].0.to_string());
+        let job = c.submit(&req, None).await.unwrap().job_id;
+        let (_, body) = c.result(&job, 30).await.unwrap();
+        let v = verify_result(&body, &trusted, Some(&client_sk)).unwrap();
+        assert_eq!(v.plaintext.unwrap().stdout, b"sealed to epoch 1");
+    });
+    let out = std::process::Command::new(crate::BIN)
+        .args(["pool", "list", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 2, "{list}");
+    assert_eq!(lines[0], format!("epoch 0: key id {old_key}"), "{list}");
+    assert!(
+        lines[1].starts_with("epoch 1: key id ") && lines[1].ends_with("(current)"),
+        "{list}"
+    );
+}

@@ -743,18 +743,12 @@ async fn exercise() {
     let r = api_a.get("/api/jobs", "/api/jobs", None).await;
     assert_eq!((r.status, r.code().as_str()), (401, "unauthorized"));
 
-    // Workers: any reader; the in-process workers are listed as local.
+    // Workers: any reader. Node A runs no workers, so it lists none.
     let r = api_a
         .get("/api/workers", "/api/workers", Some(&reader))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert!(
-        r.json()["workers"]
-            .as_array()
-            .is_some_and(|w| !w.is_empty() && w.iter().all(|w| w["kind"] == "local")),
-        "{}",
-        r.text
-    );
+    assert_eq!(r.json()["workers"], json!([]), "{}", r.text);
     let r = api_a
         .get("/api/workers", "/api/workers", Some(&writer))
         .await;
@@ -915,6 +909,14 @@ async fn exercise() {
     assert_eq!((r.status, r.code().as_str()), (400, "invalid_query"));
     let r = api_b.get("/api/events", "/api/events", None).await;
     assert_eq!((r.status, r.code().as_str()), (401, "unauthorized"));
+    // Node B's two in-process workers are listed as local.
+    let r = api_b
+        .get("/api/workers", "/api/workers", Some(&admin_b))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let listed = r.json()["workers"].as_array().cloned().unwrap_or_default();
+    assert_eq!(listed.len(), 2, "{}", r.text);
+    assert!(listed.iter().all(|w| w["kind"] == "local"), "{}", r.text);
     let r = api_b
         .get("/api/events", "/api/events", Some(&writer_b(&b).await))
         .await;
