@@ -255,14 +255,16 @@ pub async fn dev(
     // Separate gateway and worker processes must share their store: only Redis is shared
     // (status events and wake-ups cross processes over it).
     if role != Role::Dev && !matches!(cfg.store, StoreSpec::Redis { .. }) {
+        if role == Role::Gateway {
+            bail!(
+                "`vesper gateway` runs against a shared store: pass --store redis://HOST:PORT/DB \
+                 (or set node.store); on one machine, `vesper dev` runs everything"
+            );
+        }
         bail!(
-            "`vesper {}` runs against a shared store: pass --store redis://HOST:PORT/DB \
-             (or set node.store); on one machine, `vesper dev` runs everything",
-            if role == Role::Gateway {
-                "gateway"
-            } else {
-                "worker"
-            }
+            "`vesper worker` takes its jobs from a shared store (--store redis://HOST:PORT/DB) \
+             or from a gateway over libp2p (--connect MULTIADDR, or --connect mdns); on one \
+             machine, `vesper dev` runs everything"
         );
     }
     if c.node.workers > 0 {

@@ -307,7 +307,49 @@ fn gateway_and_worker_roles_refuse_an_unshared_store() {
         assert_eq!(out.status.code(), Some(2), "{role}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("--store redis://"), "{role}: {err}");
+        if role == "worker" {
+            assert!(err.contains("--connect MULTIADDR"), "{err}");
+        }
     }
+}
+
+/// A remote worker that trusts no gateway, or is told to dial one it does not trust, refuses
+/// to start and says how to fix it.
+#[test]
+fn a_remote_worker_refuses_to_start_without_trusting_its_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let gw = vesper_net::NodeIdentity::generate().peer_id().to_string();
+    let connect = format!("/ip4/127.0.0.1/tcp/9/p2p/{gw}");
+    let run = || {
+        Command::new(BIN)
+            .args(["worker", "--connect", &connect, "--home"])
+            .arg(&home)
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("trusts no gateway") && err.contains("vesper peers add"),
+        "{err}"
+    );
+    // Trusting some other gateway is not enough either.
+    let other = vesper_net::NodeIdentity::generate().peer_id().to_string();
+    let add = Command::new(BIN)
+        .args(["peers", "add", &other, "--home"])
+        .arg(&home)
+        .output()
+        .unwrap();
+    assert!(add.status.success());
+    let out = run();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("gateway {gw} is not trusted")),
+        "{err}"
+    );
 }
 
 /// `vesper pool rotate`: after a restart clients seal to the new epoch's key, and a job sealed
