@@ -1019,6 +1019,7 @@ pub(crate) async fn list_workers(
             failed: 0,
             expired: 0,
             reputation: vesper_core::placement::Reputation::START,
+            ms_per_job: None,
             key_granted: true,
         });
     }

@@ -37,6 +37,9 @@ pub struct WorkerInfo {
     pub expired: u64,
     /// 0.0–1.0, an exponentially weighted average of outcomes (docs/SCHEDULING.md).
     pub reputation: f64,
+    /// Measured mean execution time per job, ms (`null` until it has finished one, and for
+    /// local workers); the scored placement's speed term.
+    pub ms_per_job: Option<f64>,
     /// Whether it holds the pool keys (granted by a custodian that trusts it); local workers
     /// load them from their own key file.
     pub key_granted: bool,

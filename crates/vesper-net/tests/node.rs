@@ -132,3 +132,67 @@ async fn a_node_refuses_to_dial_out_to_an_untrusted_peer() {
         .await;
     assert!(r.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_strangers_and_a_connection_limit_leave_trusted_service_intact() {
+    let gw_id = NodeIdentity::generate();
+    let friends: Vec<NodeIdentity> = (0..3).map(|_| NodeIdentity::generate()).collect();
+    let mut gw = Net::spawn(
+        &gw_id,
+        friends.iter().map(|f| f.peer_id()),
+        NetConfig {
+            max_connections: 2,
+            ..listening()
+        },
+    )
+    .unwrap();
+    let addr = listen_addr(&mut gw).await;
+    let gw_peer = gw.handle.peer_id();
+    let gw_handle = gw.handle.clone();
+    let _events = serve(gw);
+    let full: Multiaddr = format!("{addr}/p2p/{gw_peer}").parse().unwrap();
+
+    // 40 strangers (who trust the gateway) dial at once: every one is refused, none served.
+    let mut strangers = Vec::new();
+    for _ in 0..40 {
+        let s = Net::spawn(&NodeIdentity::generate(), [gw_peer], NetConfig::default()).unwrap();
+        let h = s.handle.clone();
+        strangers.push(s);
+        let full = full.clone();
+        tokio::spawn(async move {
+            let _ = h.dial(full).await;
+        });
+    }
+    for s in &strangers {
+        let r = s
+            .handle
+            .request(gw_peer, Message::LeaseRequest(LeaseRequest { max_jobs: 1 }))
+            .await;
+        assert!(r.is_err(), "a stranger was served: {r:?}");
+    }
+
+    // The established-connection limit (2): two friends get in, the third is denied.
+    let mut served = 0;
+    let mut nets = Vec::new();
+    for f in &friends {
+        let n = Net::spawn(f, [gw_peer], NetConfig::default()).unwrap();
+        let _ = n.handle.dial(full.clone()).await;
+        let r = n
+            .handle
+            .request(gw_peer, Message::LeaseRequest(LeaseRequest { max_jobs: 1 }))
+            .await;
+        if matches!(r, Ok(Message::NoWork(_))) {
+            served += 1;
+        }
+        nets.push(n);
+    }
+    assert_eq!(served, 2, "the connection limit did not hold");
+    let info = gw_handle.info().await.unwrap();
+    assert_eq!(info.connected.len(), 2, "{:?}", info.connected);
+    // The first friends are still served after the flood.
+    let r = nets[0]
+        .handle
+        .request(gw_peer, Message::LeaseRequest(LeaseRequest { max_jobs: 1 }))
+        .await;
+    assert!(matches!(r, Ok(Message::NoWork(_))), "{r:?}");
+}

@@ -637,8 +637,17 @@ pub async fn workers(a: WorkersArgs) -> anyhow::Result<ExitCode> {
     }
     let list = body["workers"].as_array().cloned().unwrap_or_default();
     println!(
-        "{:<54} {:<6} {:<8} {:>5} {:>7} {:>6} {:>9} {:>6} {:<10} GPUS",
-        "WORKER", "KIND", "ALIVE", "CORES", "MEM_MB", "LEASES", "DONE/FAIL", "REP", "REGION"
+        "{:<54} {:<6} {:<8} {:>5} {:>7} {:>6} {:>9} {:>6} {:>8} {:<10} GPUS",
+        "WORKER",
+        "KIND",
+        "ALIVE",
+        "CORES",
+        "MEM_MB",
+        "LEASES",
+        "DONE/FAIL",
+        "REP",
+        "MS/JOB",
+        "REGION"
     );
     for w in &list {
         let alive = match w["connected"].as_bool() {
@@ -650,8 +659,12 @@ pub async fn workers(a: WorkersArgs) -> anyhow::Result<ExitCode> {
             .as_array()
             .map(|g| g.iter().filter_map(|x| x.as_str()).collect())
             .unwrap_or_default();
+        let speed = w["ms_per_job"]
+            .as_f64()
+            .map(|ms| format!("{ms:.1}"))
+            .unwrap_or_else(|| "-".into());
         println!(
-            "{:<54} {:<6} {:<8} {:>5} {:>7} {:>6} {:>9} {:>6.2} {:<10} {}",
+            "{:<54} {:<6} {:<8} {:>5} {:>7} {:>6} {:>9} {:>6.2} {:>8} {:<10} {}",
             w["id"].as_str().unwrap_or("?"),
             w["kind"].as_str().unwrap_or("?"),
             alive,
@@ -664,6 +677,7 @@ pub async fn workers(a: WorkersArgs) -> anyhow::Result<ExitCode> {
                 w["failed"].as_u64().unwrap_or(0)
             ),
             w["reputation"].as_f64().unwrap_or(0.0),
+            speed,
             w["region"].as_str().unwrap_or(""),
             if gpus.is_empty() {
                 "-".to_owned()

@@ -668,6 +668,7 @@ impl WorkerDirectory for RemotePool {
                 failed: w.failed,
                 expired: w.expired,
                 reputation: w.reputation,
+                ms_per_job: w.ms_per_job,
                 key_granted: st.grants.get(peer).is_some_and(|g| g.sealed.is_some()),
             })
             .collect();

@@ -210,6 +210,10 @@ fn remote_workers_serve_only_after_mutual_trust_and_the_gateway_relays_only_ciph
         assert!(wa["completed"].as_u64().unwrap() >= 10, "{wa}");
         assert!(wa["reputation"].as_f64().unwrap() > 0.5, "{wa}");
         assert_eq!(wa["executors"][0], "wasm");
+        assert!(
+            wa["ms_per_job"].as_f64().is_some_and(|ms| ms >= 0.0),
+            "{wa}"
+        );
     });
     // B was refused before any application protocol: no keys, no hello, logged once although it
     // kept redialling.
