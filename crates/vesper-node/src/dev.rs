@@ -686,6 +686,12 @@ async fn start_p2p(
             }
         });
     }
+    if keys.is_none() {
+        tracing::warn!(
+            "this gateway holds no pool keys, so it cannot grant them: remote workers wait \
+             in `pending` (a `vesper dev` node is the custodian today; docs/NETWORK.md)"
+        );
+    }
     if let Some(keys) = keys {
         tasks.spawn(crate::remote::custodian::run(
             pool.clone(),
