@@ -257,6 +257,41 @@ impl Client {
             .unwrap_or(ClientError::Malformed("error body")))
     }
 
+    /// `GET /api/admin/key-requests`: remote workers waiting for the pool keys (admin).
+    pub async fn key_requests(&self) -> Result<serde_json::Value, ClientError> {
+        Self::parse(
+            self.req(reqwest::Method::GET, "/api/admin/key-requests")
+                .send()
+                .await?,
+        )
+        .await
+    }
+
+    /// `POST /api/admin/key-grants`: leave a grant sealed to one pending request (admin).
+    pub async fn grant_key(
+        &self,
+        peer_id: &str,
+        kx_pubkey: &str,
+        sealed: &[u8],
+        key_ids: &[String],
+    ) -> Result<(), ClientError> {
+        use base64::Engine as _;
+        let body = serde_json::json!({
+            "peer_id": peer_id,
+            "kx_pubkey": kx_pubkey,
+            "sealed": base64::engine::general_purpose::STANDARD.encode(sealed),
+            "key_ids": key_ids,
+        });
+        Self::success(
+            self.req(reqwest::Method::POST, "/api/admin/key-grants")
+                .json(&body)
+                .send()
+                .await?,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// `GET /api/workers`: the pool's workers (capabilities, load, reputation, liveness).
     pub async fn workers(&self) -> Result<serde_json::Value, ClientError> {
         Self::parse(

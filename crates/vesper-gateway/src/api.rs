@@ -51,6 +51,11 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/jobs/{job_id}", delete(cancel))
         .route("/api/events", get(crate::stream::events))
         .route("/api/workers", get(list_workers))
+        .route("/api/admin/key-requests", get(admin_key_requests))
+        .route(
+            "/api/admin/key-grants",
+            post(admin_key_grant).layer(DefaultBodyLimit::max(64 << 10)),
+        )
         .route("/api/admin/tenants", get(admin_tenants))
         .route("/api/admin/tenants/{name}/disable", post(admin_disable))
         .route("/api/admin/tenants/{name}/enable", post(admin_enable))
@@ -1025,6 +1030,100 @@ pub(crate) async fn list_workers(
     }
     workers.sort_by(|a, b| (a.kind.as_str(), a.id.as_str()).cmp(&(b.kind.as_str(), b.id.as_str())));
     Ok(Json(crate::workers::WorkerListResponse { workers }))
+}
+
+fn p2p_disabled() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "p2p_disabled",
+        "this gateway serves no remote workers (start it with --p2p-listen)",
+    )
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/admin/key-requests",
+    operation_id = "admin_key_requests",
+    tag = "admin",
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "Remote workers waiting for the pool keys, with their \
+            signed key-exchange keys (docs/NETWORK.md)", body = crate::workers::KeyRequestList),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, description = "`p2p_disabled`", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
+pub(crate) async fn admin_key_requests(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+) -> Result<Json<crate::workers::KeyRequestList>, ApiError> {
+    caller.need(Scope::Admin)?;
+    let broker = gw.key_broker.get().ok_or_else(p2p_disabled)?;
+    Ok(Json(crate::workers::KeyRequestList {
+        requests: broker.pending(),
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/admin/key-grants",
+    operation_id = "admin_key_grant",
+    tag = "admin",
+    request_body = crate::workers::KeyGrantBody,
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 204, description = "The sealed grant is left for the worker"),
+        (status = 400, description = "`invalid_json`, `invalid_grant`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "`key_request_not_found`: no pending request from this \
+            peer with this key", body = ErrorBody),
+        (status = 409, description = "`p2p_disabled`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
+pub(crate) async fn admin_key_grant(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    ApiJson(body, _): ApiJson<crate::workers::KeyGrantBody>,
+) -> Result<StatusCode, ApiError> {
+    caller.need(Scope::Admin)?;
+    let broker = gw.key_broker.get().ok_or_else(p2p_disabled)?;
+    let invalid = |what: &str| ApiError::bad_request("invalid_grant", format!("invalid {what}"));
+    let kx: [u8; 32] = hex::decode(&body.kx_pubkey)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| invalid("kx_pubkey"))?;
+    let sealed = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &body.sealed)
+        .map_err(|_| invalid("sealed"))?;
+    // enc (32) + tag (16) + at least one 32-byte key; at most 64 epochs.
+    if sealed.len() < 32 + 16 + 32 || sealed.len() > 32 + 16 + 32 * 64 {
+        return Err(invalid("sealed (length)"));
+    }
+    if body.key_ids.is_empty()
+        || body.key_ids.len() > 64
+        || body
+            .key_ids
+            .iter()
+            .any(|k| k.parse::<vesper_core::KeyId>().is_err())
+    {
+        return Err(invalid("key_ids"));
+    }
+    if body.peer_id.len() > 128 {
+        return Err(invalid("peer_id"));
+    }
+    if broker.grant(&body.peer_id, kx, sealed, body.key_ids) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "key_request_not_found",
+            "no pending key request from this peer with this key",
+        ))
+    }
 }
 
 #[utoipa::path(

@@ -135,6 +135,7 @@ pub struct Gateway {
         std::sync::Mutex<Option<(vesper_core::Timestamp, Arc<Vec<vesper_store::TenantRecord>>)>>,
     callback_policy: callbacks::AddressPolicy,
     directory: std::sync::OnceLock<Arc<dyn workers::WorkerDirectory>>,
+    key_broker: std::sync::OnceLock<Arc<dyn workers::KeyBroker>>,
 }
 
 impl Gateway {
@@ -179,11 +180,17 @@ impl Gateway {
             tenant_cache: std::sync::Mutex::new(None),
             callback_policy,
             directory: std::sync::OnceLock::new(),
+            key_broker: std::sync::OnceLock::new(),
         })
     }
 
     /// Let `GET /api/workers` list the workers `d` tracks (remote workers). Set once.
     pub fn set_worker_directory(&self, d: Arc<dyn workers::WorkerDirectory>) {
         let _ = self.directory.set(d);
+    }
+
+    /// Serve `/api/admin/key-requests` and `/api/admin/key-grants` through `b`. Set once.
+    pub fn set_key_broker(&self, b: Arc<dyn workers::KeyBroker>) {
+        let _ = self.key_broker.set(b);
     }
 }

@@ -55,3 +55,49 @@ pub trait WorkerDirectory: Send + Sync + 'static {
 pub struct WorkerListResponse {
     pub workers: Vec<WorkerInfo>,
 }
+
+/// A remote worker's pending request for the pool keys: its key-exchange key, signed by its
+/// identity (docs/PROTOCOL.md, "Pool keys"). Whoever grants checks the signature against the
+/// PeerId; the gateway only relays.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct KeyRequestInfo {
+    pub peer_id: String,
+    /// Hex X25519 public key to seal the grant to.
+    pub kx_pubkey: String,
+    /// Hex Ed25519 signature by the peer over `"vesper/v1/kx-announce\0" ‖ PeerId ‖ kx_pubkey`.
+    pub signature: String,
+}
+
+/// The response of `GET /api/admin/key-requests`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct KeyRequestList {
+    pub requests: Vec<KeyRequestInfo>,
+}
+
+/// The body of `POST /api/admin/key-grants`: pool keys sealed to one pending request.
+#[derive(Clone, Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyGrantBody {
+    pub peer_id: String,
+    /// The announced key the grant is sealed to (hex); must match the pending request.
+    pub kx_pubkey: String,
+    /// Standard base64 of `seal_pool_grant`'s output (docs/PROTOCOL.md).
+    pub sealed: String,
+    /// Hex ids of the keys inside, oldest epoch first.
+    pub key_ids: Vec<String>,
+}
+
+/// Relays pool-key requests and sealed grants between remote workers and a custodian (the
+/// remote pool implements it; the gateway never sees a key in the clear).
+pub trait KeyBroker: Send + Sync + 'static {
+    fn pending(&self) -> Vec<KeyRequestInfo>;
+    /// Leave a sealed grant for `peer_id`'s pending request with key `kx_pubkey`. `false`
+    /// when there is no such pending request.
+    fn grant(
+        &self,
+        peer_id: &str,
+        kx_pubkey: [u8; 32],
+        sealed: Vec<u8>,
+        key_ids: Vec<String>,
+    ) -> bool;
+}

@@ -401,6 +401,36 @@ impl DevNode {
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
 
+        // Workers first, so that `GET /api/keys` lists their receipt keys as soon as the API
+        // answers. One executor (compiled-module cache, instance pool) shared by all.
+        let workers = if works { cfg.workers } else { 0 };
+        let executor = Arc::new(Executor::new(ExecutorConfig {
+            max_memory_bytes: cfg.worker.limits.memory_bytes,
+            max_concurrent: (workers as u32) * 2 + 2,
+        })?);
+        let keys = Arc::new(PoolKeys::new(pool_sks));
+        for i in 0..workers {
+            let identity = SigningIdentity::from_bytes(&load_or_create(
+                &dir.join(format!("keys/worker-{i}.ed25519")),
+                KeyKind::Ed25519Secret,
+                || SigningIdentity::generate().to_bytes().to_vec(),
+            )?)?;
+            let id = WorkerId::new(format!("{node_id}/w{i}"))?;
+            store
+                .register_worker(&id, identity.public_key().0, clock.now())
+                .await?;
+            let worker = Worker {
+                id,
+                config: cfg.worker.clone(),
+                identity,
+                keys: keys.clone(),
+                executor: executor.clone(),
+                source: Arc::new(StoreSource(store.clone())),
+                clock: clock.clone(),
+            };
+            tasks.spawn(worker.run(shutdown.clone()));
+        }
+
         // Gateway: public keys only.
         let gateway = match gateway_id {
             Some(id) => Some(Gateway::new(
@@ -441,35 +471,6 @@ impl DevNode {
             }
         };
 
-        // Workers: one executor (compiled-module cache, instance pool) shared by all.
-        let workers = if works { cfg.workers } else { 0 };
-        let executor = Arc::new(Executor::new(ExecutorConfig {
-            max_memory_bytes: cfg.worker.limits.memory_bytes,
-            max_concurrent: (workers as u32) * 2 + 2,
-        })?);
-        let keys = Arc::new(PoolKeys::new(pool_sks));
-        for i in 0..workers {
-            let identity = SigningIdentity::from_bytes(&load_or_create(
-                &dir.join(format!("keys/worker-{i}.ed25519")),
-                KeyKind::Ed25519Secret,
-                || SigningIdentity::generate().to_bytes().to_vec(),
-            )?)?;
-            let id = WorkerId::new(format!("{node_id}/w{i}"))?;
-            store
-                .register_worker(&id, identity.public_key().0, clock.now())
-                .await?;
-            let worker = Worker {
-                id,
-                config: cfg.worker.clone(),
-                identity,
-                keys: keys.clone(),
-                executor: executor.clone(),
-                source: Arc::new(StoreSource(store.clone())),
-                clock: clock.clone(),
-            };
-            tasks.spawn(worker.run(shutdown.clone()));
-        }
-
         // Remote workers over libp2p.
         let (p2p, remote) = match (&cfg.p2p, &gateway) {
             (Some(p), Some(gw)) => {
@@ -477,6 +478,7 @@ impl DevNode {
                 let (info, pool) =
                     start_p2p(p, store.clone(), clock.clone(), keys, &shutdown, &mut tasks).await?;
                 gw.set_worker_directory(pool.clone());
+                gw.set_key_broker(pool.clone());
                 (Some(info), Some(pool))
             }
             _ => (None, None),
@@ -688,8 +690,8 @@ async fn start_p2p(
     }
     if keys.is_none() {
         tracing::warn!(
-            "this gateway holds no pool keys, so it cannot grant them: remote workers wait \
-             in `pending` (a `vesper dev` node is the custodian today; docs/NETWORK.md)"
+            "this gateway holds no pool keys: remote workers wait in `pending` until the \
+             operator runs `vesper pool grant` where the keys are (docs/NETWORK.md)"
         );
     }
     if let Some(keys) = keys {

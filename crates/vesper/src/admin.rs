@@ -441,9 +441,19 @@ enum PoolCmd {
     Rotate,
     /// The pool key's epochs, oldest first, with their key ids.
     List,
+    /// Seal the pool keys (every epoch) to each remote worker that is waiting for them at a
+    /// gateway and that this node's trust list (--home) trusts. For gateways that hold no
+    /// pool keys (`vesper gateway`); `vesper dev` grants by itself.
+    Grant {
+        #[command(flatten)]
+        opts: crate::cli::ClientOpts,
+        /// The home whose trusted_peers.json decides [default: ~/.vesper; env VESPER_HOME].
+        #[arg(long, env = "VESPER_HOME")]
+        home: Option<PathBuf>,
+    },
 }
 
-pub fn pool(a: PoolArgs) -> anyhow::Result<ExitCode> {
+pub async fn pool(a: PoolArgs) -> anyhow::Result<ExitCode> {
     let path = match (&a.pool_key, &a.data) {
         (Some(p), _) => p.clone(),
         (None, Some(d)) => d.join("keys/pool.x25519"),
@@ -462,6 +472,70 @@ pub fn pool(a: PoolArgs) -> anyhow::Result<ExitCode> {
                 "restart the node (workers first, then gateways) to seal new jobs to it; \
                  remote workers receive it with their next key grant"
             );
+        }
+        PoolCmd::Grant { opts, home } => {
+            let home = match home {
+                Some(h) => h,
+                None => PathBuf::from(std::env::var_os("HOME").context("no HOME; pass --home")?)
+                    .join(".vesper"),
+            };
+            let trust = vesper_net::TrustList::load(&home.join(vesper_net::TRUST_FILE))?;
+            let mut secrets = Vec::new();
+            for f in vesper_node::dev::pool_key_epochs(&path) {
+                secrets.push(vesper_crypto::X25519SecretKey::from_bytes(
+                    &vesper_crypto::read_key_file(&f, KeyKind::X25519Secret)?,
+                )?);
+            }
+            if secrets.is_empty() {
+                bail!("no pool key at {}", path.display());
+            }
+            let keys = vesper_node::worker::PoolKeys::new(secrets);
+            let client = opts.client()?;
+            {
+                let pending = client.key_requests().await?;
+                let list = pending["requests"].as_array().cloned().unwrap_or_default();
+                let mut granted = 0;
+                for r in &list {
+                    let (Some(peer), Some(kx), Some(sig)) = (
+                        r["peer_id"].as_str(),
+                        r["kx_pubkey"].as_str(),
+                        r["signature"].as_str(),
+                    ) else {
+                        continue;
+                    };
+                    let Ok(peer_id) = peer.parse::<vesper_net::PeerId>() else {
+                        println!("skipped {peer}: not a PeerId");
+                        continue;
+                    };
+                    if !trust.contains(&peer_id) {
+                        println!(
+                            "skipped {peer}: not in {}",
+                            home.join(vesper_net::TRUST_FILE).display()
+                        );
+                        continue;
+                    }
+                    let (Some(kx_bytes), Ok(sig_bytes)) = (
+                        hex::decode(kx)
+                            .ok()
+                            .and_then(|v| <[u8; 32]>::try_from(v).ok()),
+                        hex::decode(sig),
+                    ) else {
+                        println!("refused {peer}: malformed request");
+                        continue;
+                    };
+                    match vesper_node::remote::custodian::seal_for(
+                        &peer_id, &kx_bytes, &sig_bytes, &keys,
+                    ) {
+                        Ok((sealed, ids)) => {
+                            client.grant_key(peer, kx, &sealed, &ids).await?;
+                            println!("granted {peer} ({} keys, sealed to its key)", ids.len());
+                            granted += 1;
+                        }
+                        Err(why) => println!("refused {peer}: {why:?}"),
+                    }
+                }
+                println!("{} waiting, {granted} granted", list.len());
+            }
         }
         PoolCmd::List => {
             let files = vesper_node::dev::pool_key_epochs(&path);

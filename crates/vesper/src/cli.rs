@@ -54,7 +54,7 @@ impl ClientOpts {
             .with_context(|| format!("reading {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
     }
-    fn client(&self) -> anyhow::Result<Client> {
+    pub(crate) fn client(&self) -> anyhow::Result<Client> {
         let cfg = self.config()?;
         let gateway = self
             .gateway

@@ -102,7 +102,7 @@ fn main() -> std::process::ExitCode {
             Command::Tenant(a) => admin::tenant(a).await,
             Command::Key(a) => admin::key(a).await,
             Command::Config(a) => admin::config(a),
-            Command::Pool(a) => admin::pool(a),
+            Command::Pool(a) => admin::pool(a).await,
             Command::Id(a) => peers::id(a),
             Command::Peers(a) => peers::peers(a),
         }

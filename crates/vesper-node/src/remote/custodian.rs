@@ -39,6 +39,40 @@ pub async fn run(
     }
 }
 
+/// Why a key request gets no grant.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The PeerId does not embed an Ed25519 key.
+    NotEd25519,
+    /// The announcement's signature is not the peer's.
+    BadSignature,
+    BadKey,
+    SealFailed,
+}
+
+/// Check a key request against the peer's own identity and seal `keys` to it: the sealed
+/// grant and the key ids inside. Trust is the caller's question (asked first).
+pub fn seal_for(
+    peer: &PeerId,
+    kx_pubkey: &[u8; 32],
+    signature: &[u8],
+    keys: &PoolKeys,
+) -> Result<(Vec<u8>, Vec<String>), Refusal> {
+    // The gateway relayed this announcement; only the worker's own signature makes it the
+    // worker's.
+    let pk = peer_public_key(peer).ok_or(Refusal::NotEd25519)?;
+    verify_signature(&pk, KX_DOMAIN, &kx_message(peer, kx_pubkey), signature)
+        .map_err(|_| Refusal::BadSignature)?;
+    let kx = X25519PublicKey::from_bytes(kx_pubkey).map_err(|_| Refusal::BadKey)?;
+    let all = keys.all();
+    let blob = seal_pool_grant(&kx, &peer.to_bytes(), &all).map_err(|_| Refusal::SealFailed)?;
+    let ids = all
+        .iter()
+        .map(|k| k.public_key().key_id().to_string())
+        .collect();
+    Ok((blob, ids))
+}
+
 /// One pass: returns how many grants were sealed.
 pub fn grant_pending(
     pool: &RemotePool,
@@ -50,37 +84,14 @@ pub fn grant_pending(
         if !trusted.read().unwrap().contains(&peer) {
             continue;
         }
-        // The gateway relayed this announcement; only the worker's own signature makes it
-        // the worker's.
-        let Some(pk) = peer_public_key(&peer) else {
-            continue;
-        };
-        if verify_signature(
-            &pk,
-            KX_DOMAIN,
-            &kx_message(&peer, &slot.kx_pubkey),
-            &slot.signature,
-        )
-        .is_err()
-        {
-            tracing::warn!(%peer, "key announcement with a bad signature; not granted");
-            continue;
-        }
-        let Ok(kx) = X25519PublicKey::from_bytes(&slot.kx_pubkey) else {
-            continue;
-        };
-        let all = keys.all();
-        match seal_pool_grant(&kx, &peer.to_bytes(), &all) {
-            Ok(blob) => {
-                let ids = all
-                    .iter()
-                    .map(|k| k.public_key().key_id().to_string())
-                    .collect();
+        match seal_for(&peer, &slot.kx_pubkey, &slot.signature, keys) {
+            Ok((blob, ids)) => {
+                let n = ids.len();
                 pool.put_grant(peer, slot.kx_pubkey, blob, ids);
-                tracing::info!(%peer, keys = all.len(), "pool keys sealed to a trusted worker");
+                tracing::info!(%peer, keys = n, "pool keys sealed to a trusted worker");
                 sealed += 1;
             }
-            Err(e) => tracing::warn!(%peer, error = %e, "sealing a pool-key grant failed"),
+            Err(r) => tracing::warn!(%peer, refusal = ?r, "key request not granted"),
         }
     }
     sealed

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use vesper_core::placement::{JobNeeds, Outcome, Policy, Reputation, WorkerView};
 use vesper_core::{Clock, ErrorCode, JobId, ProgramId, Receipt, RetryPolicy, Timestamp, WorkerId};
-use vesper_gateway::workers::{WorkerDirectory, WorkerInfo};
+use vesper_gateway::workers::{KeyBroker, KeyRequestInfo, WorkerDirectory, WorkerInfo};
 use vesper_net::{InboundRequest, NetEvent, PeerId, peer_public_key};
 use vesper_proto::{
     Capabilities, ErrorMessage, HandInAck, HeartbeatAck, KeyGrant, Message, NoWork, Program,
@@ -432,19 +432,22 @@ impl RemotePool {
             .collect()
     }
 
-    /// Store a custodian's sealed grant for `peer` (if its announcement is still `kx_pubkey`).
+    /// Store a custodian's sealed grant for `peer`, if its announcement is still `kx_pubkey`;
+    /// `false` when it is not.
     pub fn put_grant(
         &self,
         peer: PeerId,
         kx_pubkey: [u8; 32],
         sealed: Vec<u8>,
         key_ids: Vec<String>,
-    ) {
+    ) -> bool {
         let mut st = self.state.lock().unwrap();
-        if let Some(g) = st.grants.get_mut(&peer) {
-            if g.kx_pubkey == kx_pubkey {
+        match st.grants.get_mut(&peer) {
+            Some(g) if g.kx_pubkey == kx_pubkey => {
                 g.sealed = Some((sealed, key_ids));
+                true
             }
+            _ => false,
         }
     }
 
@@ -643,6 +646,37 @@ fn wire_trace(peer: &PeerId, dir: &str, m: &Message) {
 fn unavailable(e: StoreError) -> Message {
     tracing::warn!(error = %e, "store error serving a remote worker");
     error("unavailable", "the gateway's store is unavailable; retry")
+}
+
+/// The operator's CLI (`vesper pool grant`) grants through the admin API, which reaches the
+/// pending requests here.
+impl KeyBroker for RemotePool {
+    fn pending(&self) -> Vec<KeyRequestInfo> {
+        let mut v: Vec<KeyRequestInfo> = self
+            .pending_grants()
+            .into_iter()
+            .map(|(peer, g)| KeyRequestInfo {
+                peer_id: peer.to_string(),
+                kx_pubkey: hex::encode(g.kx_pubkey),
+                signature: hex::encode(g.signature),
+            })
+            .collect();
+        v.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+        v
+    }
+
+    fn grant(&self, peer_id: &str, kx: [u8; 32], sealed: Vec<u8>, key_ids: Vec<String>) -> bool {
+        match peer_id.parse::<PeerId>() {
+            Ok(peer) => {
+                let ok = self.put_grant(peer, kx, sealed, key_ids);
+                if ok {
+                    tracing::info!(%peer, "a sealed pool-key grant arrived through the admin API");
+                }
+                ok
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 impl WorkerDirectory for RemotePool {

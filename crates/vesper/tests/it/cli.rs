@@ -406,8 +406,10 @@ fn rotating_the_pool_key_keeps_earlier_epochs_working() {
         assert_ne!(keys.pool_keys[0].0, old_key);
         assert_eq!(keys.pool_keys[1].0, old_key);
         assert!(text.contains(keys.pool_keys[0].0.as_str()), "{text}");
-        let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
         let (_, body) = c.result(&old_job, 30).await.unwrap();
+        // The receipt keys of the workers now running (they are registered before the API
+        // answers, so the list fetched above has them too).
+        let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
         let v = verify_result(&body, &trusted, Some(&client_sk)).unwrap();
         assert_eq!(v.plaintext.unwrap().stdout, b"sealed to epoch 0");
 

@@ -32,6 +32,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/jobs/{job_id}"),
     ("GET", "/api/events"),
     ("GET", "/api/workers"),
+    ("GET", "/api/admin/key-requests"),
+    ("POST", "/api/admin/key-grants"),
     ("GET", "/api/admin/tenants"),
     ("POST", "/api/admin/tenants/{name}/disable"),
     ("POST", "/api/admin/tenants/{name}/enable"),
@@ -357,7 +359,18 @@ async fn exercise() {
     })
     .await;
     // Node B: workers; jobs complete.
-    let (b, _db) = node_with(|c| c.workers = 2).await;
+    // Node B also serves remote workers (libp2p on loopback).
+    let p2p_home = tempfile::tempdir().unwrap();
+    let (b, _db) = node_with(|c| {
+        c.workers = 2;
+        c.p2p = Some(vesper_node::dev::P2pConfig {
+            home: p2p_home.path().to_owned(),
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            mdns: false,
+            remote: Default::default(),
+        });
+    })
+    .await;
     // Node C: results expire at once.
     let (c, _dc) = node_with(|c| {
         c.worker.result_ttl_ms = 1;
@@ -432,6 +445,7 @@ async fn exercise() {
     };
     let admin_a = a.api_key().expose().to_owned();
     let admin_b = b.api_key().expose().to_owned();
+    let reader_b = tenant_key(&b, "reader-b", "read", plain()).await;
     let admin_c = c.api_key().expose().to_owned();
     let reader = tenant_key(&a, "other", "read", plain()).await;
     let writer = tenant_key(&a, "other", "submit", plain()).await;
@@ -909,14 +923,150 @@ async fn exercise() {
     assert_eq!((r.status, r.code().as_str()), (400, "invalid_query"));
     let r = api_b.get("/api/events", "/api/events", None).await;
     assert_eq!((r.status, r.code().as_str()), (401, "unauthorized"));
-    // Node B's two in-process workers are listed as local.
+    // Pool-key requests and grants (admin). Node A serves no remote workers.
+    let r = api_a
+        .get(
+            "/api/admin/key-requests",
+            "/api/admin/key-requests",
+            Some(&admin_a),
+        )
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (409, "p2p_disabled"));
+    let r = api_b
+        .get(
+            "/api/admin/key-requests",
+            "/api/admin/key-requests",
+            Some(&admin_b),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()),
+        (200, json!({"requests": []})),
+        "{}",
+        r.text
+    );
+    // A remote worker (not trusted by B's own custodian) asks through the job protocol.
+    let pool = b.remote.clone().expect("node B serves remote workers");
+    let worker = vesper_net::NodeIdentity::generate();
+    let peer = worker.peer_id();
+    let signer = vesper_crypto::SigningIdentity::from_bytes(&worker.secret_seed()).unwrap();
+    let hello = vesper_proto::Message::Hello(vesper_proto::Hello {
+        worker_id: "w".into(),
+        receipt_key: hex::encode(worker.public_key()),
+        capabilities: vesper_node::remote::capabilities(1, "", 0),
+    });
+    assert!(matches!(
+        pool.handle(peer, hello).await,
+        vesper_proto::Message::Welcome(_)
+    ));
+    let kx = X25519SecretKey::generate();
+    let kx_pub = *kx.public_key().as_bytes();
+    let ask = vesper_proto::Message::KeyRequest(vesper_proto::KeyRequest {
+        kx_pubkey: hex::encode(kx_pub),
+        signature: hex::encode(signer.sign(
+            vesper_node::remote::KX_DOMAIN,
+            &vesper_node::remote::kx_message(&peer, &kx_pub),
+        )),
+    });
+    let vesper_proto::Message::KeyGrant(g) = pool.handle(peer, ask.clone()).await else {
+        panic!("no key grant answer")
+    };
+    assert_eq!(g.status, "pending");
+    let r = api_b
+        .get(
+            "/api/admin/key-requests",
+            "/api/admin/key-requests",
+            Some(&admin_b),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json()["requests"][0]["peer_id"],
+        peer.to_string(),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.json()["requests"][0]["kx_pubkey"], hex::encode(kx_pub));
+    let pool_key = X25519SecretKey::generate();
+    let sealed =
+        vesper_crypto::seal_pool_grant(&kx.public_key(), &peer.to_bytes(), &[&pool_key]).unwrap();
+    let grant = |kx: String, sealed: String| {
+        json!({
+            "peer_id": peer.to_string(),
+            "kx_pubkey": kx,
+            "sealed": sealed,
+            "key_ids": [pool_key.public_key().key_id().to_string()],
+        })
+    };
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&sealed);
+    let post = |body: Value, key: Option<String>| {
+        let api = &api_b;
+        async move {
+            api.call(
+                "POST",
+                "/api/admin/key-grants",
+                "/api/admin/key-grants",
+                key.as_deref(),
+                Body::Json(body),
+                &[],
+            )
+            .await
+        }
+    };
+    let r = post(
+        grant(hex::encode([9u8; 32]), b64.clone()),
+        Some(admin_b.clone()),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (404, "key_request_not_found")
+    );
+    let r = post(
+        grant(hex::encode(kx_pub), "not base64!".into()),
+        Some(admin_b.clone()),
+    )
+    .await;
+    assert_eq!((r.status, r.code().as_str()), (400, "invalid_grant"));
+    let r = post(json!({"peer_id": "x"}), Some(admin_b.clone())).await;
+    assert_eq!((r.status, r.code().as_str()), (400, "invalid_json"));
+    let r = post(
+        grant(hex::encode(kx_pub), b64.clone()),
+        Some(reader_b.clone()),
+    )
+    .await;
+    assert_eq!((r.status, r.code().as_str()), (403, "forbidden"));
+    let r = post(grant(hex::encode(kx_pub), b64.clone()), None).await;
+    assert_eq!((r.status, r.code().as_str()), (401, "unauthorized"));
+    let r = post(
+        grant(hex::encode(kx_pub), b64.clone()),
+        Some(admin_b.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    // The worker's next request gets the sealed keys, and only its key opens them.
+    let vesper_proto::Message::KeyGrant(g) = pool.handle(peer, ask).await else {
+        panic!("no key grant answer")
+    };
+    assert_eq!(g.status, "granted");
+    let opened = vesper_crypto::open_pool_grant(&kx, &peer.to_bytes(), &g.sealed.unwrap()).unwrap();
+    assert_eq!(
+        opened[0].public_key().key_id(),
+        pool_key.public_key().key_id()
+    );
+
+    // Node B's two in-process workers are listed as local, the remote one (granted above) as
+    // remote.
     let r = api_b
         .get("/api/workers", "/api/workers", Some(&admin_b))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let listed = r.json()["workers"].as_array().cloned().unwrap_or_default();
-    assert_eq!(listed.len(), 2, "{}", r.text);
-    assert!(listed.iter().all(|w| w["kind"] == "local"), "{}", r.text);
+    let kinds: Vec<&str> = listed.iter().map(|w| w["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["local", "local", "remote"], "{}", r.text);
+    assert_eq!(listed[2]["id"], peer.to_string());
+    assert_eq!(listed[2]["key_granted"], true);
     let r = api_b
         .get("/api/events", "/api/events", Some(&writer_b(&b).await))
         .await;
