@@ -317,3 +317,88 @@ fn remote_workers_serve_only_after_mutual_trust_and_the_gateway_relays_only_ciph
         }
     }
 }
+
+/// A `vesper gateway` over Redis holds no pool keys. Its remote worker waits until the
+/// operator, where the keys are, runs `vesper pool grant`: only for workers the operator's own
+/// trust list names, sealed to the worker, relayed by the gateway.
+#[test]
+fn an_operator_grants_pool_keys_to_the_remote_worker_of_a_keyless_gateway() {
+    let _heavy = crate::heavy();
+    let rt = crate::runtime();
+    let c = crate::scale::Cluster::new();
+    // A store worker publishes the pool's public key (a gateway waits for one), then leaves:
+    // from then on only the remote worker can run jobs.
+    let mut store_worker = c.worker("store-worker", &["--workers", "1"]);
+    let (gw_home, r_home, op_home) = (c.path("gw-home"), c.path("r-home"), c.path("op-home"));
+    let gw_id = peer_id(&gw_home);
+    let r_id = peer_id(&r_home);
+    trust(&r_home, &gw_id);
+    trust(&gw_home, &r_id);
+    let listen = format!("/ip4/127.0.0.1/tcp/{}", free_addr().port());
+    let gw = c.gateway(
+        "gw",
+        &["--p2p-listen", &listen, "--home", gw_home.to_str().unwrap()],
+    );
+    store_worker.kill9();
+    assert!(
+        gw.log_text().contains("holds no pool keys"),
+        "{}",
+        gw.log_text()
+    );
+    let r = RemoteWorker::start(&r_home, &format!("{listen}/p2p/{gw_id}"), 1);
+    wait_for(
+        Duration::from_secs(30),
+        "the remote worker to ask for keys",
+        || r.log_text().contains("waiting for the pool keys"),
+    );
+
+    let key = gw.bootstrap_key().expect("the gateway's bootstrap key");
+    let grant = || {
+        let out = Command::new(BIN)
+            .args(["pool", "grant", "--gateway", &gw.url(), "--pool-key"])
+            .arg(&c.pool_key)
+            .arg("--home")
+            .arg(&op_home)
+            .env("VESPER_API_KEY", &key)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // The operator does not trust the worker yet: nothing is sealed for it.
+    let out = grant();
+    assert!(out.contains(&format!("skipped {r_id}")), "{out}");
+    assert!(out.contains("1 waiting, 0 granted"), "{out}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!r.log_text().contains("pool keys received"));
+
+    trust(&op_home, &r_id);
+    let out = grant();
+    assert!(out.contains(&format!("granted {r_id}")), "{out}");
+    wait_for(Duration::from_secs(30), "the remote worker's keys", || {
+        r.log_text().contains("pool keys received")
+    });
+
+    rt.block_on(async {
+        let client = Client::new(&gw.url(), Some(key.clone())).unwrap();
+        let module = wat::parse_str(CAT).unwrap();
+        let req = sealed(&client, &c.client_sk, &module, b"granted by the operator").await;
+        let job = client.submit(&req, None).await.unwrap().job_id;
+        let (_, body) = client.result(&job, 30).await.unwrap();
+        let keys = client.keys(None).await.unwrap();
+        let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
+        let v = verify_result(&body, &trusted, Some(&c.client_sk)).unwrap();
+        assert_eq!(v.plaintext.unwrap().stdout, b"granted by the operator");
+        assert_eq!(v.receipt.worker_id, r_id);
+    });
+    // The pool secret never reached the gateway's log.
+    let secret = read_key_file(&c.pool_key, KeyKind::X25519Secret).unwrap();
+    let log = gw.log_text();
+    for needle in encodings(&secret) {
+        assert!(!log.contains(&needle), "pool secret in the gateway log");
+    }
+}
