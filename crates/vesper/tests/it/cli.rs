@@ -337,12 +337,7 @@ fn a_remote_worker_refuses_to_start_without_trusting_its_gateway() {
     );
     // Trusting some other gateway is not enough either.
     let other = vesper_net::NodeIdentity::generate().peer_id().to_string();
-    let add = Command::new(BIN)
-        .args(["peers", "add", &other, "--home"])
-        .arg(&home)
-        .output()
-        .unwrap();
-    assert!(add.status.success());
+    crate::remote::trust(&home, &other);
     let out = run();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -378,17 +373,11 @@ fn rotating_the_pool_key_keeps_earlier_epochs_working() {
     });
     node.interrupt();
 
-    let out = std::process::Command::new(crate::BIN)
-        .args(["pool", "rotate", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = crate::run_ok(
+        Command::new(BIN)
+            .args(["pool", "rotate", "--data"])
+            .arg(&data),
     );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(text.contains("pool key epoch 1"), "{text}");
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(data.join("keys/pool.x25519.1"))
@@ -429,12 +418,11 @@ fn rotating_the_pool_key_keeps_earlier_epochs_working() {
         let v = verify_result(&body, &trusted, Some(&client_sk)).unwrap();
         assert_eq!(v.plaintext.unwrap().stdout, b"sealed to epoch 1");
     });
-    let out = std::process::Command::new(crate::BIN)
-        .args(["pool", "list", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    let list = String::from_utf8_lossy(&out.stdout);
+    let list = crate::run_ok(
+        Command::new(BIN)
+            .args(["pool", "list", "--data"])
+            .arg(&data),
+    );
     let lines: Vec<&str> = list.lines().collect();
     assert_eq!(lines.len(), 2, "{list}");
     assert_eq!(lines[0], format!("epoch 0: key id {old_key}"), "{list}");

@@ -15,31 +15,17 @@ use crate::{BIN, CAT, DevProcess, free_addr, sealed};
 
 /// Create (or read) the identity under `home`; its PeerId.
 pub fn peer_id(home: &Path) -> String {
-    let out = Command::new(BIN)
-        .arg("id")
-        .arg("--home")
-        .arg(home)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    crate::run_ok(Command::new(BIN).arg("id").arg("--home").arg(home))
+        .trim()
+        .to_owned()
 }
 
 /// `vesper peers add PEER --home HOME`.
 pub fn trust(home: &Path, peer: &str) {
-    let out = Command::new(BIN)
-        .args(["peers", "add", peer, "--home"])
-        .arg(home)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    crate::run_ok(
+        Command::new(BIN)
+            .args(["peers", "add", peer, "--home"])
+            .arg(home),
     );
 }
 
@@ -354,20 +340,14 @@ fn an_operator_grants_pool_keys_to_the_remote_worker_of_a_keyless_gateway() {
 
     let key = gw.bootstrap_key().expect("the gateway's bootstrap key");
     let grant = || {
-        let out = Command::new(BIN)
-            .args(["pool", "grant", "--gateway", &gw.url(), "--pool-key"])
-            .arg(&c.pool_key)
-            .arg("--home")
-            .arg(&op_home)
-            .env("VESPER_API_KEY", &key)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        crate::run_ok(
+            Command::new(BIN)
+                .args(["pool", "grant", "--gateway", &gw.url(), "--pool-key"])
+                .arg(&c.pool_key)
+                .arg("--home")
+                .arg(&op_home)
+                .env("VESPER_API_KEY", &key),
+        )
     };
     // The operator does not trust the worker yet: nothing is sealed for it.
     let out = grant();
