@@ -87,6 +87,34 @@ fn sim_worker(pool: Arc<RemotePool>, ms: u64) -> (PeerId, tokio::task::JoinHandl
     (peer, task)
 }
 
+/// Queue one job (ciphertext is never opened here) and return its id.
+async fn submit(store: &dyn Store, tenant: vesper_core::TenantId) -> JobId {
+    let job = JobId::new_random();
+    store
+        .submit(NewJob {
+            job_id: job,
+            tenant,
+            workload_type: WorkloadType::General,
+            program_id: Some(ProgramId([1; 32])),
+            key_id: "0123456789abcdef".parse().unwrap(),
+            client_pubkey: [2; 32],
+            encrypted_key: vec![3; 32],
+            encrypted_payload: vec![4; 40],
+            priority: Priority::new(5).unwrap(),
+            max_retries: 0,
+            created_at: SystemClock.now(),
+            idempotency_key: None,
+            request_digest: [0; 32],
+            callback_url: None,
+            request_id: None,
+            max_fuel: None,
+            quota: SubmitQuota::default(),
+        })
+        .await
+        .unwrap();
+    job
+}
+
 async fn trickle(policy: Policy, jobs: usize) -> (usize, usize) {
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open_in_memory(SqliteOptions::default()).unwrap());
@@ -114,29 +142,7 @@ async fn trickle(policy: Policy, jobs: usize) -> (usize, usize) {
             );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let job = JobId::new_random();
-        store
-            .submit(NewJob {
-                job_id: job,
-                tenant,
-                workload_type: WorkloadType::General,
-                program_id: Some(ProgramId([1; 32])),
-                key_id: "0123456789abcdef".parse().unwrap(),
-                client_pubkey: [2; 32],
-                encrypted_key: vec![3; 32],
-                encrypted_payload: vec![4; 40],
-                priority: Priority::new(5).unwrap(),
-                max_retries: 0,
-                created_at: SystemClock.now(),
-                idempotency_key: None,
-                request_digest: [0; 32],
-                callback_url: None,
-                request_id: None,
-                max_fuel: None,
-                quota: SubmitQuota::default(),
-            })
-            .await
-            .unwrap();
+        let job = submit(&*store, tenant).await;
         let record = loop {
             let r = store.job(tenant, job).await.unwrap().unwrap();
             if r.status.is_terminal() {
@@ -173,4 +179,74 @@ async fn the_scored_policy_gives_a_slow_remote_worker_fewer_jobs_and_round_robin
     let (fast, slow) = trickle(Policy::LeastConnections, 20).await;
     eprintln!("least-connections: fast {fast}, slow {slow}");
     assert_eq!(fast + slow, 20);
+}
+
+/// A job's own failure (fuel, a trap) is counted against the job, not the worker; a failure
+/// that is the worker's (`internal`) lowers its reputation.
+#[tokio::test]
+async fn a_jobs_own_failure_is_counted_but_not_held_against_the_worker() {
+    use vesper_gateway::workers::WorkerDirectory as _;
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open_in_memory(SqliteOptions::default()).unwrap());
+    let tenant = store.create_tenant("t", Timestamp(1)).await.unwrap();
+    let pool = RemotePool::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        RemotePoolConfig::default(),
+    );
+    let id = NodeIdentity::generate();
+    let peer = id.peer_id();
+    let hello = Message::Hello(Hello {
+        worker_id: "w".into(),
+        receipt_key: hex::encode(id.public_key()),
+        capabilities: Capabilities {
+            cores: 1,
+            memory_mb: 1024,
+            executors: vec!["wasm".into()],
+            gpus: vec![],
+            price_per_mfuel: 0,
+            region: String::new(),
+        },
+    });
+    assert!(matches!(
+        pool.handle(peer, hello).await,
+        Message::Welcome(_)
+    ));
+    let fail = |code: &'static str| {
+        let pool = pool.clone();
+        let store = store.clone();
+        async move {
+            submit(&*store, tenant).await;
+            let Message::Assignment(a) = pool
+                .handle(peer, Message::LeaseRequest(LeaseRequest { max_jobs: 1 }))
+                .await
+            else {
+                panic!("no assignment")
+            };
+            let ack = pool
+                .handle(
+                    peer,
+                    Message::Failure(vesper_proto::Failure {
+                        job_id: a.job_id,
+                        epoch: a.epoch,
+                        error_code: code.into(),
+                    }),
+                )
+                .await;
+            assert!(
+                matches!(ack, Message::HandInAck(ref h) if h.accepted),
+                "{ack:?}"
+            );
+            pool.workers().remove(0)
+        }
+    };
+    let w = fail("fuel_exhausted").await;
+    assert_eq!((w.failed, w.completed), (1, 0));
+    assert_eq!(w.reputation, vesper_core::placement::Reputation::START);
+    let w = fail("internal").await;
+    assert_eq!(w.failed, 2);
+    assert!(
+        w.reputation < vesper_core::placement::Reputation::START,
+        "{w:?}"
+    );
 }

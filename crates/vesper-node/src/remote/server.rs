@@ -103,6 +103,21 @@ impl RemoteWorker {
     }
 }
 
+/// How a remote worker's lease ended, as far as its record goes.
+#[derive(Clone, Copy, Debug)]
+enum Ended {
+    Completed,
+    /// A failure report; `workers_fault` for `internal` and `decrypt_failed`, not for the
+    /// job's own traps or fuel.
+    Failed {
+        workers_fault: bool,
+    },
+    /// A hand-in after the lease had moved on.
+    Late,
+    /// The worker learnt from a heartbeat that the lease is gone; its hand-in (if any) counts.
+    Lost,
+}
+
 /// Weight of the newest job in a worker's mean service time.
 const SPEED_ALPHA: f64 = 0.2;
 
@@ -265,7 +280,7 @@ impl RemotePool {
                         ok: true,
                     }),
                     Err(StoreError::Fenced { .. } | StoreError::NotFound { .. }) => {
-                        self.forget(&peer, &job_id, None);
+                        self.forget(&peer, &job_id, Ended::Lost);
                         Message::HeartbeatAck(HeartbeatAck {
                             job_id: h.job_id,
                             ok: false,
@@ -296,23 +311,16 @@ impl RemotePool {
                                 .increment(1);
                         }
                         // A job's own failure (fuel, trap) is not the worker's fault.
-                        let blame = matches!(code, ErrorCode::Internal | ErrorCode::DecryptFailed);
-                        self.forget(
-                            &peer,
-                            &job_id,
-                            Some(if blame {
-                                Outcome::Failed
-                            } else {
-                                Outcome::Completed
-                            }),
-                        );
+                        let workers_fault =
+                            matches!(code, ErrorCode::Internal | ErrorCode::DecryptFailed);
+                        self.forget(&peer, &job_id, Ended::Failed { workers_fault });
                         Message::HandInAck(HandInAck {
                             job_id: f.job_id,
                             accepted: true,
                         })
                     }
                     Err(StoreError::Fenced { .. } | StoreError::NotFound { .. }) => {
-                        self.forget(&peer, &job_id, Some(Outcome::Late));
+                        self.forget(&peer, &job_id, Ended::Late);
                         Message::HandInAck(HandInAck {
                             job_id: f.job_id,
                             accepted: false,
@@ -547,17 +555,29 @@ impl RemotePool {
         }
     }
 
-    fn forget(&self, peer: &PeerId, job: &JobId, outcome: Option<Outcome>) {
+    /// A lease of `peer`'s ended: drop it from its active set, count it, and move its
+    /// reputation (a job's own failure counts, but is not held against the worker).
+    fn forget(&self, peer: &PeerId, job: &JobId, ended: Ended) {
         let mut st = self.state.lock().unwrap();
         if let Some(w) = st.workers.get_mut(peer) {
             w.active.remove(job);
+            let outcome = match ended {
+                Ended::Completed => {
+                    w.completed += 1;
+                    Some(Outcome::Completed)
+                }
+                Ended::Failed { workers_fault } => {
+                    w.failed += 1;
+                    workers_fault.then_some(Outcome::Failed)
+                }
+                Ended::Late => {
+                    w.expired += 1;
+                    Some(Outcome::Late)
+                }
+                Ended::Lost => None,
+            };
             if let Some(o) = outcome {
                 w.reputation = Reputation::update(w.reputation, o);
-                match o {
-                    Outcome::Completed => w.completed += 1,
-                    Outcome::Failed => w.failed += 1,
-                    Outcome::Late | Outcome::LeaseExpired => w.expired += 1,
-                }
             }
         }
     }
@@ -612,14 +632,14 @@ impl RemotePool {
                 }
                 metrics::counter!(vesper_gateway::metrics::JOBS_COMPLETED).increment(1);
                 metrics::histogram!(vesper_gateway::metrics::JOB_DURATION).record(exec_secs);
-                self.forget(&peer, &job_id, Some(Outcome::Completed));
+                self.forget(&peer, &job_id, Ended::Completed);
                 Message::HandInAck(HandInAck {
                     job_id: c.job_id,
                     accepted: true,
                 })
             }
             Err(StoreError::Fenced { .. } | StoreError::NotFound { .. }) => {
-                self.forget(&peer, &job_id, Some(Outcome::Late));
+                self.forget(&peer, &job_id, Ended::Late);
                 Message::HandInAck(HandInAck {
                     job_id: c.job_id,
                     accepted: false,
