@@ -93,18 +93,22 @@ pub enum NetEvent {
     },
 }
 
-/// A job-protocol request from a trusted peer. Answer it with [`InboundRequest::respond`];
-/// dropping it answers with an `error` frame.
+/// A job-protocol request from a trusted peer. Answer it through `reply`; dropping the reply
+/// answers with an `error` frame.
 #[derive(Debug)]
 pub struct InboundRequest {
     pub peer: PeerId,
     pub message: Message,
-    reply: oneshot::Sender<Message>,
+    pub reply: Reply,
 }
 
-impl InboundRequest {
-    pub fn respond(self, message: Message) {
-        let _ = self.reply.send(message);
+/// Where the answer to one [`InboundRequest`] goes.
+#[derive(Debug)]
+pub struct Reply(oneshot::Sender<Message>);
+
+impl Reply {
+    pub fn send(self, message: Message) {
+        let _ = self.0.send(message);
     }
 }
 
@@ -333,7 +337,7 @@ pub fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
     })
 }
 
-type Reply = std::pin::Pin<
+type PendingReply = std::pin::Pin<
     Box<
         dyn std::future::Future<
                 Output = (
@@ -355,7 +359,7 @@ struct Driver {
         libp2p::swarm::ConnectionId,
         oneshot::Sender<Result<(), NetError>>,
     )>,
-    replies: FuturesUnordered<Reply>,
+    replies: FuturesUnordered<PendingReply>,
     refused_logged: HashSet<PeerId>,
     listen_addrs: Vec<Multiaddr>,
 }
@@ -414,14 +418,10 @@ impl Driver {
                 self.pending_out.insert(id, reply);
             }
             Command::Dial { addr, reply } => {
-                let opts = libp2p::swarm::dial_opts::DialOpts::unknown_peer_id()
-                    .address(addr.clone())
-                    .build();
+                use libp2p::swarm::dial_opts::DialOpts;
                 let opts = match peer_of(&addr) {
-                    Some(p) => libp2p::swarm::dial_opts::DialOpts::peer_id(p)
-                        .addresses(vec![addr])
-                        .build(),
-                    None => opts,
+                    Some(p) => DialOpts::peer_id(p).addresses(vec![addr]).build(),
+                    None => DialOpts::unknown_peer_id().address(addr).build(),
                 };
                 let id = opts.connection_id();
                 match self.swarm.dial(opts) {
@@ -536,7 +536,7 @@ impl Driver {
                     let req = InboundRequest {
                         peer,
                         message: request,
-                        reply,
+                        reply: Reply(reply),
                     };
                     match self.requests.try_send(req) {
                         Ok(()) => self

@@ -32,9 +32,9 @@ fn serve(mut net: Net) -> tokio::sync::mpsc::Receiver<NetEvent> {
         while let Some(req) = net.requests.recv().await {
             n += 1;
             match req.message {
-                Message::LeaseRequest(_) => {
-                    req.respond(Message::NoWork(NoWork { retry_after_ms: n }))
-                }
+                Message::LeaseRequest(_) => req
+                    .reply
+                    .send(Message::NoWork(NoWork { retry_after_ms: n })),
                 _ => drop(req),
             }
         }

@@ -606,9 +606,9 @@ async fn start_p2p(
             ..NetConfig::default()
         },
     )?;
-    // The listen addresses, as the OS assigned them.
+    // The listen addresses, as the OS assigned them. Other events of these first moments are
+    // dropped: the pool only acts on disconnects, and no peer holds a lease yet.
     let mut listen_addrs = Vec::new();
-    let mut early = Vec::new();
     if !p.listen.is_empty() {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
@@ -619,7 +619,7 @@ async fn start_p2p(
             };
             match tokio::time::timeout(wait, net.events.recv()).await {
                 Ok(Some(NetEvent::Listening(a))) => listen_addrs.push(a),
-                Ok(Some(other)) => early.push(other),
+                Ok(Some(_)) => {}
                 _ => break,
             }
         }
@@ -636,24 +636,11 @@ async fn start_p2p(
     }
 
     let pool = RemotePool::new(store, clock, p.remote.clone());
-    // Events go to the pool (disconnects expire leases); a relay keeps the early ones.
-    let (ev_tx, ev_rx) = tokio::sync::mpsc::channel(256);
-    {
-        let mut events = net.events;
-        tasks.spawn(async move {
-            for e in early {
-                let _ = ev_tx.send(e).await;
-            }
-            while let Some(e) = events.recv().await {
-                if ev_tx.send(e).await.is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    tasks.spawn(pool.clone().run(net.requests, ev_rx, shutdown.clone()));
+    // Events go to the pool: disconnects expire leases.
+    tasks.spawn(pool.clone().run(net.requests, net.events, shutdown.clone()));
 
-    // The trust list: re-read every second; changes reach the gate and the custodian.
+    // The trust list: re-read every second; changes reach the gate and the custodian. This
+    // task holds a network handle until shutdown, which keeps the network node running.
     let trusted = Arc::new(RwLock::new(initial));
     {
         let handle = net.handle.clone();
@@ -701,15 +688,6 @@ async fn start_p2p(
             trusted,
             shutdown.clone(),
         ));
-    }
-    // Keep the network task alive as long as the node: the handle owns its command channel.
-    {
-        let handle = net.handle.clone();
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
-            stop.cancelled().await;
-            drop(handle);
-        });
     }
     Ok((
         P2pInfo {

@@ -161,14 +161,13 @@ impl RemotePool {
         loop {
             tokio::select! {
                 r = requests.recv() => match r {
-                    Some(req) => {
+                    Some(InboundRequest { peer, message, reply }) => {
                         let me = self.clone();
                         tokio::spawn(async move {
-                            let peer = req.peer;
-                            wire_trace(&peer, "in", &req.message);
-                            let answer = me.handle(peer, req.message.clone()).await;
+                            wire_trace(&peer, "in", &message);
+                            let answer = me.handle(peer, message).await;
                             wire_trace(&peer, "out", &answer);
-                            req.respond(answer);
+                            reply.send(answer);
                         });
                     }
                     None => break,

@@ -205,17 +205,27 @@ impl RedisStore {
         format!("{}:{{p:{id}}}", self.ns)
     }
 
-    /// Invoke a script with the namespace routing key and prefix first.
-    async fn eval<T: redis::FromRedisValue>(
+    /// A script call with the namespace routing key and prefix first, then `args`.
+    fn invocation<'a>(
         &self,
-        script: &Script,
+        script: &'a Script,
         args: &[&(dyn std::fmt::Display + Sync)],
-    ) -> Result<T> {
+    ) -> redis::ScriptInvocation<'a> {
         let mut inv = script.key(self.key("queued"));
         inv.arg(&self.prefix);
         for a in args {
             inv.arg(a.to_string());
         }
+        inv
+    }
+
+    /// Invoke a script (see [`Self::invocation`]).
+    async fn eval<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        args: &[&(dyn std::fmt::Display + Sync)],
+    ) -> Result<T> {
+        let inv = self.invocation(script, args);
         let mut con = self.con.clone();
         inv.invoke_async(&mut con).await.map_err(re)
     }
@@ -229,11 +239,7 @@ impl RedisStore {
         script: &Script,
         args: &[&(dyn std::fmt::Display + Sync)],
     ) -> Result<T> {
-        let mut inv = script.key(self.key("queued"));
-        inv.arg(&self.prefix);
-        for a in args {
-            inv.arg(a.to_string());
-        }
+        let inv = self.invocation(script, args);
         let mut con = self.con.clone();
         for attempt in 0..2 {
             let mut pipe = pre.clone();
