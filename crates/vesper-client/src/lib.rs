@@ -13,11 +13,13 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use vesper_core::{
-    KEYSET_DOMAIN, KeyId, KeySet, ProgramId, WorkloadPlaintext, WorkloadProgram, WorkloadType,
+    JobId, KEYSET_DOMAIN, KeyId, KeySet, ProgramId, WorkloadPlaintext, WorkloadProgram,
+    WorkloadType,
 };
 use vesper_crypto::{JobMetadata, X25519PublicKey, seal_workload};
 
 pub use verify::{ExecutionProof, ResultBody, VerifiedResult, verify_result};
+pub use vesper_core::{JobFacts, ReceiptField};
 
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -30,9 +32,15 @@ pub enum ClientError {
         code: String,
         message: String,
         job_status: Option<String>,
+        /// The job the error is about, where the gateway names one (`idempotency_conflict`
+        /// names the job the key already belongs to).
+        job_id: Option<String>,
     },
     #[error("verification failed: {0}")]
     Verify(&'static str),
+    /// The receipt is genuine but misstates the job the client submitted.
+    #[error("verification failed: the receipt's {0} does not match the job you submitted")]
+    Mismatch(vesper_core::ReceiptField),
     #[error("crypto error: {0}")]
     Crypto(#[from] vesper_crypto::CryptoError),
     #[error("malformed gateway response: {0}")]
@@ -53,6 +61,8 @@ struct ErrorBody {
     error: ErrorInner,
     #[serde(default)]
     job_status: Option<String>,
+    #[serde(default)]
+    job_id: Option<String>,
 }
 #[derive(Deserialize)]
 struct ErrorInner {
@@ -86,6 +96,9 @@ pub struct StatusResponse {
     pub completed_at: Option<String>,
     pub retry_count: u32,
     pub max_retries: u32,
+    /// Attempts started (`retry_count` + 1 once running or finished).
+    #[serde(default)]
+    pub attempts: u32,
     pub error: Option<JobError>,
 }
 
@@ -99,7 +112,7 @@ pub struct JobList {
 }
 
 /// The request body of `POST /api/submit`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SubmitRequest {
     pub encrypted_payload: String,
     pub encrypted_key: String,
@@ -127,6 +140,40 @@ pub enum Program {
     Inline(Vec<u8>),
 }
 
+/// A sealed job, ready to submit, and what its client must remember to check the receipt:
+/// the program it runs (also a secret one, whose id the gateway never learns).
+#[derive(Debug, Clone)]
+pub struct SealedJob {
+    pub request: SubmitRequest,
+    pub program_id: ProgramId,
+    pub workload_type: WorkloadType,
+    /// SHA-256(encrypted_key || encrypted_payload): names the exact ciphertext.
+    pub payload_digest: [u8; 32],
+}
+
+impl SealedJob {
+    /// What the receipt of job `job_id` (this job, once accepted) must state; pass it to
+    /// [`verify_result`].
+    pub fn facts(&self, job_id: JobId) -> JobFacts {
+        JobFacts {
+            job_id,
+            program_id: Some(self.program_id),
+            workload_type: self.workload_type,
+            payload_digest: self.payload_digest,
+        }
+    }
+}
+
+impl SubmitRequest {
+    /// SHA-256(encrypted_key || encrypted_payload) of this request's envelope, as receipts
+    /// state it (docs/RECEIPT.md); `None` when its base64 does not decode.
+    pub fn payload_digest(&self) -> Option<[u8; 32]> {
+        let enc = B64.decode(&self.encrypted_key).ok()?;
+        let ct = B64.decode(&self.encrypted_payload).ok()?;
+        Some(vesper_core::sha256(&[&enc, &ct]))
+    }
+}
+
 /// Seal `input` for the pool key and build the submit request. Pure: no network.
 pub fn seal_job(
     pool_key: &X25519PublicKey,
@@ -135,10 +182,10 @@ pub fn seal_job(
     program: Program,
     input: Vec<u8>,
     priority: Option<u8>,
-) -> Result<SubmitRequest, ClientError> {
-    let (program_id, wl_program) = match program {
-        Program::Registered(id) => (Some(id), WorkloadProgram::Registry),
-        Program::Inline(m) => (None, WorkloadProgram::Inline(m)),
+) -> Result<SealedJob, ClientError> {
+    let (program_id, sealed_id, wl_program) = match program {
+        Program::Registered(id) => (Some(id), id, WorkloadProgram::Registry),
+        Program::Inline(m) => (None, ProgramId::of_module(&m), WorkloadProgram::Inline(m)),
     };
     let meta = JobMetadata {
         workload_type,
@@ -154,17 +201,23 @@ pub fn seal_job(
         .encode(),
     );
     let (enc, ct) = seal_workload(pool_key, &meta, &plaintext)?;
-    Ok(SubmitRequest {
-        encrypted_payload: B64.encode(ct),
-        encrypted_key: B64.encode(enc),
-        client_pubkey: B64.encode(client_key.as_bytes()),
-        workload_type: workload_type.as_str().to_owned(),
-        key_id: meta.key_id.to_string(),
-        program_id: program_id.map(|p| p.to_string()),
-        priority,
-        callback_url: None,
-        max_fuel: None,
-        max_retries: None,
+    let payload_digest = vesper_core::sha256(&[&enc, &ct]);
+    Ok(SealedJob {
+        request: SubmitRequest {
+            encrypted_payload: B64.encode(ct),
+            encrypted_key: B64.encode(enc),
+            client_pubkey: B64.encode(client_key.as_bytes()),
+            workload_type: workload_type.as_str().to_owned(),
+            key_id: meta.key_id.to_string(),
+            program_id: program_id.map(|p| p.to_string()),
+            priority,
+            callback_url: None,
+            max_fuel: None,
+            max_retries: None,
+        },
+        program_id: sealed_id,
+        workload_type,
+        payload_digest,
     })
 }
 
@@ -214,6 +267,11 @@ impl Client {
         })
     }
 
+    /// The gateway's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     fn req(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let r = self.http.request(m, format!("{}{}", self.base, path));
         match &self.api_key {
@@ -236,12 +294,14 @@ impl Client {
                 code: e.error.code,
                 message: e.error.message,
                 job_status: e.job_status,
+                job_id: e.job_id,
             }),
             Err(_) => Err(ClientError::Api {
                 status: status.as_u16(),
                 code: "unknown".into(),
                 message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
                 job_status: None,
+                job_id: None,
             }),
         }
     }

@@ -3,7 +3,10 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
-use vesper_core::{JobId, ProgramId, Receipt, ResultPlaintext, Timestamp, result_hash, sha256};
+use vesper_core::{
+    JobFacts, JobId, ProgramId, Receipt, ReceiptField, ResultPlaintext, Timestamp, result_hash,
+    sha256,
+};
 use vesper_crypto::{X25519SecretKey, open_result, verify_receipt};
 
 use crate::ClientError;
@@ -40,22 +43,32 @@ pub struct ExecutionProof {
 pub struct VerifiedResult {
     pub receipt: Receipt,
     pub plaintext: Option<ResultPlaintext>,
+    /// Receipt fields that could not be checked against the submission because none was
+    /// given (`program_id`, `workload_type`, `payload_digest`); empty when it was.
+    pub unchecked: Vec<ReceiptField>,
 }
 
+/// 64 lowercase hex digits: receipts have one spelling (docs/RECEIPT.md).
 fn hex32(s: &str, what: &'static str) -> Result<[u8; 32], ClientError> {
-    hex::decode(s)
-        .ok()
-        .and_then(|v| v.try_into().ok())
-        .ok_or(ClientError::Verify(what))
+    let mut out = [0u8; 32];
+    if s.len() != 64 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(ClientError::Verify(what));
+    }
+    hex::decode_to_slice(s, &mut out).map_err(|_| ClientError::Verify(what))?;
+    Ok(out)
 }
 
 /// Verify a result body: the receipt's signature (Ed25519, strict), that it signs this exact
-/// ciphertext and this job, and that its key is one of `trusted_workers`. With `client_key`,
-/// also open the result and check the salted `result_hash`.
+/// ciphertext and this job, and that its key is one of `trusted_workers`. With `expected`
+/// (what the client sealed: [`crate::SealedJob::facts`]), also that the receipt states that
+/// job's program, workload type and ciphertext; without it, those fields are listed in
+/// [`VerifiedResult::unchecked`]. With `client_key`, also open the result and check the
+/// salted `result_hash`.
 pub fn verify_result(
     body: &ResultBody,
     trusted_workers: &[[u8; 32]],
     client_key: Option<&X25519SecretKey>,
+    expected: Option<&JobFacts>,
 ) -> Result<VerifiedResult, ClientError> {
     let p = &body.execution_proof;
     if p.version != 1 {
@@ -67,6 +80,14 @@ pub fn verify_result(
         .map_err(|_| ClientError::Verify("job_id"))?;
     if body.job_id != p.job_id {
         return Err(ClientError::Verify("receipt is for another job"));
+    }
+    if p.worker_signature.len() != 128
+        || !p
+            .worker_signature
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(ClientError::Verify("signature"));
     }
     let receipt = Receipt {
         job_id,
@@ -98,6 +119,19 @@ pub fn verify_result(
             "receipt signed by a key that is not a pool worker",
         ));
     }
+    let unchecked = match expected {
+        Some(facts) => {
+            if let Some(field) = receipt.mismatch(facts) {
+                return Err(ClientError::Mismatch(field));
+            }
+            Vec::new()
+        }
+        None => vec![
+            ReceiptField::ProgramId,
+            ReceiptField::WorkloadType,
+            ReceiptField::PayloadDigest,
+        ],
+    };
     let sealed = B64
         .decode(&body.encrypted_result)
         .map_err(|_| ClientError::Verify("encrypted_result"))?;
@@ -118,7 +152,11 @@ pub fn verify_result(
             Some(result)
         }
     };
-    Ok(VerifiedResult { receipt, plaintext })
+    Ok(VerifiedResult {
+        receipt,
+        plaintext,
+        unchecked,
+    })
 }
 
 #[cfg(test)]
@@ -154,7 +192,38 @@ mod tests {
                 .unwrap(),
         )
         .unwrap();
-        let v = verify_result(&body, &[worker.public_key().0], Some(&client)).unwrap();
+        let v = verify_result(&body, &[worker.public_key().0], Some(&client), None).unwrap();
+        assert_eq!(
+            v.unchecked,
+            [
+                ReceiptField::ProgramId,
+                ReceiptField::WorkloadType,
+                ReceiptField::PayloadDigest
+            ]
+        );
+        // Against the submission it describes: every field checked.
+        let facts = JobFacts {
+            job_id: v.receipt.job_id,
+            program_id: Some(v.receipt.program_id),
+            workload_type: v.receipt.workload_type,
+            payload_digest: v.receipt.payload_digest,
+        };
+        let checked =
+            verify_result(&body, &[worker.public_key().0], Some(&client), Some(&facts)).unwrap();
+        assert!(checked.unchecked.is_empty());
+        // A genuine receipt about another program is refused when the client knows better.
+        let other = JobFacts {
+            program_id: Some(ProgramId([0; 32])),
+            ..facts
+        };
+        assert!(matches!(
+            verify_result(&body, &[worker.public_key().0], Some(&client), Some(&other)),
+            Err(ClientError::Mismatch(ReceiptField::ProgramId))
+        ));
+        // One spelling: the same receipt with uppercase hex is not verified.
+        let mut upper = body.clone();
+        upper.execution_proof.program_id = upper.execution_proof.program_id.to_uppercase();
+        assert!(verify_result(&upper, &[worker.public_key().0], Some(&client), None).is_err());
         assert_eq!(v.plaintext.unwrap().stdout, b"84\n");
         assert_eq!(
             hex::encode(worker.sign_receipt(&v.receipt)),

@@ -141,8 +141,9 @@ impl fmt::Display for WorkerId {
     }
 }
 
+/// 64 lowercase hex digits (the one spelling: uppercase is refused, never normalised).
 pub(crate) fn parse_hex32(s: &str, what: &'static str) -> Result<[u8; 32], CoreError> {
-    if s.len() != 64 {
+    if s.len() != 64 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return Err(CoreError::Invalid { what });
     }
     let mut out = [0u8; 32];
@@ -171,6 +172,8 @@ mod tests {
         );
         assert_eq!(p.to_string().parse::<ProgramId>().unwrap(), p);
         assert!("zz".parse::<ProgramId>().is_err());
+        // One spelling: uppercase hex is refused, not normalised.
+        assert!(p.to_string().to_uppercase().parse::<ProgramId>().is_err());
     }
 
     #[test]

@@ -85,6 +85,11 @@ pub enum WorkloadType {
 }
 
 impl WorkloadType {
+    pub const ALL: [WorkloadType; 3] = [
+        WorkloadType::General,
+        WorkloadType::AiInference,
+        WorkloadType::PosValidation,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             WorkloadType::General => "general",
@@ -164,10 +169,13 @@ pub enum ErrorCode {
     LeaseExpired,
     /// Something went wrong inside the worker; not the job's fault.
     Internal,
+    /// A worker handed in a receipt that misstates the job (program, workload type, payload
+    /// or result digest); the hand-in was refused. Decided by the gateway, never reported.
+    BadReceipt,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::FuelExhausted,
         ErrorCode::MemoryLimit,
         ErrorCode::Timeout,
@@ -179,6 +187,7 @@ impl ErrorCode {
         ErrorCode::ProgramNotFound,
         ErrorCode::LeaseExpired,
         ErrorCode::Internal,
+        ErrorCode::BadReceipt,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -193,6 +202,7 @@ impl ErrorCode {
             ErrorCode::ProgramNotFound => "program_not_found",
             ErrorCode::LeaseExpired => "lease_expired",
             ErrorCode::Internal => "internal",
+            ErrorCode::BadReceipt => "bad_receipt",
         }
     }
     /// A human sentence for the code. Fixed text: never derived from the workload, so it
@@ -210,14 +220,23 @@ impl ErrorCode {
             ErrorCode::ProgramNotFound => "program is not in the registry",
             ErrorCode::LeaseExpired => "worker lease expired too many times",
             ErrorCode::Internal => "internal worker error",
+            ErrorCode::BadReceipt => "workers handed in receipts that misstate the job",
         }
+    }
+    /// Whether a worker may report this code in a failure (docs/PROTOCOL.md, `failure`). The
+    /// others are the gateway's own findings: a lease that ran out, a refused receipt.
+    pub fn is_reportable(self) -> bool {
+        !matches!(self, ErrorCode::LeaseExpired | ErrorCode::BadReceipt)
     }
     /// Deterministic failures are not retried: running the same module on the same input
     /// again gives the same answer. Only failures that may be the environment's are.
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            ErrorCode::Timeout | ErrorCode::LeaseExpired | ErrorCode::Internal
+            ErrorCode::Timeout
+                | ErrorCode::LeaseExpired
+                | ErrorCode::Internal
+                | ErrorCode::BadReceipt
         )
     }
 }
@@ -233,6 +252,15 @@ impl FromStr for ErrorCode {
             .into_iter()
             .find(|c| c.as_str() == s)
             .ok_or(CoreError::Invalid { what: "error code" })
+    }
+}
+
+/// Attempts a job has started: every retry follows a failed attempt, and a job that is
+/// running or finished (other than cancelled while queued) is in or past one more.
+pub fn attempts(status: JobStatus, retry_count: u32) -> u32 {
+    match status {
+        JobStatus::Queued | JobStatus::Cancelled => retry_count,
+        JobStatus::Processing | JobStatus::Completed | JobStatus::Failed => retry_count + 1,
     }
 }
 
@@ -273,7 +301,9 @@ impl RetryPolicy {
             .min(self.max_backoff_ms)
     }
 
-    /// The pure decision after an attempt failed with `code`, given the attempts so far.
+    /// The pure decision after an attempt failed with `code`. `retry_count` is the number of
+    /// retries already made (0 during the first attempt): the seed's `retry_count` counts
+    /// retries, not attempts, so a job that gives up keeps the count it had.
     pub fn decide(
         &self,
         code: ErrorCode,
@@ -282,15 +312,7 @@ impl RetryPolicy {
         now: Timestamp,
     ) -> RetryDecision {
         if !code.is_retryable() || retry_count >= max_retries {
-            return RetryDecision::Fail {
-                retry_count: if code.is_retryable() {
-                    retry_count
-                        .saturating_add(1)
-                        .min(max_retries.saturating_add(1))
-                } else {
-                    retry_count
-                },
-            };
+            return RetryDecision::Fail { retry_count };
         }
         let next = retry_count + 1;
         RetryDecision::Retry {
@@ -387,11 +409,15 @@ mod tests {
                 retry_count: 1
             }
         );
-        // Budget spent.
-        assert!(matches!(
+        // Budget spent: the job fails with the retries it had (3 retries = 4 attempts).
+        assert_eq!(
             p.decide(ErrorCode::LeaseExpired, 3, 3, now),
-            RetryDecision::Fail { .. }
-        ));
+            RetryDecision::Fail { retry_count: 3 }
+        );
+        assert_eq!(
+            p.decide(ErrorCode::Timeout, 0, 0, now),
+            RetryDecision::Fail { retry_count: 0 }
+        );
         // Deterministic failures are never retried.
         assert_eq!(
             p.decide(ErrorCode::Trap, 0, 3, now),

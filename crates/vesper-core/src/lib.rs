@@ -24,9 +24,12 @@ pub use codec::{ResultPlaintext, WorkloadPlaintext, WorkloadProgram};
 pub use error::CoreError;
 pub use ids::{JobId, KeyId, ProgramId, TenantId, WorkerId};
 pub use job::{
-    ErrorCode, ExecLimits, JobStatus, Priority, RetryDecision, RetryPolicy, Timestamp, WorkloadType,
+    ErrorCode, ExecLimits, JobStatus, Priority, RetryDecision, RetryPolicy, Timestamp,
+    WorkloadType, attempts,
 };
-pub use receipt::{RECEIPT_DOMAIN, RESULT_HASH_DOMAIN, Receipt, result_hash, sha256};
+pub use receipt::{
+    JobFacts, RECEIPT_DOMAIN, RESULT_HASH_DOMAIN, Receipt, ReceiptField, result_hash, sha256,
+};
 pub use scope::{Scope, Scopes};
 
 /// Hard ceilings on sizes that a stranger controls. Used by the gateway and the codecs.

@@ -206,6 +206,10 @@ pub enum Outcome {
     Failed,
     /// The worker went silent and its lease expired.
     LeaseExpired,
+    /// The worker signed a receipt that misstates the job (wrong program, workload type,
+    /// payload or result): a lie, not a mishap. Its reputation drops to zero, so it gets no
+    /// work while any other worker is eligible.
+    BadReceipt,
 }
 
 /// Reputation: an exponentially weighted average of outcome values, so recent behaviour
@@ -226,11 +230,14 @@ impl Reputation {
             Outcome::Late => 0.3,
             Outcome::Failed => 0.0,
             // Going silent costs more than failing honestly: count it twice.
-            Outcome::LeaseExpired => 0.0,
+            Outcome::LeaseExpired | Outcome::BadReceipt => 0.0,
         }
     }
 
     pub fn update(rep: f64, o: Outcome) -> f64 {
+        if o == Outcome::BadReceipt {
+            return 0.0;
+        }
         let steps = if o == Outcome::LeaseExpired { 2 } else { 1 };
         let mut r = rep.clamp(0.0, 1.0);
         for _ in 0..steps {
@@ -397,6 +404,8 @@ mod tests {
             bad = Reputation::update(bad, Outcome::LeaseExpired);
         }
         assert!(bad <= Reputation::FLOOR, "{bad}");
+        // One lie costs everything, however long the record.
+        assert_eq!(Reputation::update(r, Outcome::BadReceipt), 0.0);
         assert!(!eligible(
             &job(),
             &WorkerView {

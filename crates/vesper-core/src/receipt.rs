@@ -105,6 +105,101 @@ impl Receipt {
     }
 }
 
+/// What is known about a job independently of any worker: the gateway's store knows all of it
+/// (but `program_id` only when the program was registered rather than sent inside the sealed
+/// payload); the client that sealed the job knows all of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobFacts {
+    pub job_id: JobId,
+    /// `None` when the program travelled inside the sealed payload and its id is not known to
+    /// the checker (the gateway, for a secret program).
+    pub program_id: Option<ProgramId>,
+    pub workload_type: WorkloadType,
+    /// SHA-256(encrypted_key || encrypted_payload).
+    pub payload_digest: [u8; 32],
+}
+
+/// A receipt field that disagrees with what is known about the job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReceiptField {
+    JobId,
+    ProgramId,
+    WorkloadType,
+    PayloadDigest,
+    ResultDigest,
+    WorkerId,
+}
+
+impl ReceiptField {
+    pub const ALL: [ReceiptField; 6] = [
+        ReceiptField::JobId,
+        ReceiptField::ProgramId,
+        ReceiptField::WorkloadType,
+        ReceiptField::PayloadDigest,
+        ReceiptField::ResultDigest,
+        ReceiptField::WorkerId,
+    ];
+    /// The receipt field's name as in docs/RECEIPT.md (stable: used in error messages and
+    /// metric labels).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptField::JobId => "job_id",
+            ReceiptField::ProgramId => "program_id",
+            ReceiptField::WorkloadType => "workload_type",
+            ReceiptField::PayloadDigest => "payload_digest",
+            ReceiptField::ResultDigest => "result_digest",
+            ReceiptField::WorkerId => "worker_id",
+        }
+    }
+}
+
+impl std::fmt::Display for ReceiptField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Receipt {
+    /// The first field that misstates the job, if any: the job id, the program (when `facts`
+    /// knows it), the workload type and the exact ciphertext that was submitted. Used by the
+    /// store at hand-in and by clients against what they sealed (docs/RECEIPT.md §6).
+    pub fn mismatch(&self, facts: &JobFacts) -> Option<ReceiptField> {
+        if self.job_id != facts.job_id {
+            return Some(ReceiptField::JobId);
+        }
+        if facts.program_id.is_some_and(|p| p != self.program_id) {
+            return Some(ReceiptField::ProgramId);
+        }
+        if self.workload_type != facts.workload_type {
+            return Some(ReceiptField::WorkloadType);
+        }
+        if self.payload_digest != facts.payload_digest {
+            return Some(ReceiptField::PayloadDigest);
+        }
+        None
+    }
+
+    /// The check a store runs before accepting a hand-in: [`Receipt::mismatch`], and that the
+    /// receipt names the lease holder and signs the exact sealed result handed in with it.
+    pub fn check_hand_in(
+        &self,
+        facts: &JobFacts,
+        lease_holder: &str,
+        encrypted_result: &[u8],
+    ) -> Result<(), ReceiptField> {
+        if let Some(f) = self.mismatch(facts) {
+            return Err(f);
+        }
+        if self.worker_id != lease_holder {
+            return Err(ReceiptField::WorkerId);
+        }
+        if sha256(&[encrypted_result]) != self.result_digest {
+            return Err(ReceiptField::ResultDigest);
+        }
+        Ok(())
+    }
+}
+
 /// Digest helpers shared by workers, gateway and clients.
 pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = Sha256::new();
@@ -165,6 +260,63 @@ mod tests {
         assert!(Receipt::decode(&enc).is_err());
         enc.truncate(enc.len() - 2);
         assert!(Receipt::decode(&enc).is_err());
+    }
+
+    #[test]
+    fn hand_in_check_names_each_misstated_field() {
+        let sealed = b"sealed result".to_vec();
+        let mut r = sample();
+        r.result_digest = sha256(&[&sealed]);
+        let facts = JobFacts {
+            job_id: r.job_id,
+            program_id: Some(r.program_id),
+            workload_type: r.workload_type,
+            payload_digest: r.payload_digest,
+        };
+        assert_eq!(r.check_hand_in(&facts, "w-1", &sealed), Ok(()));
+        let lie = |f: &dyn Fn(&mut Receipt)| {
+            let mut bad = r.clone();
+            f(&mut bad);
+            bad.check_hand_in(&facts, "w-1", &sealed)
+        };
+        assert_eq!(
+            lie(&|b| b.job_id = JobId::from_bytes([9; 16])),
+            Err(ReceiptField::JobId)
+        );
+        assert_eq!(
+            lie(&|b| b.program_id = ProgramId([0; 32])),
+            Err(ReceiptField::ProgramId)
+        );
+        assert_eq!(
+            lie(&|b| b.workload_type = WorkloadType::AiInference),
+            Err(ReceiptField::WorkloadType)
+        );
+        assert_eq!(
+            lie(&|b| b.payload_digest = [0; 32]),
+            Err(ReceiptField::PayloadDigest)
+        );
+        assert_eq!(
+            lie(&|b| b.result_digest = [0; 32]),
+            Err(ReceiptField::ResultDigest)
+        );
+        assert_eq!(
+            lie(&|b| b.worker_id = "w-2".into()),
+            Err(ReceiptField::WorkerId)
+        );
+        assert_eq!(
+            r.check_hand_in(&facts, "w-1", b"other bytes"),
+            Err(ReceiptField::ResultDigest)
+        );
+        // A secret program's id is unknown to the gateway: any id passes its check, and the
+        // client (which knows the module) checks it instead.
+        let secret = JobFacts {
+            program_id: None,
+            ..facts
+        };
+        let mut other = r.clone();
+        other.program_id = ProgramId([0; 32]);
+        assert_eq!(other.check_hand_in(&secret, "w-1", &sealed), Ok(()));
+        assert_eq!(other.mismatch(&facts), Some(ReceiptField::ProgramId));
     }
 
     #[test]

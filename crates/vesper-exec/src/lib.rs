@@ -2,8 +2,9 @@
 //!
 //! A program reads its input on stdin and writes its result on stdout; stderr is a bounded log.
 //! It gets no filesystem, no network, no environment and no ambient clock or entropy: the wall
-//! clock reads the job's creation time, the monotonic clock advances 1 µs per read, and
-//! randomness comes from a ChaCha generator seeded by the job. Limits per run: fuel
+//! clock reads the job's creation time, the monotonic clock advances 1 µs per read, nothing
+//! waits on real time (`poll_oneoff`, used to sleep, answers ENOTSUP), and randomness comes
+//! from a generator seeded by the job. Limits per run: fuel
 //! (instructions), linear memory, wall time (epoch interruption) and output size.
 //!
 //! **Boundary:** the only crate that imports wasmtime.
@@ -26,6 +27,8 @@ use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 
 /// Epoch tick. Wall-time limits are enforced to within one tick.
 const TICK: Duration = Duration::from_millis(5);
+/// WASI preview 1 `errno::notsup`.
+const ERRNO_NOTSUP: i32 = 58;
 /// Compiled modules kept in memory.
 const MODULE_CACHE_ENTRIES: usize = 128;
 
@@ -47,6 +50,10 @@ pub enum ExecError {
     InvalidModule,
     #[error("module bytes do not match the program id")]
     ProgramMismatch,
+    /// Stopped by the caller ([`RunRequest::cancel`]): its lease was lost, nobody wants the
+    /// result. Never reported as the job's failure.
+    #[error("run cancelled")]
+    Cancelled,
     #[error("executor internal error")]
     Internal,
 }
@@ -60,7 +67,7 @@ impl ExecError {
             ExecError::Trap => ErrorCode::Trap,
             ExecError::OutputTooLarge => ErrorCode::OutputTooLarge,
             ExecError::InvalidModule | ExecError::ProgramMismatch => ErrorCode::InvalidModule,
-            ExecError::Internal => ErrorCode::Internal,
+            ExecError::Internal | ExecError::Cancelled => ErrorCode::Internal,
         }
     }
 }
@@ -94,6 +101,8 @@ pub struct RunRequest<'a> {
     /// What the program's wall clock reads.
     pub clock: Timestamp,
     pub limits: ExecLimits,
+    /// Set to stop the run (within one epoch tick, 5 ms) with [`ExecError::Cancelled`].
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// A finished run (any exit code).
@@ -219,6 +228,19 @@ impl Executor {
         let mut linker: Linker<Host> = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |h: &mut Host| &mut h.wasi)
             .map_err(|_| ExecError::Internal)?;
+        // No waiting on real time: the sandbox's clocks are virtual (frozen wall clock,
+        // stepping monotonic clock), and a host-side sleep could neither be interrupted by
+        // the wall-time limit nor by a cancel. `poll_oneoff` (sleep, waiting on descriptors)
+        // answers ENOTSUP at once.
+        linker.allow_shadowing(true);
+        linker
+            .func_wrap(
+                "wasi_snapshot_preview1",
+                "poll_oneoff",
+                |_: i32, _: i32, _: i32, _: i32| -> i32 { ERRNO_NOTSUP },
+            )
+            .map_err(|_| ExecError::Internal)?;
+        linker.allow_shadowing(false);
 
         // One ticker per engine drives epoch deadlines.
         let stop = Arc::new(AtomicBool::new(false));
@@ -319,10 +341,22 @@ impl Executor {
         store
             .set_fuel(limits.fuel)
             .map_err(|_| ExecError::Internal)?;
-        store.set_epoch_deadline(limits.wall_ms / TICK.as_millis() as u64 + 1);
-        store.epoch_deadline_trap();
-
+        // Every tick: stop if the caller cancelled, trap once the wall-time limit has passed
+        // (measured, not counted: ticks can be missed while the program is in a host call).
         let started = Instant::now();
+        let wall = Duration::from_millis(limits.wall_ms);
+        let cancel = req.cancel.clone();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(wasmtime::Error::new(Cancelled));
+            }
+            if started.elapsed() >= wall {
+                return Err(Trap::Interrupt.into());
+            }
+            Ok(wasmtime::UpdateDeadline::Continue(1))
+        });
+
         let outcome = self
             .linker
             .instantiate(&mut store, &module)
@@ -346,6 +380,9 @@ impl Executor {
                     return Err(ExecError::MemoryLimit);
                 } else {
                     tracing::debug!(program = %req.program_id, error = ?e, "run failed");
+                    if e.downcast_ref::<Cancelled>().is_some() {
+                        return Err(ExecError::Cancelled);
+                    }
                     return Err(match e.downcast_ref::<Trap>() {
                         Some(Trap::OutOfFuel) => ExecError::FuelExhausted,
                         Some(Trap::Interrupt) => ExecError::Timeout,
@@ -366,6 +403,16 @@ impl Executor {
         })
     }
 }
+
+/// The error a cancelled run stops with.
+#[derive(Debug)]
+struct Cancelled;
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("run cancelled")
+    }
+}
+impl std::error::Error for Cancelled {}
 
 fn is_link_error(e: &wasmtime::Error) -> bool {
     let s = e.to_string();

@@ -461,11 +461,17 @@ async fn prepare_job(
 fn refusal(gw: &Gateway, outcome: &SubmitOutcome) -> Option<ApiError> {
     match outcome {
         SubmitOutcome::Created(_) | SubmitOutcome::Existing(_) => None,
-        SubmitOutcome::IdempotencyConflict => Some(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_conflict",
-            "Idempotency-Key was already used with a different request",
-        )),
+        SubmitOutcome::IdempotencyConflict { existing } => {
+            let mut e = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_conflict",
+                format!(
+                    "Idempotency-Key was already used with a different request, for job {existing}"
+                ),
+            );
+            e.job_id = Some(existing.to_string());
+            Some(e)
+        }
         SubmitOutcome::QuotaExceeded(kind) => {
             let retry_after = match kind {
                 vesper_store::QuotaKind::MaxQueued => 1,
@@ -1008,8 +1014,9 @@ pub(crate) async fn list_workers(
             continue;
         }
         workers.push(crate::workers::WorkerInfo {
+            name: r.worker_id.clone(),
+            declared_name: None,
             id: r.worker_id,
-            name: String::new(),
             kind: "local".into(),
             cores: 0,
             memory_mb: 0,

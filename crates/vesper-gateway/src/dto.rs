@@ -208,8 +208,13 @@ pub struct StatusResponse {
     pub workload_type: &'static str,
     #[schema(required = true, pattern = "^[0-9a-f]{64}$")]
     pub program_id: Option<String>,
+    /// Retries made so far: attempts after the first (the seed's `retry_count`). A job that
+    /// gives up keeps the count it had, so it never exceeds `max_retries`.
     pub retry_count: u32,
     pub max_retries: u32,
+    /// Attempts started so far: `retry_count`, plus one while a job runs or once it has
+    /// finished (a job cancelled while queued started `retry_count`).
+    pub attempts: u32,
     /// Set when `status` is `failed`.
     #[schema(required = true)]
     pub error: Option<ErrorInfo>,
@@ -234,6 +239,7 @@ impl StatusResponse {
             program_id: j.program_id.map(|p| p.to_string()),
             retry_count: j.retry_count,
             max_retries: j.max_retries,
+            attempts: vesper_core::attempts(j.status, j.retry_count),
             error: match (j.status, j.error) {
                 (JobStatus::Failed, Some(code)) => Some(ErrorInfo {
                     code: code.as_str(),

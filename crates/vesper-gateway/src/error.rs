@@ -13,6 +13,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub job_status: Option<&'static str>,
+    /// The job the error is about, when the client may not know it (`idempotency_conflict`).
+    pub job_id: Option<String>,
     /// Extra response headers (rate limits, `WWW-Authenticate`).
     pub headers: Vec<(&'static str, axum::http::HeaderValue)>,
 }
@@ -26,6 +28,15 @@ pub(crate) struct Body<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<crate::dto::JobStatusName>, nullable = false)]
     job_status: Option<&'a str>,
+    /// The job an `idempotency_conflict` is about: the one the key already belongs to (keys
+    /// are per tenant, so it is always the caller's own job).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(
+        nullable = false,
+        format = "uuid",
+        example = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"
+    )]
+    job_id: Option<&'a str>,
 }
 /// A stable machine code and a sentence for people.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -43,6 +54,7 @@ impl ApiError {
             code,
             message: message.into(),
             job_status: None,
+            job_id: None,
             headers: Vec::new(),
         }
     }
@@ -89,7 +101,15 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             // Fail closed: when the store cannot answer, nothing is accepted or authorised.
-            StoreError::Unavailable | StoreError::Database(_) | StoreError::Redis(_) => {
+            StoreError::NoSpace => {
+                tracing::error!(error = %e, "store unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "store unavailable: no space left on the store's disk; nothing was stored, retry later",
+                )
+            }
+            e if e.is_transient() => {
                 tracing::error!(error = %e, "store unavailable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -138,6 +158,7 @@ impl IntoResponse for ApiError {
                 message: &self.message,
             },
             job_status: self.job_status,
+            job_id: self.job_id.as_deref(),
         };
         let mut resp = (self.status, Json(body)).into_response();
         for (k, v) in self.headers {

@@ -16,6 +16,7 @@ mod error;
 mod limits;
 pub mod metrics;
 mod openapi;
+mod serve;
 mod stream;
 mod waiters;
 pub mod workers;
@@ -29,6 +30,7 @@ use vesper_store::Store;
 pub use api::router;
 pub use dispatch::run_callback_dispatcher;
 pub use error::ApiError;
+pub use serve::{ConnLimits, serve};
 
 impl Gateway {
     /// Periodic upkeep (forget idle rate-limit state). Call every few seconds.
@@ -61,6 +63,8 @@ pub struct GatewayConfig {
     pub max_streams: usize,
     /// Networks callbacks may reach although private (loopback, RFC 1918, …); empty by default.
     pub callback_allow: Vec<ipnet::IpNet>,
+    /// Connection caps and the header timeout ([`serve`]).
+    pub conn: ConnLimits,
 }
 
 /// Rate limits (requests per second and burst). `0` per second disables a limit.
@@ -111,6 +115,7 @@ impl Default for GatewayConfig {
             },
             max_streams: 1024,
             callback_allow: Vec::new(),
+            conn: ConnLimits::default(),
         }
     }
 }

@@ -9,6 +9,11 @@
 //! - `vesper_http_requests_total{method,route,status}`,
 //!   `vesper_http_request_duration_seconds{method,route}` histogram
 //! - `vesper_rate_limited_total{scope}`, `vesper_callbacks_total{outcome}`
+//! - `vesper_receipts_refused_total{field}`: hand-ins refused because the receipt misstated
+//!   the job (docs/RECEIPT.md §6)
+//! - `vesper_http_connections_open` gauge, `vesper_http_connections_refused_total{reason}`
+//!
+//! Counters with a closed label set are exported at 0 from the start.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -28,6 +33,9 @@ pub const HTTP_REQUESTS: &str = "vesper_http_requests_total";
 pub const HTTP_DURATION: &str = "vesper_http_request_duration_seconds";
 pub const RATE_LIMITED: &str = "vesper_rate_limited_total";
 pub const CALLBACKS: &str = "vesper_callbacks_total";
+pub const RECEIPTS_REFUSED: &str = "vesper_receipts_refused_total";
+pub const CONNECTIONS_OPEN: &str = "vesper_http_connections_open";
+pub const CONNECTIONS_REFUSED: &str = "vesper_http_connections_refused_total";
 
 /// The process-wide recorder. Installed once; every gateway in the process shares it.
 #[derive(Clone)]
@@ -61,6 +69,7 @@ impl Metrics {
                 // series go there, and ours renders empty. Not an error for the gateway.
                 let _ = metrics::set_global_recorder(recorder);
                 describe();
+                export_at_zero();
                 handle
             })
             .clone();
@@ -97,6 +106,39 @@ fn describe() {
     );
     metrics::describe_counter!(RATE_LIMITED, "Requests refused by a rate limit");
     metrics::describe_counter!(CALLBACKS, "Callback delivery attempts, by outcome");
+    metrics::describe_gauge!(CONNECTIONS_OPEN, "HTTP connections open now");
+    metrics::describe_counter!(
+        CONNECTIONS_REFUSED,
+        "HTTP connections refused at accept by a connection cap, by reason (global, per_ip)"
+    );
+    metrics::describe_counter!(
+        RECEIPTS_REFUSED,
+        "Hand-ins refused because the receipt misstated the job, by field"
+    );
+}
+
+/// Every counter with a closed set of labels, registered at 0 so that a fresh node's
+/// `/metrics` lists it (Prometheus practice: a series that appears only after its first event
+/// breaks `rate()` and alerts on absence). HTTP series are labelled by route and status and
+/// appear with their first request.
+fn export_at_zero() {
+    for w in vesper_core::WorkloadType::ALL {
+        metrics::counter!(JOBS_SUBMITTED, "workload_type" => w.as_str()).increment(0);
+    }
+    metrics::counter!(JOBS_COMPLETED).increment(0);
+    for c in vesper_core::ErrorCode::ALL {
+        metrics::counter!(JOBS_FAILED, "error_code" => c.as_str()).increment(0);
+    }
+    metrics::counter!(RATE_LIMITED).increment(0);
+    for o in ["delivered", "retry", "dead"] {
+        metrics::counter!(CALLBACKS, "outcome" => o).increment(0);
+    }
+    for f in vesper_core::ReceiptField::ALL {
+        metrics::counter!(RECEIPTS_REFUSED, "field" => f.as_str()).increment(0);
+    }
+    for r in ["global", "per_ip"] {
+        metrics::counter!(CONNECTIONS_REFUSED, "reason" => r).increment(0);
+    }
 }
 
 /// Middleware: count and time every request by route template (never the raw path).

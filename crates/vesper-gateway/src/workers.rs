@@ -8,10 +8,15 @@ use utoipa::ToSchema;
 /// One worker: what it offers, how loaded and how reliable it is, and whether it is alive.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct WorkerInfo {
-    /// Worker id: the node's PeerId for remote workers, `<node>/w<N>` for local ones.
+    /// Worker id: the node's PeerId for remote workers, `<node>/<incarnation>/w<N>` for local
+    /// ones.
     pub id: String,
-    /// The name the worker gave itself.
+    /// A display name the gateway derived, never one a worker chose: `peer-` and the last 8
+    /// characters of a remote worker's PeerId; a local worker's id.
     pub name: String,
+    /// The label a remote worker declared for itself (`hello.worker_id`, e.g. its host name):
+    /// self-declared and unverified, shown for convenience only; `null` for local workers.
+    pub declared_name: Option<String>,
     /// `remote` (over libp2p) or `local` (in-process or sharing the store).
     pub kind: String,
     pub cores: u32,

@@ -15,6 +15,7 @@ pub const IDENTITY_FILE: &str = "identity.ed25519";
 /// The trust list in a node's home.
 pub const TRUST_FILE: &str = "trusted_peers.json";
 
+pub use codec::FrameBudget;
 pub use error::NetError;
 pub use identity::{NodeIdentity, peer_public_key};
 pub use libp2p::Multiaddr;

@@ -29,7 +29,7 @@ use libp2p::{
 use tokio::sync::{mpsc, oneshot};
 use vesper_proto::{ErrorMessage, Message};
 
-use crate::codec::FrameCodec;
+use crate::codec::{FrameBudget, FrameCodec};
 use crate::{NetError, NodeIdentity};
 
 /// How a node joins the network.
@@ -50,6 +50,8 @@ pub struct NetConfig {
     pub max_concurrent_requests: usize,
     pub request_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Memory and time a peer may make this node spend on frames it sends (`codec.rs`).
+    pub frame_budget: FrameBudget,
 }
 
 impl Default for NetConfig {
@@ -65,6 +67,7 @@ impl Default for NetConfig {
             max_concurrent_requests: 32,
             request_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
+            frame_budget: FrameBudget::default(),
         }
     }
 }
@@ -268,7 +271,7 @@ impl Net {
                     mdns: Toggle::from(mdns),
                     kad,
                     jobs: request_response::Behaviour::with_codec(
-                        FrameCodec,
+                        FrameCodec::new(config.frame_budget),
                         [(
                             StreamProtocol::new(vesper_proto::JOBS_PROTOCOL),
                             request_response::ProtocolSupport::Full,

@@ -11,7 +11,10 @@
 //! - `keys/gateway.ed25519`: the gateway identity that signs `GET /api/keys`
 //! - `keys/worker-N.ed25519`: each worker's receipt-signing key
 //! - `dev-api-key`: the development tenant's API key (shown at start)
-//! - `node-id`: this node's name; worker ids are `<node-id>/w<N>`
+//! - `node-id`: this node's name; worker ids are `<node-id>/<incarnation>/w<N>`
+//! - `lock`: held (`flock`) by the running process, which writes its PID there: a second
+//!   process on the same directory refuses to start (`datadir.rs`)
+//! - `incarnations`: this node's earlier starts whose leases start-up recovery still owes
 //!
 //! A gateway-only node has no `keys/pool.x25519`: it learns the pool's public keys from the
 //! store, where workers publish them. A worker-only node has no gateway key.
@@ -33,6 +36,7 @@ use vesper_gateway::{Gateway, GatewayConfig};
 use vesper_store::{RedisOptions, RedisStore, SqliteOptions, SqliteStore, Store};
 
 use crate::NodeError;
+use crate::datadir::{DirLock, Incarnations};
 use crate::remote::server::{RemotePool, RemotePoolConfig};
 use crate::source::StoreSource;
 use crate::worker::{PoolKeys, Worker, WorkerConfig};
@@ -153,6 +157,8 @@ pub struct DevNode {
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     grace: Duration,
+    /// Held while the node runs: one node per data directory.
+    _lock: DirLock,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
@@ -173,6 +179,15 @@ fn load_or_create(
     let secret = zeroize::Zeroizing::new(make());
     write_key_file(path, kind, &secret, false)?;
     Ok(secret.to_vec())
+}
+
+/// Count the jobs that expiring leases failed for good (`vesper_jobs_failed_total`).
+pub(crate) fn record_expired(x: &vesper_store::Expired) {
+    if x.failed > 0 {
+        metrics::counter!(vesper_gateway::metrics::JOBS_FAILED,
+            "error_code" => vesper_core::ErrorCode::LeaseExpired.as_str())
+        .increment(x.failed);
+    }
 }
 
 /// Open the store a node's configuration names.
@@ -278,6 +293,8 @@ impl DevNode {
     pub async fn start(cfg: DevConfig) -> Result<DevNode, NodeError> {
         use std::os::unix::fs::PermissionsExt;
         let dir = &cfg.data_dir;
+        // One node per data directory: before anything in it is read or written.
+        let lock = DirLock::acquire(dir)?;
         std::fs::create_dir_all(dir.join("keys")).map_err(io(dir))?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -383,20 +400,29 @@ impl DevNode {
             _ => None,
         };
 
-        // Anything this node's workers held before a crash is known dead: put it back now
-        // rather than waiting for the leases to run out.
+        // What this node's earlier incarnations held is known dead (the lock says no other
+        // process runs on this directory; a live process with the same node id elsewhere has
+        // its own incarnation): put it back now rather than waiting for the leases to run out.
+        let incarnation = Incarnations::begin(dir, &lock)?;
         if works {
-            let prefix = format!("{node_id}/");
-            let recovered = store
-                .expire_leases_of(&prefix, clock.now(), cfg.worker.retry)
-                .await?;
-            if recovered > 0 {
+            let mut expired = vesper_store::Expired::default();
+            for prefix in incarnation.dead_prefixes(&node_id) {
+                expired += store
+                    .expire_leases_of(&prefix, clock.now(), cfg.worker.retry)
+                    .await?;
+                store.forget_workers(&prefix).await?;
+            }
+            incarnation.recovered()?;
+            record_expired(&expired);
+            if expired.total() > 0 {
                 tracing::info!(
-                    jobs = recovered,
-                    "re-queued jobs interrupted by the last shutdown"
+                    requeued = expired.requeued,
+                    failed = expired.failed,
+                    "recovered jobs interrupted by the last shutdown"
                 );
             }
         }
+        let worker_prefix = format!("{node_id}/{}", incarnation.current);
 
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -415,7 +441,7 @@ impl DevNode {
                 KeyKind::Ed25519Secret,
                 || SigningIdentity::generate().to_bytes().to_vec(),
             )?)?;
-            let id = WorkerId::new(format!("{node_id}/w{i}"))?;
+            let id = WorkerId::new(format!("{worker_prefix}/w{i}"))?;
             store
                 .register_worker(&id, identity.public_key().0, clock.now())
                 .await?;
@@ -442,34 +468,33 @@ impl DevNode {
             )),
             None => None,
         };
-        let addr = match &gateway {
-            None => SocketAddr::from(([0, 0, 0, 0], 0)),
-            Some(gateway) => {
-                let listener =
-                    tokio::net::TcpListener::bind(cfg.listen)
-                        .await
-                        .map_err(|source| NodeError::Listen {
-                            addr: cfg.listen,
-                            source,
-                        })?;
-                let addr = listener.local_addr().map_err(|source| NodeError::Listen {
-                    addr: cfg.listen,
-                    source,
-                })?;
-                let app = vesper_gateway::router(gateway.clone())
-                    .into_make_service_with_connect_info::<SocketAddr>();
-                let stop = shutdown.clone();
-                tasks.spawn(async move {
-                    let r = axum::serve(listener, app)
-                        .with_graceful_shutdown(async move { stop.cancelled().await })
+        let addr =
+            match &gateway {
+                None => SocketAddr::from(([0, 0, 0, 0], 0)),
+                Some(gateway) => {
+                    let listener =
+                        tokio::net::TcpListener::bind(cfg.listen)
+                            .await
+                            .map_err(|source| NodeError::Listen {
+                                addr: cfg.listen,
+                                source,
+                            })?;
+                    let addr = listener.local_addr().map_err(|source| NodeError::Listen {
+                        addr: cfg.listen,
+                        source,
+                    })?;
+                    let app = vesper_gateway::router(gateway.clone());
+                    let stop = shutdown.clone();
+                    let conn = cfg.gateway.conn;
+                    tasks.spawn(async move {
+                        vesper_gateway::serve(listener, app, conn, async move {
+                            stop.cancelled().await
+                        })
                         .await;
-                    if let Err(e) = r {
-                        tracing::error!(error = %e, "gateway server stopped");
-                    }
-                });
-                addr
-            }
-        };
+                    });
+                    addr
+                }
+            };
 
         // Remote workers over libp2p.
         let (p2p, remote) = match (&cfg.p2p, &gateway) {
@@ -513,7 +538,14 @@ impl DevNode {
                     }
                     let now = clock.now();
                     match store.requeue_expired(now, retry).await {
-                        Ok(n) if n > 0 => tracing::info!(jobs = n, "expired leases re-queued"),
+                        Ok(x) if x.total() > 0 => {
+                            record_expired(&x);
+                            tracing::info!(
+                                requeued = x.requeued,
+                                failed = x.failed,
+                                "expired leases swept"
+                            );
+                        }
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "lease sweep failed"),
                     }
@@ -538,6 +570,7 @@ impl DevNode {
             shutdown,
             tasks,
             grace: cfg.shutdown_grace,
+            _lock: lock,
         })
     }
 

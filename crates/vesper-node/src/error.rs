@@ -25,6 +25,16 @@ pub enum NodeError {
     Net(#[from] vesper_net::NetError),
     #[error("{0}")]
     Setup(String),
+    /// Another process holds the directory's lock: one node per data directory.
+    #[error(
+        "{} is locked by another vesper process (pid {}): one node per data directory; stop it or pass another --data",
+        lock.display(),
+        pid.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into())
+    )]
+    InUse {
+        lock: std::path::PathBuf,
+        pid: Option<u32>,
+    },
     #[error("invalid worker id")]
     WorkerId(#[from] vesper_core::CoreError),
 }

@@ -5,6 +5,7 @@
 //! plaintext; it zeroizes plaintext buffers after use and logs job ids and error codes only.
 //! In `dev` the gateway shares the process but receives only public keys.
 
+pub mod datadir;
 pub mod dev;
 mod error;
 pub mod remote;

@@ -84,6 +84,9 @@ pub struct Worker {
 enum Outcome {
     Done(NewResult),
     Failed(ErrorCode),
+    /// The lease was lost while the job ran (a heartbeat was fenced); the run was stopped and
+    /// there is nothing to hand in.
+    LeaseLost,
 }
 
 impl Worker {
@@ -155,9 +158,11 @@ impl Worker {
             request_id = job.request_id.as_deref().unwrap_or("-"),
         );
         tracing::debug!(parent: &span, worker = %self.id, attempt = job.retry_count + 1, "job started");
-        // Keep the lease alive while the job runs.
+        // Keep the lease alive while the job runs; once it is known lost, stop the run (the
+        // sandbox checks the flag every tick) and free this worker for other work.
+        let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let outcome = {
-            let work = self.process(job).instrument(span);
+            let work = self.process(job, cancel.clone()).instrument(span);
             tokio::pin!(work);
             let mut beat = tokio::time::interval(Duration::from_millis(self.config.heartbeat_ms));
             beat.tick().await;
@@ -165,8 +170,18 @@ impl Worker {
                 tokio::select! {
                     o = &mut work => break o,
                     _ = beat.tick() => {
-                        if let Err(e) = self.source.heartbeat(&lease, self.clock.now(), self.config.lease_ms).await {
-                            tracing::warn!(job = %lease.job_id, error = %e, "heartbeat failed");
+                        match self.source.heartbeat(&lease, self.clock.now(), self.config.lease_ms).await {
+                            Ok(()) => {}
+                            Err(StoreError::Fenced { .. } | StoreError::NotFound { .. }) => {
+                                tracing::warn!(job = %lease.job_id, worker = %self.id,
+                                    "lease lost while running; stopping the job");
+                                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                                let _ = (&mut work).await;
+                                break Outcome::LeaseLost;
+                            }
+                            Err(e) => {
+                                tracing::warn!(job = %lease.job_id, error = %e, "heartbeat failed");
+                            }
                         }
                     }
                 }
@@ -185,6 +200,9 @@ impl Worker {
         started: vesper_core::Timestamp,
         request_id: Option<String>,
     ) {
+        if matches!(outcome, Outcome::LeaseLost) {
+            return;
+        }
         let request_id = request_id.as_deref().unwrap_or("-");
         let deadline = std::time::Instant::now() + Duration::from_millis(self.config.lease_ms);
         let mut delay = Duration::from_millis(100);
@@ -200,9 +218,24 @@ impl Worker {
                         "lease lost before hand-in; result discarded");
                     return;
                 }
-                Err(
-                    e @ (StoreError::Unavailable | StoreError::Redis(_) | StoreError::Database(_)),
-                ) if std::time::Instant::now() + delay < deadline => {
+                Err(StoreError::BadReceipt { field, .. }) => {
+                    // This worker's own receipt disagrees with the job: a bug, never stored.
+                    // End the attempt now so that the job is retried without waiting out the
+                    // lease.
+                    tracing::error!(job = %lease.job_id, worker = %self.id, %field,
+                        "hand-in refused: the receipt misstates the job");
+                    metrics::counter!(vesper_gateway::metrics::RECEIPTS_REFUSED, "field" => field.as_str())
+                        .increment(1);
+                    let failed = Outcome::Failed(ErrorCode::BadReceipt);
+                    if let Err(e) = self
+                        .try_hand_in(&lease, &failed, started, self.clock.now(), request_id)
+                        .await
+                    {
+                        tracing::warn!(job = %lease.job_id, error = %e, "could not report the refused hand-in");
+                    }
+                    return;
+                }
+                Err(e) if e.is_transient() && std::time::Instant::now() + delay < deadline => {
                     tracing::warn!(job = %lease.job_id, error = %e,
                         retry_ms = delay.as_millis() as u64, "hand-in failed; retrying");
                     tokio::time::sleep(delay).await;
@@ -234,6 +267,7 @@ impl Worker {
                         ms = now.saturating_since(started), "job completed");
                 })
             }
+            Outcome::LeaseLost => Ok(()),
             Outcome::Failed(code) => self
                 .source
                 .fail(lease, *code, now, self.config.retry)
@@ -249,14 +283,18 @@ impl Worker {
         }
     }
 
-    async fn process(&self, job: LeasedJob) -> Outcome {
-        match self.try_process(job).await {
+    async fn process(&self, job: LeasedJob, cancel: Arc<std::sync::atomic::AtomicBool>) -> Outcome {
+        match self.try_process(job, cancel).await {
             Ok(r) => Outcome::Done(r),
             Err(code) => Outcome::Failed(code),
         }
     }
 
-    async fn try_process(&self, job: LeasedJob) -> Result<NewResult, ErrorCode> {
+    async fn try_process(
+        &self,
+        job: LeasedJob,
+        cancel: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<NewResult, ErrorCode> {
         let client_pk =
             X25519PublicKey::from_bytes(&job.client_pubkey).map_err(|_| ErrorCode::BadPayload)?;
         let meta = JobMetadata {
@@ -312,6 +350,7 @@ impl Worker {
                 seed,
                 clock,
                 limits,
+                cancel: Some(cancel),
             });
             workload.input.zeroize();
             out

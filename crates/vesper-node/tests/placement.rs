@@ -55,8 +55,9 @@ fn sim_worker(pool: Arc<RemotePool>, ms: u64) -> (PeerId, tokio::task::JoinHandl
                 job_id: JobId::from_str(&a.job_id).unwrap(),
                 program_id: ProgramId([1; 32]),
                 workload_type: WorkloadType::General,
-                payload_digest: [0; 32],
-                result_digest: [0; 32],
+                // A truthful receipt: the job's ciphertext and the result handed in.
+                payload_digest: hex::decode(&a.payload_digest).unwrap().try_into().unwrap(),
+                result_digest: vesper_core::sha256(&[&[7; 48]]),
                 result_hash: [0; 32],
                 fuel_used: 1,
                 execution_time_ms: ms,

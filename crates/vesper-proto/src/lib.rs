@@ -18,9 +18,13 @@ mod messages;
 pub use messages::*;
 use thiserror::Error;
 
-/// Largest payload accepted, bytes (a sealed workload is at most 32 MiB at the gateway; its
-/// base64 in JSON is a third larger).
+/// Largest payload accepted, bytes, for the kinds that carry one (a sealed workload is at most
+/// 32 MiB at the gateway; its base64 in JSON is a third larger). See [`MessageKind::max_payload`].
 pub const MAX_FRAME: usize = 48 * 1024 * 1024;
+
+/// Largest payload of a frame that carries no workload, result or module (hello, lease
+/// request, heartbeat, failure, acks, key messages, errors, …).
+pub const MAX_CONTROL_FRAME: usize = 64 * 1024;
 
 /// Bytes before the payload: type and length.
 pub const HEADER_LEN: usize = 5;
@@ -48,10 +52,11 @@ pub fn encode(msg: &Message) -> Result<Vec<u8>, WireError> {
         kind: msg.kind().name(),
         reason: e.to_string(),
     })?;
-    if payload.len() > MAX_FRAME {
+    let max = msg.kind().max_payload();
+    if payload.len() > max {
         return Err(WireError::FrameTooLarge {
             len: payload.len(),
-            max: MAX_FRAME,
+            max,
         });
     }
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
@@ -78,11 +83,9 @@ pub fn decode_header(buf: &[u8]) -> Result<Option<(MessageKind, usize)>, WireErr
     }
     let kind = MessageKind::from_byte(buf[0])?;
     let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
-    if len > MAX_FRAME {
-        return Err(WireError::FrameTooLarge {
-            len,
-            max: MAX_FRAME,
-        });
+    let max = kind.max_payload();
+    if len > max {
+        return Err(WireError::FrameTooLarge { len, max });
     }
     Ok(Some((kind, len)))
 }

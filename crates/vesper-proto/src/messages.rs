@@ -37,6 +37,18 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
+    /// Largest payload a frame of this kind may announce: [`crate::MAX_FRAME`] for the kinds
+    /// that carry a sealed workload, a sealed result or a module, [`crate::MAX_CONTROL_FRAME`]
+    /// for every other. A receiver refuses a larger one from the header.
+    pub fn max_payload(self) -> usize {
+        match self {
+            MessageKind::Assignment | MessageKind::Completion | MessageKind::Program => {
+                crate::MAX_FRAME
+            }
+            _ => crate::MAX_CONTROL_FRAME,
+        }
+    }
+
     pub fn from_byte(b: u8) -> Result<MessageKind, WireError> {
         use MessageKind::*;
         Ok(match b {

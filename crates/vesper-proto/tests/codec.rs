@@ -159,12 +159,39 @@ fn refusals_are_typed() {
     }
     // Oversized: refused from the header alone, with no payload present.
     assert_eq!(
-        decode(&[0x03, 0xff, 0xff, 0xff, 0xff]),
+        decode(&[0x08, 0xff, 0xff, 0xff, 0xff]),
         Err(WireError::FrameTooLarge {
             len: u32::MAX as usize,
             max: MAX_FRAME
         })
     );
+    // A frame that carries no payload has a much smaller ceiling: a lease request announcing
+    // 48 MiB is refused from its header, while a completion may be that large.
+    let header = |t: u8, len: usize| {
+        let mut h = vec![t];
+        h.extend_from_slice(&(len as u32).to_be_bytes());
+        h
+    };
+    assert_eq!(
+        decode(&header(0x03, MAX_FRAME)),
+        Err(WireError::FrameTooLarge {
+            len: MAX_FRAME,
+            max: MAX_CONTROL_FRAME
+        })
+    );
+    assert_eq!(
+        decode(&header(0x03, MAX_CONTROL_FRAME + 1)),
+        Err(WireError::FrameTooLarge {
+            len: MAX_CONTROL_FRAME + 1,
+            max: MAX_CONTROL_FRAME
+        })
+    );
+    for t in [0x04, 0x08, 0x0c] {
+        assert_eq!(
+            decode(&header(t, MAX_FRAME)),
+            Ok(Decoded::Incomplete(MAX_FRAME))
+        );
+    }
     let bad = |body: &[u8]| {
         let mut f = vec![0x03];
         f.extend_from_slice(&(body.len() as u32).to_be_bytes());

@@ -34,7 +34,7 @@ pub use error::StoreError;
 pub use redis_store::{RedisOptions, RedisStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use types::{
-    BatchOutcome, CallbackOutcome, CancelOutcome, JobEvent, JobPage, JobRecord, LeaseRef,
+    BatchOutcome, CallbackOutcome, CancelOutcome, Expired, JobEvent, JobPage, JobRecord, LeaseRef,
     LeasedJob, NewJob, NewResult, PendingCallback, Principal, QuotaKind, StoredResult,
     SubmitOutcome, SubmitQuota, TenantRecord, TenantSettings, WorkerRecord,
 };
@@ -130,8 +130,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<RetryDecision>;
     /// Give a job back without counting an attempt (graceful shutdown).
     async fn release(&self, lease: &LeaseRef) -> Result<()>;
-    /// Put back every job whose lease ran out, counting an attempt. Returns how many.
-    async fn requeue_expired(&self, now: Timestamp, policy: RetryPolicy) -> Result<u64>;
+    /// Put back every job whose lease ran out, counting an attempt (or fail it for good when
+    /// its retries are spent).
+    async fn requeue_expired(&self, now: Timestamp, policy: RetryPolicy) -> Result<Expired>;
     /// Expire every lease held by workers whose id starts with `prefix` (they are known dead:
     /// the process that ran them restarted), as if their leases had run out.
     async fn expire_leases_of(
@@ -139,7 +140,7 @@ pub trait Store: Send + Sync + 'static {
         prefix: &str,
         now: Timestamp,
         policy: RetryPolicy,
-    ) -> Result<u64>;
+    ) -> Result<Expired>;
     /// Delete sealed results past their time to live, and forgotten nonces. Returns how many
     /// results.
     async fn purge_expired_results(&self, now: Timestamp) -> Result<u64>;
@@ -191,6 +192,9 @@ pub trait Store: Send + Sync + 'static {
     // Workers.
     async fn register_worker(&self, id: &WorkerId, pubkey: [u8; 32], now: Timestamp) -> Result<()>;
     async fn workers(&self) -> Result<Vec<WorkerRecord>>;
+    /// Forget the registrations of workers whose id starts with `prefix` (a dead incarnation's;
+    /// its keys stay listed under the ids of the incarnation that reuses them). Returns how many.
+    async fn forget_workers(&self, prefix: &str) -> Result<u64>;
 
     // Notifications (in-process; a hint, never the source of truth).
     /// Status changes after they are durable. Lagging receivers must re-read the store.

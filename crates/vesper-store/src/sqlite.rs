@@ -445,10 +445,16 @@ fn writer_loop(
         // Anything left in `batch` (transaction failed to start) is dropped: callers see
         // Unavailable through their closed reply channel.
         batch.clear();
-        let failed = outcome.is_err();
-        if let Err(e) = &outcome {
-            tracing::error!(error = %e, "store commit failed");
-        }
+        // What every caller of the batch hears when the commit failed: a full disk by its
+        // name, anything else as "unavailable" (the log has the cause).
+        let failure = match &outcome {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "store commit failed");
+                Some(matches!(e, StoreError::NoSpace))
+            }
+        };
+        let failed = failure.is_some();
         // Events first, so that a caller who has its answer also finds them published.
         if !failed {
             for e in fx.events {
@@ -459,10 +465,10 @@ fn writer_loop(
             }
         }
         for reply in replies {
-            reply(if failed {
-                Err(StoreError::Unavailable)
-            } else {
-                Ok(())
+            reply(match failure {
+                None => Ok(()),
+                Some(true) => Err(StoreError::NoSpace),
+                Some(false) => Err(StoreError::Unavailable),
             });
         }
     }
@@ -555,6 +561,37 @@ fn check_lease(conn: &Connection, lease: &LeaseRef) -> Result<(i64, TenantId, u3
     })
 }
 
+/// A LIKE pattern matching strings that start with `prefix` literally (wildcards escaped;
+/// use with `ESCAPE '\\'`).
+fn like_prefix(prefix: &str) -> String {
+    format!(
+        "{}%",
+        prefix
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
+}
+
+/// What the job row says about the job, for checking a receipt against it.
+fn job_facts(conn: &Connection, seq: i64, job_id: JobId) -> Result<vesper_core::JobFacts> {
+    let corrupt = || StoreError::Corrupt { table: "jobs" };
+    let (workload, program, digest): (String, Option<Vec<u8>>, Vec<u8>) = conn
+        .prepare_cached(
+            "SELECT workload_type, program_id, payload_digest FROM jobs WHERE seq = ?1",
+        )?
+        .query_row(params![seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(vesper_core::JobFacts {
+        job_id,
+        program_id: match program {
+            None => None,
+            Some(p) => Some(ProgramId(p.try_into().map_err(|_| corrupt())?)),
+        },
+        workload_type: workload.parse().map_err(|_| corrupt())?,
+        payload_digest: digest.try_into().map_err(|_| corrupt())?,
+    })
+}
+
 /// Apply a retry decision to a job row that is `processing`.
 fn apply_retry(
     conn: &Connection,
@@ -608,7 +645,7 @@ fn expire_where(
     arg: rusqlite::types::Value,
     now: Timestamp,
     policy: RetryPolicy,
-) -> Result<u64> {
+) -> Result<Expired> {
     let sql = format!(
         "SELECT seq, job_id, tenant_id, retry_count, max_retries FROM jobs \
          WHERE status = 'processing' AND {filter_sql}"
@@ -619,7 +656,7 @@ fn expire_where(
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?
         .collect::<std::result::Result<_, _>>()?;
-    let n = rows.len() as u64;
+    let mut out = Expired::default();
     for (seq, id, tenant, retries, max) in rows {
         let job_id = JobId::from_bytes(
             id.try_into()
@@ -637,8 +674,9 @@ fn expire_where(
             ErrorCode::LeaseExpired,
             now,
         )?;
+        out.count(decision);
     }
-    Ok(n)
+    Ok(out)
 }
 
 const SETTINGS_COLUMNS: &str = "t.weight, t.max_queued, t.jobs_per_day, t.max_payload_bytes, t.max_fuel, t.rate_per_sec, t.burst";
@@ -729,13 +767,13 @@ fn submit_one(
             .query_row(params![job.tenant.0, key], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         if let Some((id, digest)) = existing {
-            if digest != job.request_digest {
-                return Ok(SubmitOutcome::IdempotencyConflict);
-            }
             let id = JobId::from_bytes(
                 id.try_into()
                     .map_err(|_| StoreError::Corrupt { table: "jobs" })?,
             );
+            if digest != job.request_digest {
+                return Ok(SubmitOutcome::IdempotencyConflict { existing: id });
+            }
             let rec = load_job(c, &id)?.ok_or(StoreError::NotFound { job_id: id })?;
             return Ok(SubmitOutcome::Existing(rec));
         }
@@ -1133,7 +1171,7 @@ impl Store for SqliteStore {
                 };
                 if matches!(
                     outcome,
-                    SubmitOutcome::IdempotencyConflict | SubmitOutcome::QuotaExceeded(_)
+                    SubmitOutcome::IdempotencyConflict { .. } | SubmitOutcome::QuotaExceeded(_)
                 ) {
                     c.execute_batch("ROLLBACK TO batch; RELEASE batch")?;
                     return Ok(BatchOutcome::Rejected { index, outcome });
@@ -1358,6 +1396,14 @@ impl Store for SqliteStore {
         let lease = lease.clone();
         self.write(move |c, fx| {
             let (seq, tenant, ..) = check_lease(c, &lease)?;
+            let facts = job_facts(c, seq, lease.job_id)?;
+            result
+                .receipt
+                .check_hand_in(&facts, lease.worker.as_str(), &result.encrypted_result)
+                .map_err(|field| StoreError::BadReceipt {
+                    job_id: lease.job_id,
+                    field,
+                })?;
             c.prepare_cached(
                 "UPDATE jobs SET status = 'completed', completed_at = ?2, \
                  lease_expires_at = NULL, error_code = NULL WHERE seq = ?1",
@@ -1428,7 +1474,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn requeue_expired(&self, now: Timestamp, policy: RetryPolicy) -> Result<u64> {
+    async fn requeue_expired(&self, now: Timestamp, policy: RetryPolicy) -> Result<Expired> {
         let sched = self.sched.clone();
         self.write(move |c, fx| {
             expire_where(
@@ -1449,15 +1495,8 @@ impl Store for SqliteStore {
         prefix: &str,
         now: Timestamp,
         policy: RetryPolicy,
-    ) -> Result<u64> {
-        // Match on the prefix literally: escape LIKE's wildcards.
-        let pattern = format!(
-            "{}%",
-            prefix
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+    ) -> Result<Expired> {
+        let pattern = like_prefix(prefix);
         let sched = self.sched.clone();
         self.write(move |c, fx| {
             expire_where(
@@ -1634,6 +1673,17 @@ impl Store for SqliteStore {
                 params![id.as_str(), &pubkey[..], now.0 as i64],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn forget_workers(&self, prefix: &str) -> Result<u64> {
+        let pattern = like_prefix(prefix);
+        self.write(move |c, _| {
+            Ok(
+                c.prepare_cached("DELETE FROM workers WHERE worker_id LIKE ?1 ESCAPE '\\'")?
+                    .execute(params![pattern])? as u64,
+            )
         })
         .await
     }

@@ -96,8 +96,11 @@ pub enum SubmitOutcome {
     Created(JobRecord),
     /// The idempotency key was seen before with the same request: the original job.
     Existing(JobRecord),
-    /// The idempotency key was seen before with a different request.
-    IdempotencyConflict,
+    /// The idempotency key was seen before with a different request: the job it names (same
+    /// tenant: keys are per tenant).
+    IdempotencyConflict {
+        existing: JobId,
+    },
     /// A quota of the tenant is used up; nothing was stored.
     QuotaExceeded(QuotaKind),
 }
@@ -224,6 +227,34 @@ pub struct JobEvent {
     pub job_id: JobId,
     pub tenant: TenantId,
     pub status: JobStatus,
+}
+
+/// What expiring leases did: jobs put back for another attempt, and jobs failed for good
+/// (their retries spent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Expired {
+    pub requeued: u64,
+    pub failed: u64,
+}
+
+impl Expired {
+    pub fn total(&self) -> u64 {
+        self.requeued + self.failed
+    }
+    /// Count one applied decision.
+    pub fn count(&mut self, d: vesper_core::RetryDecision) {
+        match d {
+            vesper_core::RetryDecision::Retry { .. } => self.requeued += 1,
+            vesper_core::RetryDecision::Fail { .. } => self.failed += 1,
+        }
+    }
+}
+
+impl std::ops::AddAssign for Expired {
+    fn add_assign(&mut self, o: Expired) {
+        self.requeued += o.requeued;
+        self.failed += o.failed;
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -67,6 +67,7 @@ fn trivial_job(
         b"x".to_vec(),
         priority,
     )
+    .map(|s| s.request)
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
@@ -299,7 +300,7 @@ async fn run_against(a: BenchArgs) -> anyhow::Result<ExitCode> {
                 let r = c.submit(&req, Some(&idem)).await?;
                 let (_, body) = c.result(&r.job_id, 60).await?;
                 let lat = t.elapsed();
-                let v = match verify_result(&body, &trusted, Some(&sk)) {
+                let v = match verify_result(&body, &trusted, Some(&sk), None) {
                     Ok(v) => v,
                     // A worker that joined since: trust the gateway's current list.
                     Err(_) => {
@@ -310,7 +311,7 @@ async fn run_against(a: BenchArgs) -> anyhow::Result<ExitCode> {
                             .iter()
                             .map(|(_, k)| *k)
                             .collect();
-                        verify_result(&body, &trusted, Some(&sk))?
+                        verify_result(&body, &trusted, Some(&sk), None)?
                     }
                 };
                 if v.plaintext.map(|p| p.exit_code) != Some(0) {

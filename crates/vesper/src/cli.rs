@@ -32,7 +32,7 @@ struct ClientConfig {
     identity: Option<PathBuf>,
 }
 
-fn home() -> PathBuf {
+pub(crate) fn home() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."))
@@ -280,6 +280,21 @@ pub async fn dev(
     cfg.worker.limits.memory_bytes = (c.worker.memory_mb as usize) << 20;
     cfg.worker.limits.wall_ms = c.worker.wall_ms;
     cfg.gateway = c.gateway_config()?;
+    if role != Role::Worker {
+        // Every HTTP connection is a descriptor: raise the soft limit to the hard one and keep
+        // the connection cap below it (with room for the store, logs and peers).
+        let nofile = raise_nofile_limit();
+        let room = nofile.saturating_sub(256) as usize;
+        if cfg.gateway.conn.max_connections > room {
+            tracing::warn!(
+                max_connections = cfg.gateway.conn.max_connections,
+                open_files_limit = nofile,
+                lowered_to = room.max(1),
+                "gateway.max_connections is above what the open-files limit allows; lowered"
+            );
+            cfg.gateway.conn.max_connections = room.max(1);
+        }
+    }
     cfg.fair = vesper_core::sched::FairPolicy {
         quantum: c.scheduler.quantum,
         burst: c.scheduler.burst,
@@ -368,6 +383,35 @@ pub async fn dev(
     });
     node.run_until_stopped().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raise the soft `RLIMIT_NOFILE` to the hard limit; returns the soft limit now in force.
+fn raise_nofile_limit() -> u64 {
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                tracing::debug!(
+                    from = lim.rlim_cur,
+                    to = lim.rlim_max,
+                    "open-files limit raised"
+                );
+                return lim.rlim_max as u64;
+            }
+        }
+        lim.rlim_cur as u64
+    }
 }
 
 /// `vesper worker --connect`: a worker that leases over libp2p from a trusted gateway.
@@ -518,40 +562,82 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
     let client = a.opts.client()?;
     let sk = load_identity(&a.opts.identity_path(&a.identity)?)?;
     let module = load_module(&a.program)?;
-    let input = if a.input.as_os_str() == "-" {
+    let input = zeroize::Zeroizing::new(if a.input.as_os_str() == "-" {
         let mut v = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)?;
         v
     } else {
         std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?
-    };
+    });
     let workload_type: WorkloadType = a.workload_type.parse().map_err(|_| {
         anyhow::anyhow!("--workload-type must be general, ai_inference or pos_validation")
     })?;
+    let journal = crate::journal::Journal::open()?;
+    journal.prune();
     let keys = client.keys(None).await?;
     let (_, pool_key) = keys
         .pool_keys
         .first()
         .context("gateway publishes no pool key")?;
-    let program = if a.secret_program {
-        Program::Inline(module)
-    } else {
-        let id = ProgramId::of_module(&module);
-        let registered = client.upload_program(module).await?;
-        if registered != id {
+    let program_id = ProgramId::of_module(&module);
+    if !a.secret_program {
+        let registered = client.upload_program(module.clone()).await?;
+        if registered != program_id {
             bail!("gateway registered the program under an unexpected id");
         }
-        Program::Registered(id)
+    }
+    // With an idempotency key, a run after a crash resends the very request the first run
+    // sealed (kept in the journal before it was sent), so the gateway answers with the
+    // original job instead of a conflict.
+    let intent = crate::journal::intent_digest(&[
+        &module,
+        &input,
+        workload_type.as_str().as_bytes(),
+        &[a.priority.unwrap_or(0), a.secret_program as u8],
+        sk.public_key().as_bytes(),
+    ]);
+    let earlier = match &a.idempotency_key {
+        Some(k) => journal.earlier_submit(client.base(), k, &intent)?,
+        None => None,
     };
-    let req = seal_job(
-        pool_key,
-        &sk.public_key(),
-        workload_type,
-        program,
-        input,
-        a.priority,
-    )?;
-    let resp = client.submit(&req, a.idempotency_key.as_deref()).await?;
+    let sealed = match earlier {
+        Some(s) => s,
+        None => {
+            let program = if a.secret_program {
+                Program::Inline(module)
+            } else {
+                Program::Registered(program_id)
+            };
+            let s = seal_job(
+                pool_key,
+                &sk.public_key(),
+                workload_type,
+                program,
+                input.to_vec(),
+                a.priority,
+            )?;
+            if let Some(k) = &a.idempotency_key {
+                journal.save_submit(client.base(), k, &intent, &s)?;
+            }
+            s
+        }
+    };
+    let resp = match client
+        .submit(&sealed.request, a.idempotency_key.as_deref())
+        .await
+    {
+        Ok(r) => r,
+        Err(ClientError::Api {
+            code,
+            job_id: Some(existing),
+            ..
+        }) if code == "idempotency_conflict" => bail!(
+            "--idempotency-key {} already belongs to job {existing}, submitted with a different              request (from another machine, or before this client kept its requests); that job              is the one the key names: `vesper status {existing}`",
+            a.idempotency_key.as_deref().unwrap_or_default()
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    journal.record_job(&resp.job_id, &sealed)?;
     if !a.wait {
         println!("{}", resp.job_id);
         return Ok(ExitCode::SUCCESS);
@@ -560,7 +646,19 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
         "submitted job {} (estimated wait {} s)",
         resp.job_id, resp.estimated_wait
     );
-    wait_and_open(&client, &resp.job_id, &sk, &keys, a.out.as_deref()).await
+    let job_id: vesper_core::JobId = resp
+        .job_id
+        .parse()
+        .map_err(|_| anyhow::anyhow!("gateway answered an invalid job id"))?;
+    wait_and_open(
+        &client,
+        &resp.job_id,
+        &sk,
+        &keys,
+        Some(&sealed.facts(job_id)),
+        a.out.as_deref(),
+    )
+    .await
 }
 
 async fn wait_and_open(
@@ -568,6 +666,7 @@ async fn wait_and_open(
     job: &str,
     sk: &X25519SecretKey,
     keys: &vesper_client::Keys,
+    expected: Option<&vesper_client::JobFacts>,
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let spinner = indicatif::ProgressBar::new_spinner();
@@ -600,12 +699,13 @@ async fn wait_and_open(
     };
     spinner.finish_and_clear();
     let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
-    let v = verify_result(&body, &trusted, Some(sk))?;
+    let v = verify_result(&body, &trusted, Some(sk), expected)?;
     let r = v.plaintext.expect("opened with key");
     eprintln!(
         "receipt verified: worker {} ran program {} in {} ms ({} fuel)",
         v.receipt.worker_id, v.receipt.program_id, v.receipt.execution_time_ms, v.receipt.fuel_used
     );
+    note_unchecked(&v.unchecked, job);
     match out {
         Some(p) => {
             std::fs::write(p, &r.stdout).with_context(|| format!("writing {}", p.display()))?
@@ -616,6 +716,17 @@ async fn wait_and_open(
         std::io::Write::write_all(&mut std::io::stderr(), &r.stderr)?;
     }
     Ok(ExitCode::from(u8::try_from(r.exit_code).unwrap_or(1)))
+}
+
+/// Say which receipt fields could not be checked against the submission (no local record).
+fn note_unchecked(fields: &[vesper_client::ReceiptField], job: &str) {
+    if !fields.is_empty() {
+        let names: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
+        eprintln!(
+            "not checked against your submission (this client has no record of job {job}): {}",
+            names.join(", ")
+        );
+    }
 }
 
 // ---- workers ------------------------------------------------------------------------------
@@ -715,7 +826,10 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
     if let Some(t) = s.completed_at {
         println!("  finished: {t}");
     }
-    println!("  attempts: {} retries of {}", s.retry_count, s.max_retries);
+    println!(
+        "  attempts: {} (retries: {} of at most {})",
+        s.attempts, s.retry_count, s.max_retries
+    );
     if let Some(e) = s.error {
         println!("  error: {} ({})", e.code, e.message);
     }
@@ -745,7 +859,19 @@ pub async fn result(a: ResultArgs) -> anyhow::Result<ExitCode> {
         let (raw, _) = client.result(&a.job, 0).await?;
         std::fs::write(p, raw)?;
     }
-    wait_and_open(&client, &a.job, &sk, &keys, a.out.as_deref()).await
+    let expected = match a.job.parse() {
+        Ok(id) => crate::journal::Journal::open()?.job_facts(&id),
+        Err(_) => None,
+    };
+    wait_and_open(
+        &client,
+        &a.job,
+        &sk,
+        &keys,
+        expected.as_ref(),
+        a.out.as_deref(),
+    )
+    .await
 }
 
 #[derive(Args)]
@@ -808,7 +934,11 @@ pub async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         Some(p) => Some(load_identity(p)?),
         None => None,
     };
-    match verify_result(&body, &trusted, sk.as_ref()) {
+    let expected = match body.job_id.parse() {
+        Ok(id) => crate::journal::Journal::open()?.job_facts(&id),
+        Err(_) => None,
+    };
+    match verify_result(&body, &trusted, sk.as_ref(), expected.as_ref()) {
         Ok(v) => {
             println!(
                 "VERIFIED: job {} ran program {} on worker {} ({}){}",
@@ -822,6 +952,18 @@ pub async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
                     ""
                 }
             );
+            if v.unchecked.is_empty() {
+                println!(
+                    "  program_id, workload_type and payload_digest match the job this client submitted"
+                );
+            } else {
+                let names: Vec<&str> = v.unchecked.iter().map(|f| f.as_str()).collect();
+                println!(
+                    "  not checked against a submission (no local record of job {}): {}",
+                    v.receipt.job_id,
+                    names.join(", ")
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

@@ -75,6 +75,12 @@ pub struct GatewaySection {
     pub max_batch: u32,
     pub wallet_window_secs: u64,
     pub max_streams: u32,
+    /// HTTP connections open at once, in all and from one IP address.
+    pub max_connections: u32,
+    pub max_connections_per_ip: u32,
+    /// Time a client has to send a request's head (also the idle limit of a kept-alive
+    /// connection), seconds.
+    pub header_timeout_secs: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -144,6 +150,9 @@ impl Default for Config {
                 max_batch: gw.max_batch as u32,
                 wallet_window_secs: gw.wallet_window_secs,
                 max_streams: gw.max_streams as u32,
+                max_connections: gw.conn.max_connections as u32,
+                max_connections_per_ip: gw.conn.max_connections_per_ip as u32,
+                header_timeout_secs: gw.conn.header_timeout.as_secs(),
             },
             limits: LimitsSection {
                 tenant_rate_per_sec: gw.limits.tenant_rate_per_sec,
@@ -440,6 +449,20 @@ impl Config {
         gw.max_batch = self.gateway.max_batch as usize;
         gw.wallet_window_secs = self.gateway.wallet_window_secs;
         gw.max_streams = self.gateway.max_streams as usize;
+        if self.gateway.max_connections == 0
+            || self.gateway.max_connections_per_ip == 0
+            || self.gateway.header_timeout_secs == 0
+        {
+            bail!(
+                "config keys `gateway.max_connections`, `gateway.max_connections_per_ip` and \
+                 `gateway.header_timeout_secs` must be at least 1"
+            );
+        }
+        gw.conn = vesper_gateway::ConnLimits {
+            max_connections: self.gateway.max_connections as usize,
+            max_connections_per_ip: self.gateway.max_connections_per_ip as usize,
+            header_timeout: std::time::Duration::from_secs(self.gateway.header_timeout_secs),
+        };
         gw.limits = vesper_gateway::LimitsConfig {
             tenant_rate_per_sec: self.limits.tenant_rate_per_sec,
             tenant_burst: self.limits.tenant_burst,

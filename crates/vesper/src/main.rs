@@ -4,6 +4,7 @@ mod admin;
 mod bench;
 mod cli;
 mod config;
+mod journal;
 mod logging;
 mod peers;
 

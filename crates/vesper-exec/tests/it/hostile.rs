@@ -53,6 +53,72 @@ fn infinite_loop_hits_wall_time_when_fuel_is_plenty() {
     assert!((150..3_000).contains(&ms), "took {ms} ms");
 }
 
+/// A run is stopped within a tick or two of its cancel flag being set, whatever its limits.
+#[test]
+fn a_cancelled_run_stops_promptly() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let ex = executor();
+    let module = infinite_loop();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let setter = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        flag.store(true, Ordering::Relaxed);
+        std::time::Instant::now()
+    });
+    let err = ex
+        .run(vesper_exec::RunRequest {
+            program_id: vesper_core::ProgramId::of_module(&module),
+            module: Some(&module),
+            input: b"",
+            seed: [7; 32],
+            clock: vesper_core::Timestamp(0),
+            limits: ExecLimits {
+                fuel: u64::MAX / 2,
+                wall_ms: 60_000,
+                ..limits()
+            },
+            cancel: Some(cancel),
+        })
+        .unwrap_err();
+    let stopped = std::time::Instant::now();
+    let cancelled_at = setter.join().unwrap();
+    assert_eq!(err, ExecError::Cancelled);
+    let lag = stopped.duration_since(cancelled_at).as_millis();
+    assert!(lag < 500, "stopped {lag} ms after the cancel");
+}
+
+/// A program cannot wait on real time: a one-hour sleep (`poll_oneoff` on a clock) returns
+/// ENOTSUP at once, so neither the wall-time limit nor a cancel is ever stuck behind it.
+#[test]
+fn sleeping_is_refused_not_waited_for() {
+    let ex = executor();
+    // One clock subscription, relative, 3600 s; exit with the errno poll_oneoff returned.
+    let m = wasm(
+        r#"(module
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i64.store (i32.const 0) (i64.const 1))
+    (i32.store8 (i32.const 8) (i32.const 0))
+    (i32.store (i32.const 16) (i32.const 1))
+    (i64.store (i32.const 24) (i64.const 3600000000000))
+    (i64.store (i32.const 32) (i64.const 1000))
+    (i32.store16 (i32.const 40) (i32.const 0))
+    (call $exit (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128)))))"#,
+    );
+    let t = std::time::Instant::now();
+    let out = run_with(&ex, &m, b"", limits()).unwrap();
+    assert_eq!(out.exit_code, 58, "poll_oneoff answers ENOTSUP");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
 #[test]
 fn memory_bomb_is_stopped() {
     let ex = executor();

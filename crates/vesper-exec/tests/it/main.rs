@@ -32,6 +32,7 @@ pub fn run_with(
         seed: [7; 32],
         clock: Timestamp(1_700_000_000_000),
         limits,
+        cancel: None,
     })
 }
 

@@ -152,7 +152,11 @@ impl Store for Down {
     async fn release(&self, _: &LeaseRef) -> vesper_store::Result<()> {
         down()
     }
-    async fn requeue_expired(&self, _: Timestamp, _: RetryPolicy) -> vesper_store::Result<u64> {
+    async fn requeue_expired(
+        &self,
+        _: Timestamp,
+        _: RetryPolicy,
+    ) -> vesper_store::Result<vesper_store::Expired> {
         down()
     }
     async fn expire_leases_of(
@@ -160,7 +164,7 @@ impl Store for Down {
         _: &str,
         _: Timestamp,
         _: RetryPolicy,
-    ) -> vesper_store::Result<u64> {
+    ) -> vesper_store::Result<vesper_store::Expired> {
         down()
     }
     async fn purge_expired_results(&self, _: Timestamp) -> vesper_store::Result<u64> {
@@ -214,6 +218,9 @@ impl Store for Down {
         down()
     }
     async fn workers(&self) -> vesper_store::Result<Vec<WorkerRecord>> {
+        down()
+    }
+    async fn forget_workers(&self, _: &str) -> vesper_store::Result<u64> {
         down()
     }
     fn events(&self) -> broadcast::Receiver<JobEvent> {

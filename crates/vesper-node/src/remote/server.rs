@@ -116,6 +116,8 @@ enum Ended {
     Late,
     /// The worker learnt from a heartbeat that the lease is gone; its hand-in (if any) counts.
     Lost,
+    /// Its signed receipt misstated the job.
+    Misreported,
 }
 
 /// Weight of the newest job in a worker's mean service time.
@@ -211,8 +213,10 @@ impl RemotePool {
                 .expire_leases_of(&peer.to_string(), self.clock.now(), self.cfg.retry)
                 .await
             {
-                Ok(n) => {
-                    tracing::warn!(%peer, leases = n, "remote worker disconnected; its leases expired")
+                Ok(x) => {
+                    crate::dev::record_expired(&x);
+                    tracing::warn!(%peer, requeued = x.requeued, failed = x.failed,
+                        "remote worker disconnected; its leases expired")
                 }
                 Err(e) => {
                     tracing::warn!(%peer, error = %e, "could not expire a disconnected worker's leases; they expire at their deadline")
@@ -293,7 +297,16 @@ impl RemotePool {
                 let Ok(job_id) = JobId::from_str(&f.job_id) else {
                     return error("bad_request", "job_id");
                 };
-                let code = ErrorCode::from_str(&f.error_code).unwrap_or(ErrorCode::Internal);
+                // Only the documented codes a worker may report (docs/PROTOCOL.md).
+                let Some(code) = ErrorCode::from_str(&f.error_code)
+                    .ok()
+                    .filter(|c| c.is_reportable())
+                else {
+                    return error(
+                        "bad_request",
+                        "error_code is not one a worker may report (docs/PROTOCOL.md, failure)",
+                    );
+                };
                 let lease = LeaseRef {
                     job_id,
                     epoch: f.epoch,
@@ -359,7 +372,16 @@ impl RemotePool {
                 "receipt_key must be the node's identity key",
             );
         }
-        if h.worker_id.is_empty() || h.worker_id.len() > 64 || h.capabilities.executors.len() > 16 {
+        // `worker_id` is a self-declared label, shown as such (never as the worker's name):
+        // 1-64 printable ASCII characters.
+        if h.worker_id.is_empty()
+            || h.worker_id.len() > 64
+            || !h
+                .worker_id
+                .bytes()
+                .all(|b| b.is_ascii_graphic() || b == b' ')
+            || h.capabilities.executors.len() > 16
+        {
             return error("bad_request", "worker_id or capabilities out of bounds");
         }
         let mut st = self.state.lock().unwrap();
@@ -383,7 +405,7 @@ impl RemotePool {
         w.capabilities = h.capabilities;
         w.connected = true;
         w.last_seen = now;
-        tracing::info!(%peer, name = %w.name, "remote worker said hello");
+        tracing::info!(%peer, declared_name = %w.name, "remote worker said hello");
         Message::Welcome(Welcome {
             lease_ms: self.cfg.lease_ms,
             heartbeat_ms: self.cfg.heartbeat_ms,
@@ -574,6 +596,10 @@ impl RemotePool {
                     Some(Outcome::Late)
                 }
                 Ended::Lost => None,
+                Ended::Misreported => {
+                    w.failed += 1;
+                    Some(Outcome::BadReceipt)
+                }
             };
             if let Some(o) = outcome {
                 w.reputation = Reputation::update(w.reputation, o);
@@ -644,6 +670,36 @@ impl RemotePool {
                     accepted: false,
                 })
             }
+            Err(StoreError::BadReceipt { field, .. }) => {
+                // A signed statement about the job that is false: refuse it, end the attempt
+                // (another worker may run the job) and stop trusting this worker's work.
+                tracing::warn!(%peer, job = %job_id, %field,
+                    "remote worker's receipt misstates the job; hand-in refused");
+                metrics::counter!(vesper_gateway::metrics::RECEIPTS_REFUSED, "field" => field.as_str())
+                    .increment(1);
+                self.forget(&peer, &job_id, Ended::Misreported);
+                match self
+                    .store
+                    .fail(
+                        &lease,
+                        ErrorCode::BadReceipt,
+                        self.clock.now(),
+                        self.cfg.retry,
+                    )
+                    .await
+                {
+                    Ok(vesper_core::RetryDecision::Fail { .. }) => {
+                        metrics::counter!(vesper_gateway::metrics::JOBS_FAILED, "error_code" => ErrorCode::BadReceipt.as_str())
+                            .increment(1);
+                    }
+                    Ok(_) | Err(StoreError::Fenced { .. } | StoreError::NotFound { .. }) => {}
+                    Err(e) => return unavailable(e),
+                }
+                error(
+                    "bad_receipt",
+                    format!("the receipt's {field} does not match the job"),
+                )
+            }
             Err(e) => unavailable(e),
         }
     }
@@ -660,6 +716,13 @@ fn wire_trace(peer: &PeerId, dir: &str, m: &Message) {
                 len = frame.len(), frame = %hex::encode(shown));
         }
     }
+}
+
+/// The name `GET /api/workers` shows for a remote worker: derived from its PeerId, which the
+/// Noise handshake proved, never from what it says about itself.
+fn display_name(peer: &PeerId) -> String {
+    let s = peer.to_string();
+    format!("peer-{}", &s[s.len().saturating_sub(8)..])
 }
 
 fn unavailable(e: StoreError) -> Message {
@@ -706,7 +769,8 @@ impl WorkerDirectory for RemotePool {
             .iter()
             .map(|(peer, w)| WorkerInfo {
                 id: peer.to_string(),
-                name: w.name.clone(),
+                name: display_name(peer),
+                declared_name: Some(w.name.clone()),
                 kind: "remote".into(),
                 cores: w.capabilities.cores,
                 memory_mb: w.capabilities.memory_mb,

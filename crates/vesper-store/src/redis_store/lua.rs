@@ -125,7 +125,7 @@ return 1
 
 /// Submit jobs, all or none. ARGV: P, unit, burst, n, then 18 fields per job (see
 /// `RedisStore::submit_jobs`). Returns {'ok', o1, ..., on} where o is '' for a new job or the
-/// existing job's id; or {'conflict', i}; or {'quota', i, kind} (i 0-based).
+/// existing job's id; or {'conflict', i, existing job's id}; or {'quota', i, kind} (i 0-based).
 pub const SUBMIT: &str = r#"
 local unit, burst, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local F = 18
@@ -139,7 +139,7 @@ for i = 0, n - 1 do
   if idem ~= '' then existing = redis.call('HGET', tkey(tenant) .. ':idem', idem) end
   if existing then
     if redis.call('HGET', jkey(existing), 'request_digest') ~= digest then
-      return {'conflict', i}
+      return {'conflict', i, existing}
     end
     out[#out + 1] = existing
   else

@@ -419,7 +419,12 @@ impl RedisStore {
                     .ok_or_else(corrupt)?;
                 drop_payloads(jobs.iter().map(|j| j.job_id).collect()).await;
                 let outcome = match kind.as_str() {
-                    "conflict" => SubmitOutcome::IdempotencyConflict,
+                    "conflict" => SubmitOutcome::IdempotencyConflict {
+                        existing: reply
+                            .get(2)
+                            .and_then(|id| id.parse().ok())
+                            .ok_or_else(corrupt)?,
+                    },
                     "quota" => {
                         SubmitOutcome::QuotaExceeded(match reply.get(2).map(String::as_str) {
                             Some("jobs_per_day") => QuotaKind::JobsPerDay,
@@ -490,6 +495,30 @@ impl RedisStore {
         Ok(Some(decision))
     }
 
+    /// The job's immutable facts, to check a receipt against; `None` for an unknown job.
+    async fn job_facts(&self, id: &JobId) -> Result<Option<vesper_core::JobFacts>> {
+        let mut con = self.con.clone();
+        let row: Vec<Option<String>> = con
+            .hmget(
+                self.key(&format!("job:{id}")),
+                &["workload", "program", "payload_digest"],
+            )
+            .await
+            .map_err(re)?;
+        let [Some(workload), program, Some(digest)] = &row[..] else {
+            return Ok(None);
+        };
+        Ok(Some(vesper_core::JobFacts {
+            job_id: *id,
+            program_id: match program.as_deref() {
+                None | Some("") => None,
+                Some(p) => Some(p.parse().map_err(|_| corrupt())?),
+            },
+            workload_type: workload.parse().map_err(|_| corrupt())?,
+            payload_digest: hex32(digest)?,
+        }))
+    }
+
     /// Expire the leases listed as (id, worker, epoch, retries, max_retries).
     async fn lease_rows(&self, ids: Vec<String>) -> Result<Vec<(String, Vec<Option<String>>)>> {
         if ids.is_empty() {
@@ -514,8 +543,8 @@ impl RedisStore {
         policy: RetryPolicy,
         expired_by: u64,
         only_worker_prefix: Option<&str>,
-    ) -> Result<u64> {
-        let mut n = 0;
+    ) -> Result<Expired> {
+        let mut n = Expired::default();
         for (id, row) in rows {
             let [worker, epoch, retries, max] = &row[..] else {
                 return Err(corrupt());
@@ -530,7 +559,7 @@ impl RedisStore {
             }
             let retries = retries.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
             let max = max.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
-            if self
+            if let Some(d) = self
                 .retry_or_fail(
                     Held {
                         id: &id,
@@ -545,9 +574,8 @@ impl RedisStore {
                     expired_by,
                 )
                 .await?
-                .is_some()
             {
-                n += 1;
+                n.count(d);
             }
         }
         Ok(n)
@@ -1138,6 +1166,21 @@ impl Store for RedisStore {
     }
 
     async fn complete(&self, lease: &LeaseRef, result: NewResult, now: Timestamp) -> Result<()> {
+        // The receipt must agree with the job (immutable fields, so read before the script).
+        let facts = self
+            .job_facts(&lease.job_id)
+            .await?
+            .ok_or(StoreError::Fenced {
+                job_id: lease.job_id,
+                epoch: lease.epoch,
+            })?;
+        result
+            .receipt
+            .check_hand_in(&facts, lease.worker.as_str(), &result.encrypted_result)
+            .map_err(|field| StoreError::BadReceipt {
+                job_id: lease.job_id,
+                field,
+            })?;
         // The body goes under this lease's epoch: if the lease is stale, nothing will ever
         // point at it and it expires on its own.
         let rkey = self.result_key(&lease.job_id, lease.epoch);
@@ -1239,7 +1282,7 @@ impl Store for RedisStore {
         }
     }
 
-    async fn requeue_expired(&self, now: Timestamp, policy: RetryPolicy) -> Result<u64> {
+    async fn requeue_expired(&self, now: Timestamp, policy: RetryPolicy) -> Result<Expired> {
         let mut con = self.con.clone();
         let ids: Vec<String> = con
             .zrangebyscore_limit(self.key("leases"), "-inf", now.0, 0, 1000)
@@ -1255,7 +1298,7 @@ impl Store for RedisStore {
         prefix: &str,
         now: Timestamp,
         policy: RetryPolicy,
-    ) -> Result<u64> {
+    ) -> Result<Expired> {
         let mut con = self.con.clone();
         let ids: Vec<String> = con.zrange(self.key("leases"), 0, -1).await.map_err(re)?;
         let rows = self.lease_rows(ids).await?;
@@ -1405,6 +1448,25 @@ impl Store for RedisStore {
             )
             .await?;
         Ok(())
+    }
+
+    async fn forget_workers(&self, prefix: &str) -> Result<u64> {
+        let mut con = self.con.clone();
+        let ids: Vec<String> = con.smembers(self.key("workers")).await.map_err(re)?;
+        let gone: Vec<&String> = ids.iter().filter(|id| id.starts_with(prefix)).collect();
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for id in &gone {
+            pipe.srem(self.key("workers"), *id)
+                .ignore()
+                .del(self.key(&format!("worker:{id}")))
+                .ignore();
+        }
+        let () = pipe.query_async(&mut con).await.map_err(re)?;
+        Ok(gone.len() as u64)
     }
 
     async fn workers(&self) -> Result<Vec<WorkerRecord>> {

@@ -148,7 +148,8 @@ async fn queue_counts_survive_retries_cancels_and_reopen(b: Backend) {
     assert_eq!(
         s.requeue_expired(Timestamp(200), RetryPolicy::default())
             .await
-            .unwrap(),
+            .unwrap()
+            .requeued,
         1
     );
     assert_eq!(s.queue_depth().await.unwrap(), 2);

@@ -157,15 +157,16 @@ fn created(o: SubmitOutcome) -> JobRecord {
     }
 }
 
+/// A hand-in for a job made by [`job`], whose receipt states that job truthfully.
 fn result_for(lease: &LeaseRef, now: u64) -> NewResult {
+    let encrypted_result = vec![9; 64];
     NewResult {
-        encrypted_result: vec![9; 64],
         receipt: Receipt {
             job_id: lease.job_id,
             program_id: ProgramId([1; 32]),
             workload_type: WorkloadType::General,
-            payload_digest: [0; 32],
-            result_digest: [0; 32],
+            payload_digest: sha256(&[&[3; 32], &[4; 40]]),
+            result_digest: sha256(&[&encrypted_result]),
             result_hash: [0; 32],
             fuel_used: 1,
             execution_time_ms: 1,
@@ -174,8 +175,16 @@ fn result_for(lease: &LeaseRef, now: u64) -> NewResult {
             worker_id: lease.worker.to_string(),
             worker_pubkey: [5; 32],
         },
+        encrypted_result,
         signature: [6; 64],
         expires_at: Timestamp(now + 1000),
+    }
+}
+
+fn requeued(n: u64) -> Expired {
+    Expired {
+        requeued: n,
+        failed: 0,
     }
 }
 
@@ -225,14 +234,17 @@ async fn stale_lease_is_fenced_after_expiry(b: Backend) {
         )
         .await
         .unwrap(),
-        0
+        requeued(0)
     );
     // Expired: back in the queue, one attempt counted.
     let policy = RetryPolicy {
         base_backoff_ms: 0,
         max_backoff_ms: 0,
     };
-    assert_eq!(s.requeue_expired(Timestamp(1200), policy).await.unwrap(), 1);
+    assert_eq!(
+        s.requeue_expired(Timestamp(1200), policy).await.unwrap(),
+        requeued(1)
+    );
     let second = s
         .lease(&w("b"), Timestamp(1300), 1000)
         .await
@@ -327,10 +339,13 @@ async fn retries_back_off_then_fail(b: Backend) {
         .fail(&l.lease, ErrorCode::Internal, Timestamp(now), policy)
         .await
         .unwrap();
-    assert!(matches!(d, RetryDecision::Fail { .. }));
+    // Retries spent: it fails with the two retries it had (three attempts).
+    assert_eq!(d, RetryDecision::Fail { retry_count: 2 });
     let rec = s.job(t, j.job_id).await.unwrap().unwrap();
     assert_eq!(rec.status, JobStatus::Failed);
     assert_eq!(rec.error, Some(ErrorCode::Internal));
+    assert_eq!((rec.retry_count, rec.max_retries), (2, 2));
+    assert_eq!(attempts(rec.status, rec.retry_count), 3);
     // Deterministic errors fail at once.
     let j2 = created(s.submit(job(t, 5, 0)).await.unwrap());
     let l = s
@@ -370,14 +385,14 @@ async fn dead_node_leases_recovered_by_prefix_only(b: Backend) {
         s.expire_leases_of("node1/", Timestamp(20), policy)
             .await
             .unwrap(),
-        2
+        requeued(2)
     );
     // `_` and `%` in a prefix are literal.
     assert_eq!(
         s.expire_leases_of("node_/", Timestamp(20), policy)
             .await
             .unwrap(),
-        0
+        requeued(0)
     );
     assert_eq!(s.queue_depth().await.unwrap(), 2);
 }
@@ -401,10 +416,11 @@ async fn idempotency_and_tenant_isolation(b: Backend) {
         o => panic!("{o:?}"),
     }
     again.request_digest = [8; 32];
-    assert!(matches!(
-        s.submit(again.clone()).await.unwrap(),
-        SubmitOutcome::IdempotencyConflict
-    ));
+    // A conflict names the job the key belongs to.
+    match s.submit(again.clone()).await.unwrap() {
+        SubmitOutcome::IdempotencyConflict { existing } => assert_eq!(existing, first.job_id),
+        o => panic!("{o:?}"),
+    }
     // Same key, other tenant: independent.
     let mut other = a.clone();
     other.job_id = JobId::new_random();
@@ -479,7 +495,119 @@ async fn events_follow_durable_changes(b: Backend) {
     assert_eq!(ev.recv().await.unwrap().status, JobStatus::Completed);
 }
 
+/// A hand-in whose receipt misstates the job is refused, names the field, stores nothing and
+/// leaves the lease as it was (docs/RECEIPT.md §6).
+async fn receipts_that_misstate_the_job_are_refused(b: Backend) {
+    let s = &*b.store;
+    let t = tenant(s, "t").await;
+    let j = created(s.submit(job(t, 5, 0)).await.unwrap());
+    let l = s
+        .lease(&w("a"), Timestamp(10), 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    type Lie = fn(&mut NewResult);
+    let lies: [(ReceiptField, Lie); 6] = [
+        (ReceiptField::ProgramId, |r| {
+            r.receipt.program_id = ProgramId([0; 32])
+        }),
+        (ReceiptField::WorkloadType, |r| {
+            r.receipt.workload_type = WorkloadType::AiInference
+        }),
+        (ReceiptField::PayloadDigest, |r| {
+            r.receipt.payload_digest = [0; 32]
+        }),
+        (ReceiptField::ResultDigest, |r| {
+            r.receipt.result_digest = [0; 32]
+        }),
+        (ReceiptField::JobId, |r| {
+            r.receipt.job_id = JobId::new_random()
+        }),
+        (ReceiptField::WorkerId, |r| r.receipt.worker_id = "b".into()),
+    ];
+    for (field, lie) in lies {
+        let mut r = result_for(&l.lease, 20);
+        lie(&mut r);
+        match s.complete(&l.lease, r, Timestamp(20)).await {
+            Err(StoreError::BadReceipt { job_id, field: f }) => {
+                assert_eq!((job_id, f), (j.job_id, field))
+            }
+            other => panic!("{field}: expected BadReceipt, got {other:?}"),
+        }
+    }
+    // Nothing was stored and the lease still holds: the truthful hand-in lands.
+    let rec = s.job(t, j.job_id).await.unwrap().unwrap();
+    assert_eq!(rec.status, JobStatus::Processing);
+    assert!(s.result(t, j.job_id).await.unwrap().unwrap().body.is_none());
+    s.heartbeat(&l.lease, Timestamp(30), 60_000).await.unwrap();
+    s.complete(&l.lease, result_for(&l.lease, 40), Timestamp(40))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.job(t, j.job_id).await.unwrap().unwrap().status,
+        JobStatus::Completed
+    );
+
+    // A secret program (no id at the gateway): the store cannot check the program, only the
+    // rest; the client checks the program against the module it sealed.
+    let mut secret = job(t, 5, 0);
+    secret.program_id = None;
+    let j2 = created(s.submit(secret).await.unwrap());
+    let l2 = s
+        .lease(&w("a"), Timestamp(50), 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(l2.lease.job_id, j2.job_id);
+    let mut r = result_for(&l2.lease, 60);
+    r.receipt.program_id = ProgramId([7; 32]);
+    s.complete(&l2.lease, r, Timestamp(60)).await.unwrap();
+}
+
+/// Expiring leases reports jobs failed for good apart from those put back.
+async fn expiry_counts_jobs_failed_for_good(b: Backend) {
+    let s = &*b.store;
+    let t = tenant(s, "t").await;
+    let mut once = job(t, 5, 0);
+    once.max_retries = 0;
+    created(s.submit(once).await.unwrap());
+    created(s.submit(job(t, 5, 0)).await.unwrap());
+    for name in ["n/i1/w0", "n/i1/w1"] {
+        s.lease(&w(name), Timestamp(10), 60_000)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let policy = RetryPolicy::default();
+    assert_eq!(
+        s.expire_leases_of("n/i1/", Timestamp(20), policy)
+            .await
+            .unwrap(),
+        Expired {
+            requeued: 1,
+            failed: 1
+        }
+    );
+    // Registrations of a dead incarnation are forgotten by prefix, others kept.
+    for name in ["n/i1/w0", "n/i1/w1", "n/i2/w0"] {
+        s.register_worker(&w(name), [1; 32], Timestamp(1))
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.forget_workers("n/i1/").await.unwrap(), 2);
+    let left: Vec<String> = s
+        .workers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.worker_id)
+        .collect();
+    assert_eq!(left, vec!["n/i2/w0".to_owned()]);
+}
+
 behaviour!(
+    receipts_that_misstate_the_job_are_refused,
+    expiry_counts_jobs_failed_for_good,
     priority_then_fifo,
     stale_lease_is_fenced_after_expiry,
     retries_back_off_then_fail,

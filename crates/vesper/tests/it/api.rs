@@ -220,14 +220,15 @@ async fn tampered_ciphertext_fails_cleanly_and_others_complete() {
     let ok = client.submit(&req, None).await.unwrap();
     let (_, body) = client.result(&ok.job_id, 10).await.unwrap();
     let trusted = trusted(&client).await;
-    let v = vesper_client::verify_result(&body, &trusted, Some(&sk)).unwrap();
+    let v = vesper_client::verify_result(&body, &trusted, Some(&sk), None).unwrap();
     assert_eq!(v.plaintext.unwrap().stdout, b"payload");
     // Another client key cannot open it.
     assert!(
-        vesper_client::verify_result(&body, &trusted, Some(&X25519SecretKey::generate())).is_err()
+        vesper_client::verify_result(&body, &trusted, Some(&X25519SecretKey::generate()), None)
+            .is_err()
     );
     // An untrusted worker key set rejects the receipt.
-    assert!(vesper_client::verify_result(&body, &[[9u8; 32]], None).is_err());
+    assert!(vesper_client::verify_result(&body, &[[9u8; 32]], None, None).is_err());
     node.stop().await;
 }
 
@@ -325,7 +326,7 @@ async fn hostile_programs_fail_typed_and_the_pool_keeps_serving() {
         }
         let (_, body) = client.result(&ok.job_id, 20).await.unwrap();
         let trusted = trusted(&client).await;
-        let v = vesper_client::verify_result(&body, &trusted, Some(&sk)).unwrap();
+        let v = vesper_client::verify_result(&body, &trusted, Some(&sk), None).unwrap();
         assert_eq!(
             v.plaintext.unwrap().stdout,
             format!("still serving {round}").as_bytes()
@@ -351,11 +352,14 @@ async fn inline_secret_program_runs_and_stays_unregistered() {
         Some(7),
     )
     .unwrap();
-    assert!(req.program_id.is_none());
-    let job = client.submit(&req, None).await.unwrap();
+    assert!(req.request.program_id.is_none());
+    let job = client.submit(&req.request, None).await.unwrap();
     let (_, body) = client.result(&job.job_id, 20).await.unwrap();
     let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
-    let v = vesper_client::verify_result(&body, &trusted, Some(&sk)).unwrap();
+    // The client knows the secret program's id (the gateway does not) and checks it.
+    let facts = req.facts(job.job_id.parse().unwrap());
+    let v = vesper_client::verify_result(&body, &trusted, Some(&sk), Some(&facts)).unwrap();
+    assert!(v.unchecked.is_empty());
     assert_eq!(v.plaintext.unwrap().stdout, b"secret program input");
     // The receipt names the module that ran; the registry never saw it.
     let pid = vesper_core::ProgramId::of_module(&module);

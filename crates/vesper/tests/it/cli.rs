@@ -399,7 +399,7 @@ fn rotating_the_pool_key_keeps_earlier_epochs_working() {
         // The receipt keys of the workers now running (they are registered before the API
         // answers, so the list fetched above has them too).
         let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
-        let v = verify_result(&body, &trusted, Some(&client_sk)).unwrap();
+        let v = verify_result(&body, &trusted, Some(&client_sk), None).unwrap();
         assert_eq!(v.plaintext.unwrap().stdout, b"sealed to epoch 0");
 
         let pid = c.upload_program(module.clone()).await.unwrap();
@@ -411,11 +411,12 @@ fn rotating_the_pool_key_keeps_earlier_epochs_working() {
             b"sealed to epoch 1".to_vec(),
             None,
         )
-        .unwrap();
+        .unwrap()
+        .request;
         assert_eq!(req.key_id, keys.pool_keys[0].0.to_string());
         let job = c.submit(&req, None).await.unwrap().job_id;
         let (_, body) = c.result(&job, 30).await.unwrap();
-        let v = verify_result(&body, &trusted, Some(&client_sk)).unwrap();
+        let v = verify_result(&body, &trusted, Some(&client_sk), None).unwrap();
         assert_eq!(v.plaintext.unwrap().stdout, b"sealed to epoch 1");
     });
     let list = crate::run_ok(

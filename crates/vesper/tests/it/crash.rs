@@ -99,7 +99,7 @@ fn kill_9_at_random_points_loses_nothing_and_duplicates_nothing() {
                     .result(&resp.job_id, 30)
                     .await
                     .unwrap_or_else(|e| panic!("iteration {iter} job {j}: {e}"));
-                let v = verify_result(&body, &trusted, Some(&sk)).unwrap();
+                let v = verify_result(&body, &trusted, Some(&sk), None).unwrap();
                 assert_eq!(
                     v.plaintext.unwrap().stdout,
                     inputs[j],

@@ -141,7 +141,8 @@ async fn a_flooding_tenant_gets_429s_and_another_keeps_its_latency() {
         b"x".to_vec(),
         None,
     )
-    .unwrap();
+    .unwrap()
+    .request;
 
     // Warm up: the first job compiles the module (cranelift), which is not queueing.
     let warm = steady.submit(&req, None).await.unwrap();

@@ -189,4 +189,5 @@ pub async fn sealed(
         None,
     )
     .unwrap()
+    .request
 }

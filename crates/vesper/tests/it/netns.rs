@@ -254,7 +254,7 @@ fn gateway_and_workers_on_separate_hosts_discover_refuse_and_survive_a_cut_link(
         let mut by = std::collections::HashMap::<String, u32>::new();
         for (job, input) in &jobs {
             let (_, body) = client.result(job, 30).await.unwrap();
-            let v = verify_result(&body, &trusted, Some(&client_sk)).unwrap();
+            let v = verify_result(&body, &trusted, Some(&client_sk), None).unwrap();
             assert_eq!(v.plaintext.unwrap().stdout, input.as_bytes());
             assert!(v.receipt.worker_id == *w1_id || v.receipt.worker_id == *w2_id);
             *by.entry(v.receipt.worker_id).or_default() += 1;
@@ -319,7 +319,7 @@ fn gateway_and_workers_on_separate_hosts_discover_refuse_and_survive_a_cut_link(
         let mut sigs = Vec::new();
         for (job, input) in &jobs {
             let (_, body) = client.result(job, 60).await.unwrap();
-            let v = verify_result(&body, &trusted, Some(&client_sk)).unwrap();
+            let v = verify_result(&body, &trusted, Some(&client_sk), None).unwrap();
             assert_eq!(v.plaintext.unwrap().stdout, *input);
             if on_w1.contains(job) {
                 assert_eq!(

@@ -37,7 +37,7 @@ fn canary_never_leaves_client_and_worker() {
             let (_, body) = client.result(&job.job_id, 30).await.unwrap();
             let keys = client.keys(None).await.unwrap();
             let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
-            let v = verify_result(&body, &trusted, Some(&sk)).unwrap();
+            let v = verify_result(&body, &trusted, Some(&sk), None).unwrap();
             // The round trip carried it: the test would notice if the marker never travelled.
             assert_eq!(v.plaintext.unwrap().stdout, marker.as_bytes());
             let health = reqwest::get(format!("{}/health", dev.url()))

@@ -176,7 +176,7 @@ fn remote_workers_serve_only_after_mutual_trust_and_the_gateway_relays_only_ciph
         let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
         for (job, input) in &jobs {
             let (_, body) = client.result(job, 30).await.unwrap();
-            let v = verify_result(&body, &trusted, Some(&client_sk)).unwrap();
+            let v = verify_result(&body, &trusted, Some(&client_sk), None).unwrap();
             assert_eq!(v.plaintext.unwrap().stdout, input.as_bytes());
             // The receipt names the node and is signed with its own identity key.
             assert_eq!(v.receipt.worker_id, a_id);
@@ -251,7 +251,7 @@ fn remote_workers_serve_only_after_mutual_trust_and_the_gateway_relays_only_ciph
         let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
         for (job, input) in &jobs {
             let (_, body) = client.result(job, 60).await.unwrap();
-            let v = verify_result(&body, &trusted, Some(&client_sk)).unwrap();
+            let v = verify_result(&body, &trusted, Some(&client_sk), None).unwrap();
             assert_eq!(v.plaintext.unwrap().stdout, *input);
             let st = client.status(job, 0).await.unwrap();
             assert_eq!(st.status, "completed");
@@ -371,7 +371,7 @@ fn an_operator_grants_pool_keys_to_the_remote_worker_of_a_keyless_gateway() {
         let (_, body) = client.result(&job, 30).await.unwrap();
         let keys = client.keys(None).await.unwrap();
         let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
-        let v = verify_result(&body, &trusted, Some(&c.client_sk)).unwrap();
+        let v = verify_result(&body, &trusted, Some(&c.client_sk), None).unwrap();
         assert_eq!(v.plaintext.unwrap().stdout, b"granted by the operator");
         assert_eq!(v.receipt.worker_id, r_id);
     });

@@ -279,7 +279,7 @@ fn a_paused_worker_cannot_overwrite_the_new_owners_result() {
         let (_, body) = client.result(&job, 30).await.unwrap();
         let keys = client.keys(None).await.unwrap();
         let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
-        let v = verify_result(&body, &trusted, Some(&c.client_sk)).unwrap();
+        let v = verify_result(&body, &trusted, Some(&c.client_sk), None).unwrap();
         assert_eq!(v.plaintext.unwrap().stdout, input);
         let b_id = std::fs::read_to_string(c.path("worker-b").join("node-id")).unwrap();
         assert!(
@@ -354,7 +354,7 @@ fn killing_workers_100_times_loses_and_duplicates_nothing() {
             let body = result_within(&client, id, Duration::from_secs(90))
                 .await
                 .unwrap_or_else(|e| panic!("job {j}: {e}"));
-            let v = verify_result(&body, &trusted, Some(&c.client_sk)).unwrap();
+            let v = verify_result(&body, &trusted, Some(&c.client_sk), None).unwrap();
             assert_eq!(v.plaintext.unwrap().stdout, inputs[j], "job {j}");
             let st = client.status(id, 0).await.unwrap();
             assert_eq!(st.status, "completed", "job {j}");
@@ -542,7 +542,7 @@ fn restarting_redis_under_load_loses_no_acknowledged_job() {
             let body = result_within(&client, id, Duration::from_secs(90))
                 .await
                 .unwrap_or_else(|e| panic!("job {j} ({id}): {e}"));
-            let v = verify_result(&body, &trusted, Some(&c.client_sk)).unwrap();
+            let v = verify_result(&body, &trusted, Some(&c.client_sk), None).unwrap();
             assert_eq!(v.plaintext.unwrap().stdout, inputs[*j]);
         }
     });
@@ -580,7 +580,7 @@ fn canary_never_reaches_redis_or_the_gateway() {
             let (_, body) = client.result(&job.job_id, 30).await.unwrap();
             let keys = client.keys(None).await.unwrap();
             let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
-            let v = verify_result(&body, &trusted, Some(&c.client_sk)).unwrap();
+            let v = verify_result(&body, &trusted, Some(&c.client_sk), None).unwrap();
             assert_eq!(v.plaintext.unwrap().stdout, marker.as_bytes());
             for path in ["/metrics", "/api/jobs?limit=100", "/health"] {
                 let text = reqwest::Client::new()
