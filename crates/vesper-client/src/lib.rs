@@ -372,9 +372,7 @@ impl Client {
         let body: KeysBody =
             Self::parse(self.req(reqwest::Method::GET, "/api/keys").send().await?).await?;
         let bad = ClientError::Malformed("keys");
-        let gateway_key: [u8; 32] = hex::decode(&body.gateway_key)
-            .ok()
-            .and_then(|v| v.try_into().ok())
+        let gateway_key: [u8; 32] = vesper_core::hex_array(&body.gateway_key)
             .ok_or(ClientError::Malformed("gateway_key"))?;
         if pinned_gateway.is_some_and(|p| p != gateway_key) {
             return Err(ClientError::Verify(
@@ -392,13 +390,11 @@ impl Client {
             pool_keys.push((pk.key_id(), pk));
         }
         for w in &body.worker_keys {
-            let k: [u8; 32] = hex::decode(&w.public_key)
-                .ok()
-                .and_then(|v| v.try_into().ok())
+            let k: [u8; 32] = vesper_core::hex_array(&w.public_key)
                 .ok_or(ClientError::Malformed("worker key"))?;
             set.worker_keys.push((w.worker_id.clone(), k));
         }
-        let sig = hex::decode(&body.signature).map_err(|_| bad)?;
+        let sig = vesper_core::hex_lower(&body.signature).ok_or(bad)?;
         vesper_crypto::verify_signature(&gateway_key, KEYSET_DOMAIN, &set.encode(), &sig)
             .map_err(|_| ClientError::Verify("key list signature"))?;
         Ok(Keys {

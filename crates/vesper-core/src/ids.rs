@@ -34,8 +34,12 @@ impl fmt::Debug for JobId {
 impl FromStr for JobId {
     type Err = CoreError;
     fn from_str(s: &str) -> Result<Self, CoreError> {
-        // Only the canonical hyphenated form: one spelling per job.
-        if s.len() != 36 {
+        // Only the canonical hyphenated lowercase form: one spelling per job.
+        if s.len() != 36
+            || !s
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f' | b'-'))
+        {
             return Err(CoreError::Invalid { what: "job id" });
         }
         uuid::Uuid::try_parse(s)
@@ -143,12 +147,24 @@ impl fmt::Display for WorkerId {
 
 /// 64 lowercase hex digits (the one spelling: uppercase is refused, never normalised).
 pub(crate) fn parse_hex32(s: &str, what: &'static str) -> Result<[u8; 32], CoreError> {
-    if s.len() != 64 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return Err(CoreError::Invalid { what });
+    hex_array(s).ok_or(CoreError::Invalid { what })
+}
+
+/// Bytes from lowercase hex: every hex value Vesper reads from the network has this one
+/// spelling (uppercase is refused, never normalised). `None` for anything else.
+pub fn hex_lower(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
     }
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(s, &mut out).map_err(|_| CoreError::Invalid { what })?;
-    Ok(out)
+    hex::decode(s).ok()
+}
+
+/// Exactly `N` bytes from `2N` lowercase hex digits (see [`hex_lower`]).
+pub fn hex_array<const N: usize>(s: &str) -> Option<[u8; N]> {
+    if s.len() != 2 * N {
+        return None;
+    }
+    hex_lower(s)?.try_into().ok()
 }
 
 #[cfg(test)]
@@ -160,6 +176,7 @@ mod tests {
         let id = JobId::new_random();
         assert_eq!(id.to_string().parse::<JobId>().unwrap(), id);
         assert!(id.to_string().replace('-', "").parse::<JobId>().is_err());
+        assert!(id.to_string().to_uppercase().parse::<JobId>().is_err());
         assert!("not-a-uuid".parse::<JobId>().is_err());
     }
 
@@ -174,6 +191,15 @@ mod tests {
         assert!("zz".parse::<ProgramId>().is_err());
         // One spelling: uppercase hex is refused, not normalised.
         assert!(p.to_string().to_uppercase().parse::<ProgramId>().is_err());
+    }
+
+    #[test]
+    fn hex_has_one_spelling() {
+        assert_eq!(hex_array::<2>("0aff"), Some([0x0a, 0xff]));
+        assert_eq!(hex_array::<2>("0AFF"), None);
+        assert_eq!(hex_array::<2>("0aff00"), None);
+        assert_eq!(hex_lower("abc"), None);
+        assert_eq!(hex_lower(""), Some(vec![]));
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub use auth::{
 };
 pub use codec::{ResultPlaintext, WorkloadPlaintext, WorkloadProgram};
 pub use error::CoreError;
-pub use ids::{JobId, KeyId, ProgramId, TenantId, WorkerId};
+pub use ids::{JobId, KeyId, ProgramId, TenantId, WorkerId, hex_array, hex_lower};
 pub use job::{
     ErrorCode, ExecLimits, JobStatus, Priority, RetryDecision, RetryPolicy, Timestamp,
     WorkloadType, attempts,

@@ -68,6 +68,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             gw.clone(),
             crate::auth::authenticate,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            gw.clone(),
+            crate::guard::guard,
+        ))
         .layer(axum::middleware::from_fn(crate::metrics::http_metrics))
         .layer(
             tower_http::trace::TraceLayer::new_for_http().make_span_with(
@@ -131,6 +135,17 @@ fn parse_job_id(s: Result<Path<String>, PathRejection>) -> Result<JobId, ApiErro
         return Err(ApiError::job_not_found());
     };
     s.parse().map_err(|_| ApiError::job_not_found())
+}
+
+/// A page cursor: `c` and a positive decimal without leading zeros, at most 18 digits (the
+/// OpenAPI pattern `^c[1-9][0-9]{0,17}$`).
+fn parse_cursor(c: &str) -> Option<i64> {
+    let n = c.strip_prefix('c')?;
+    if n.is_empty() || n.len() > 18 || n.starts_with('0') || !n.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    n.parse().ok()
 }
 
 fn tenant_not_found() -> ApiError {
@@ -340,11 +355,18 @@ async fn prepare_job(
             format!("this tenant's submissions are limited to {max} bytes"),
         ));
     }
+    // Shape first (400), then what the values name (422): a malformed request is refused as
+    // such even when it also names something unknown.
     let callback_url = match &req.callback_url {
         None => None,
         Some(u) => Some(
             crate::callbacks::validate_callback_url(u, &gw.callback_policy)
-                .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?
+                .map_err(|e| match e {
+                    crate::callbacks::CallbackError::AddressRefused { .. } => {
+                        ApiError::unprocessable(e.code(), e.to_string())
+                    }
+                    _ => ApiError::bad_request(e.code(), e.to_string()),
+                })?
                 .to_string(),
         ),
     };
@@ -354,16 +376,9 @@ async fn prepare_job(
             "workload_type must be one of general, ai_inference, pos_validation",
         )
     })?;
-    let key_id: KeyId = req
-        .key_id
-        .parse()
-        .map_err(|_| ApiError::bad_request("unknown_key_id", "key_id must be 16 hex digits"))?;
-    if !gw.pool_keys.iter().any(|k| k.key_id() == key_id) {
-        return Err(ApiError::bad_request(
-            "unknown_key_id",
-            "key_id names no pool key; fetch GET /api/keys",
-        ));
-    }
+    let key_id: KeyId = req.key_id.parse().map_err(|_| {
+        ApiError::bad_request("invalid_key_id", "key_id must be 16 lowercase hex digits")
+    })?;
     let client_pubkey = b64_decode(&req.client_pubkey)
         .and_then(|b| X25519PublicKey::from_bytes(&b).ok())
         .ok_or_else(|| {
@@ -390,18 +405,12 @@ async fn prepare_job(
         })?;
     let program_id = match &req.program_id {
         None => None,
-        Some(p) => {
-            let id: ProgramId = p.parse().map_err(|_| {
-                ApiError::bad_request("invalid_program_id", "program_id must be 64 hex digits")
-            })?;
-            if !gw.store.has_program(id).await? {
-                return Err(ApiError::bad_request(
-                    "program_not_found",
-                    "program_id is not registered; POST the module to /api/programs first",
-                ));
-            }
-            Some(id)
-        }
+        Some(p) => Some(p.parse::<ProgramId>().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_program_id",
+                "program_id must be 64 lowercase hex digits",
+            )
+        })?),
     };
     let priority = match req.priority {
         None => Priority::default(),
@@ -433,6 +442,20 @@ async fn prepare_job(
         (Some(f), _) => Some(f),
         (None, cap) => cap,
     };
+    if !gw.pool_keys.iter().any(|k| k.key_id() == key_id) {
+        return Err(ApiError::unprocessable(
+            "unknown_key_id",
+            "key_id names no current pool key; fetch GET /api/keys",
+        ));
+    }
+    if let Some(id) = program_id
+        && !gw.store.has_program(id).await?
+    {
+        return Err(ApiError::unprocessable(
+            "program_not_found",
+            "program_id is not registered; POST the module to /api/programs first",
+        ));
+    }
     Ok(NewJob {
         job_id: JobId::new_random(),
         tenant: who.tenant,
@@ -528,11 +551,11 @@ async fn submit_response(gw: &Gateway, outcome: &SubmitOutcome) -> SubmitRespons
         (status = 202, description = "Accepted: the job is durably queued", body = SubmitResponse,
             headers(("Idempotent-Replayed" = String, description = "`true` when this answers an earlier request with the same `Idempotency-Key`")),
             links(("status" = (operation_id = "status", parameters(("job_id" = "$response.body#/job_id")), description = "Follow the job's status")), ("result" = (operation_id = "result", parameters(("job_id" = "$response.body#/job_id")), description = "Fetch the job's result")), ("cancel" = (operation_id = "cancel", parameters(("job_id" = "$response.body#/job_id")), description = "Cancel the job while it is queued")))),
-        (status = 400, description = "Invalid request: `invalid_json`, `invalid_envelope`, `unknown_workload_type`, `unknown_key_id`, `invalid_program_id`, `program_not_found`, `invalid_priority`, `invalid_max_retries`, `invalid_max_fuel`, `invalid_idempotency_key`, `invalid_callback_url`, `callback_address_refused`, `invalid_body`", body = ErrorBody),
+        (status = 400, description = "Malformed request: `invalid_json`, `invalid_envelope`, `unknown_workload_type`, `invalid_key_id`, `invalid_program_id`, `invalid_priority`, `invalid_max_retries`, `invalid_max_fuel`, `invalid_idempotency_key`, `invalid_callback_url`, `invalid_body`", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 413, description = "`payload_too_large`: over the gateway's or the tenant's size limit", body = ErrorBody),
-        (status = 422, description = "`idempotency_conflict`: the `Idempotency-Key` was used with a different request", body = ErrorBody),
+        (status = 422, description = "Well-formed, but naming something unknown or refused: `idempotency_conflict` (the `Idempotency-Key` was used with a different request; `job_id` names the job it belongs to), `unknown_key_id` (no current pool key has this id: fetch `GET /api/keys`), `program_not_found` (`program_id` is not registered), `callback_address_refused` (`callback_url`'s host is an address the gateway does not call)", body = ErrorBody),
         (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     ),
@@ -592,7 +615,7 @@ async fn submit(
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 422, description = "`idempotency_conflict` for one item; nothing was stored", body = ErrorBody),
+        (status = 422, description = "Any 422 of `POST /api/submit` for one item (`idempotency_conflict`, `unknown_key_id`, `program_not_found`, `callback_address_refused`); nothing was stored", body = ErrorBody),
         (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     ),
@@ -929,7 +952,7 @@ const MAX_PAGE: u32 = 100;
     params(
         ("status" = Option<JobStatusName>, Query, description = "Only jobs with this status"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size, 50 by default"),
-        ("cursor" = Option<String>, Query, pattern = "^c[0-9]+$", description = "`next_cursor` of the previous page"),
+        ("cursor" = Option<String>, Query, pattern = "^c[1-9][0-9]{0,17}$", description = "`next_cursor` of the previous page: `c` and a positive decimal number without leading zeros"),
     ),
     security(("bearerAuth" = []), ("walletSignature" = [])),
     responses(
@@ -972,12 +995,12 @@ async fn list_jobs(
     }
     let before = match q.cursor.as_deref() {
         None => None,
-        Some(c) => Some(
-            c.strip_prefix("c")
-                .and_then(|n| n.parse::<i64>().ok())
-                .filter(|n| *n > 0)
-                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not valid"))?,
-        ),
+        Some(c) => Some(parse_cursor(c).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_cursor",
+                "cursor must be `c` and a positive number without leading zeros, as next_cursor gives",
+            )
+        })?),
     };
     let page = gw.store.list_jobs(tenant, status, before, limit).await?;
     Ok(Json(JobListResponse {
@@ -1100,10 +1123,8 @@ pub(crate) async fn admin_key_grant(
     caller.need(Scope::Admin)?;
     let broker = gw.key_broker.get().ok_or_else(p2p_disabled)?;
     let invalid = |what: &str| ApiError::bad_request("invalid_grant", format!("invalid {what}"));
-    let kx: [u8; 32] = hex::decode(&body.kx_pubkey)
-        .ok()
-        .and_then(|v| v.try_into().ok())
-        .ok_or_else(|| invalid("kx_pubkey"))?;
+    let kx: [u8; 32] =
+        vesper_core::hex_array(&body.kx_pubkey).ok_or_else(|| invalid("kx_pubkey"))?;
     let sealed = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &body.sealed)
         .map_err(|_| invalid("sealed"))?;
     // enc (32) + tag (16) + at least one 32-byte key; at most 64 epochs.

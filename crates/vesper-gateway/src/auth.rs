@@ -25,6 +25,13 @@ const MAX_KEY_LEN: usize = 256;
 const MAX_WALLET_HEADER: usize = 128;
 /// Longest signature header (65 bytes in hex with `0x`).
 const MAX_SIGNATURE_HEADER: usize = 160;
+/// The headers of a wallet-signed request: any one of them makes a request a wallet request.
+const WALLET_HEADERS: [&str; 4] = [
+    "x-vesper-wallet",
+    "x-vesper-timestamp",
+    "x-vesper-nonce",
+    "x-vesper-signature",
+];
 
 /// The authenticated caller of a request.
 #[derive(Clone, Debug)]
@@ -72,17 +79,38 @@ async fn authenticate_inner(
 ) -> Result<(Request, Option<limits::Verdict>), ApiError> {
     if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
         let ip: IpAddr = addr.ip();
-        gw.limiters.check_ip(ip)?;
+        // `/health` has a limiter of its own: a flood of API requests from an address does
+        // not make its health checks fail.
+        if req.uri().path() == "/health" {
+            gw.limiters.check_health(ip)?;
+        } else {
+            gw.limiters.check_ip(ip)?;
+        }
     }
     let headers = req.headers();
-    let principal = if let Some(value) = headers.get(axum::http::header::AUTHORIZATION) {
-        Some(bearer(gw, value).await?)
-    } else if headers.contains_key("x-vesper-wallet") {
-        let (principal, rebuilt) = wallet(gw, req).await?;
-        req = rebuilt;
-        Some(principal)
-    } else {
-        None
+    let has_bearer = headers.contains_key(axum::http::header::AUTHORIZATION);
+    let has_wallet = WALLET_HEADERS.iter().any(|h| headers.contains_key(*h));
+    let principal = match (has_bearer, has_wallet) {
+        // One kind of credential or the other, never both (docs/AUTH.md): refused before
+        // either is checked, so the answer says nothing about whether one was valid.
+        (true, true) => {
+            return Err(ApiError::unauthorized_with(
+                "ambiguous_credentials",
+                "send either Authorization: Bearer or the X-Vesper-* wallet headers, not both",
+            ));
+        }
+        (true, false) => {
+            let value = headers
+                .get(axum::http::header::AUTHORIZATION)
+                .expect("checked above");
+            Some(bearer(gw, value).await?)
+        }
+        (false, true) => {
+            let (principal, rebuilt) = wallet(gw, req).await?;
+            req = rebuilt;
+            Some(principal)
+        }
+        (false, false) => None,
     };
     let Some(principal) = principal else {
         return Ok((req, None));
@@ -164,8 +192,12 @@ async fn wallet(gw: &Gateway, req: Request) -> Result<(Principal, Request), ApiE
     let ts_raw = header(&req, "x-vesper-timestamp", 20)?.to_owned();
     let nonce = header(&req, "x-vesper-nonce", 64)?.to_owned();
     let signature = header(&req, "x-vesper-signature", MAX_SIGNATURE_HEADER)?.to_owned();
+    // Header formats first (docs/AUTH.md §3.7 step 1): a malformed header is `unauthorized`.
     let ts = vesper_core::parse_timestamp(&ts_raw).ok_or_else(|| {
-        ApiError::unauthorized_with("stale_request", "X-Vesper-Timestamp must be unix seconds")
+        ApiError::unauthorized_with(
+            "unauthorized",
+            "X-Vesper-Timestamp must be unix seconds (decimal digits, no leading zero)",
+        )
     })?;
     if !vesper_core::valid_nonce(&nonce) {
         return Err(ApiError::unauthorized_with(
@@ -173,6 +205,12 @@ async fn wallet(gw: &Gateway, req: Request) -> Result<(Principal, Request), ApiE
             "X-Vesper-Nonce must be 16-64 characters of [A-Za-z0-9_-]",
         ));
     }
+    let sig = vesper_crypto::parse_signature_hex(&signature).map_err(|_| {
+        ApiError::unauthorized_with(
+            "unauthorized",
+            "X-Vesper-Signature must be hex (64 or 65 bytes, optional 0x prefix)",
+        )
+    })?;
     let now = gw.clock.now();
     let window = gw.config.wallet_window_secs;
     if !vesper_core::within_window(ts, now, window) {
@@ -198,9 +236,6 @@ async fn wallet(gw: &Gateway, req: Request) -> Result<(Principal, Request), ApiE
     })?;
     let message =
         vesper_core::canonical_request(&method, &path_and_query, &bytes, ts, &nonce, &wallet);
-    let sig = vesper_crypto::parse_signature_hex(&signature).map_err(|_| {
-        ApiError::unauthorized_with("signature_invalid", "X-Vesper-Signature is not valid hex")
-    })?;
     vesper_crypto::verify_wallet_signature(&wallet, message.as_bytes(), &sig).map_err(|_| {
         ApiError::unauthorized_with(
             "signature_invalid",

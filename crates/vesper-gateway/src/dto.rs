@@ -41,12 +41,17 @@ pub struct WasmModule(Vec<u8>);
 pub struct SubmitRequest {
     /// Base64 (standard, padded) of the AES-256-GCM ciphertext of the workload plaintext
     /// ("VWL1"); at least 16 bytes once decoded.
-    #[schema(min_length = 24, example = "3q2+7wAAAAAAAAAAAAAAAAAAAAA=")]
+    #[schema(
+        min_length = 24,
+        pattern = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}[AQgw]==|[A-Za-z0-9+/]{3}[AEIMQUYcgkosw048]=)?$",
+        example = "3q2+7wAAAAAAAAAAAAAAAAAAAAA="
+    )]
     pub encrypted_payload: String,
     /// Base64 of the 32-byte HPKE encapsulated key.
     #[schema(
         min_length = 44,
         max_length = 44,
+        pattern = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$",
         example = "Hs8dBUjjQGk5mU0kH6yqtk5PQkAaZ1J2vS1iRyVGq0M="
     )]
     pub encrypted_key: String,
@@ -54,16 +59,19 @@ pub struct SubmitRequest {
     #[schema(
         min_length = 44,
         max_length = 44,
+        pattern = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$",
         example = "o8n1Jx8G1x2zPZ2wq0yMw7Xq0rj3dqH6m1nFhN0a5mU="
     )]
     pub client_pubkey: String,
     #[schema(value_type = WorkloadTypeName)]
     pub workload_type: String,
-    /// The pool key the payload is sealed to: 16 hex digits, from `GET /api/keys`.
+    /// The pool key the payload is sealed to: 16 lowercase hex digits, from `GET /api/keys`
+    /// (a well-formed id of no current pool key: `422 unknown_key_id`).
     #[schema(pattern = "^[0-9a-f]{16}$", example = "4f1c2a9d0b7e3356")]
     pub key_id: String,
-    /// A registered program (`POST /api/programs`): 64 hex digits. Absent or null when the
-    /// module travels inside the sealed payload.
+    /// A registered program (`POST /api/programs`): 64 lowercase hex digits (uppercase is
+    /// refused, never normalised; an unregistered one: `422 program_not_found`). Absent or null
+    /// when the module travels inside the sealed payload.
     #[serde(default)]
     #[schema(nullable, pattern = "^[0-9a-f]{64}$")]
     pub program_id: Option<String>,
@@ -74,11 +82,17 @@ pub struct SubmitRequest {
     /// Retries after transient failures; the gateway's default when absent, at most its cap
     /// (10 by default).
     #[serde(default)]
-    #[schema(nullable)]
+    #[schema(nullable, maximum = 10)]
     pub max_retries: Option<u32>,
-    /// `https://` URL that receives signed status events (docs/CALLBACKS.md).
+    /// `http(s)://` URL that receives signed status events (docs/CALLBACKS.md), at most
+    /// 2048 bytes; a host the callback policy refuses is `422 callback_address_refused`.
     #[serde(default)]
-    #[schema(nullable, format = "uri")]
+    #[schema(
+        nullable,
+        format = "uri",
+        max_length = 2048,
+        pattern = "^https?://[^\\s#@/?]+(?:[/?][^\\s#]*)?$"
+    )]
     pub callback_url: Option<String>,
     /// Fuel ceiling for this job (at most the tenant's `max_fuel` quota).
     #[serde(default)]
@@ -107,7 +121,7 @@ pub struct JobListResponse {
     pub jobs: Vec<StatusResponse>,
     /// Pass as `?cursor=` for the next (older) page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(pattern = "^c[0-9]+$")]
+    #[schema(pattern = "^c[1-9][0-9]{0,17}$")]
     pub next_cursor: Option<String>,
 }
 

@@ -13,6 +13,7 @@ pub mod callbacks;
 mod dispatch;
 mod dto;
 mod error;
+mod guard;
 mod limits;
 pub mod metrics;
 mod openapi;

@@ -42,8 +42,15 @@ impl Rate {
 /// Most tenants with a live limiter; past it the table is rebuilt (limits restart full).
 const MAX_TENANT_LIMITERS: usize = 100_000;
 
+/// `GET /health`'s own per-IP rate: generous for monitors, separate from the API's.
+const HEALTH_RATE: Rate = Rate {
+    per_sec: 20,
+    burst: 40,
+};
+
 pub struct Limiters {
     per_ip: Option<(Keyed, Rate)>,
+    health: (Keyed, Rate),
     tenants: Mutex<HashMap<TenantId, (Rate, Arc<Direct>)>>,
     clock: DefaultClock,
 }
@@ -58,6 +65,10 @@ impl Limiters {
     pub fn new(per_ip: Rate) -> Self {
         Limiters {
             per_ip: per_ip.quota().map(|q| (RateLimiter::keyed(q), per_ip)),
+            health: (
+                RateLimiter::keyed(HEALTH_RATE.quota().expect("a fixed, non-zero rate")),
+                HEALTH_RATE,
+            ),
             tenants: Mutex::new(HashMap::new()),
             clock: DefaultClock::default(),
         }
@@ -73,6 +84,21 @@ impl Limiters {
             too_many(
                 "ip_rate_limited",
                 "too many requests from this address",
+                *rate,
+                wait,
+            )
+        })
+    }
+
+    /// Per-IP check of `GET /health` (its own bucket; applies whether or not the API's per-IP
+    /// limit is on).
+    pub fn check_health(&self, ip: IpAddr) -> Result<(), ApiError> {
+        let (limiter, rate) = &self.health;
+        limiter.check_key(&ip).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            too_many(
+                "ip_rate_limited",
+                "too many health checks from this address",
                 *rate,
                 wait,
             )
@@ -125,7 +151,7 @@ impl Limiters {
 
     /// Forget idle per-IP state (called periodically).
     pub fn housekeeping(&self) {
-        if let Some((l, _)) = &self.per_ip {
+        for (l, _) in self.per_ip.iter().chain(std::iter::once(&self.health)) {
             l.retain_recent();
             l.shrink_to_fit();
         }

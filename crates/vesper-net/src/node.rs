@@ -20,8 +20,13 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
+use libp2p::core::Endpoint;
+use libp2p::core::transport::PortUse;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::swarm::{DialError, ListenError, NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::{
+    ConnectionDenied, ConnectionId, DialError, FromSwarm, ListenError, NetworkBehaviour,
+    SwarmEvent, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+};
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, connection_limits, identify, kad,
     mdns, memory_connection_limits, multiaddr::Protocol, noise, ping, request_response, tcp, yamux,
@@ -195,8 +200,81 @@ struct Behaviour {
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
-    kad: kad::Behaviour<kad::store::MemoryStore>,
+    kad: QuietKad,
     jobs: request_response::Behaviour<FrameCodec>,
+}
+
+/// Kademlia without its "bootstrap when a listen address appears" trigger, which fires at
+/// every start before any peer is known and only logs `Failed to trigger bootstrap: No known
+/// peers` (libp2p-kad offers no public setting for it). Kademlia still bootstraps when a peer
+/// enters a small routing table (so never with an empty one), and periodically when the node
+/// was given bootstrap peers. Everything else is passed through unchanged; the listen
+/// addresses it no longer hears feed only provider records, which Vesper does not use.
+struct QuietKad(kad::Behaviour<kad::store::MemoryStore>);
+
+impl NetworkBehaviour for QuietKad {
+    type ConnectionHandler =
+        <kad::Behaviour<kad::store::MemoryStore> as NetworkBehaviour>::ConnectionHandler;
+    type ToSwarm = kad::Event;
+
+    fn handle_pending_inbound_connection(
+        &mut self,
+        id: ConnectionId,
+        local: &Multiaddr,
+        remote: &Multiaddr,
+    ) -> Result<(), ConnectionDenied> {
+        self.0.handle_pending_inbound_connection(id, local, remote)
+    }
+    fn handle_established_inbound_connection(
+        &mut self,
+        id: ConnectionId,
+        peer: PeerId,
+        local: &Multiaddr,
+        remote: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.0
+            .handle_established_inbound_connection(id, peer, local, remote)
+    }
+    fn handle_pending_outbound_connection(
+        &mut self,
+        id: ConnectionId,
+        peer: Option<PeerId>,
+        addrs: &[Multiaddr],
+        role: Endpoint,
+    ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
+        self.0
+            .handle_pending_outbound_connection(id, peer, addrs, role)
+    }
+    fn handle_established_outbound_connection(
+        &mut self,
+        id: ConnectionId,
+        peer: PeerId,
+        addr: &Multiaddr,
+        role: Endpoint,
+        port_use: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.0
+            .handle_established_outbound_connection(id, peer, addr, role, port_use)
+    }
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        if !matches!(event, FromSwarm::NewListenAddr(_)) {
+            self.0.on_swarm_event(event)
+        }
+    }
+    fn on_connection_handler_event(
+        &mut self,
+        peer: PeerId,
+        id: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
+        self.0.on_connection_handler_event(peer, id, event)
+    }
+    fn poll(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        self.0.poll(cx)
+    }
 }
 
 /// The node's ends of its channels.
@@ -246,6 +324,7 @@ impl Net {
                 let mut kad =
                     kad::Behaviour::with_config(peer, kad::store::MemoryStore::new(peer), kcfg);
                 kad.set_mode(Some(kad::Mode::Server));
+                let kad = QuietKad(kad);
                 let mdns = if config.mdns {
                     Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer)?)
                 } else {
@@ -299,7 +378,7 @@ impl Net {
         }
         for addr in &config.bootstrap {
             if let Some(peer) = peer_of(addr) {
-                swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+                swarm.behaviour_mut().kad.0.add_address(&peer, addr.clone());
             }
             if let Err(e) = swarm.dial(addr.clone()) {
                 tracing::warn!(%addr, error = %e, "bootstrap dial failed");
@@ -581,6 +660,7 @@ impl Driver {
                         self.swarm
                             .behaviour_mut()
                             .kad
+                            .0
                             .add_address(&peer, addr.clone());
                         if !self.swarm.is_connected(&peer) {
                             let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
@@ -595,7 +675,7 @@ impl Driver {
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 // Only trusted peers get this far; their listen addresses feed Kademlia.
                 for addr in info.listen_addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    self.swarm.behaviour_mut().kad.0.add_address(&peer_id, addr);
                 }
             }
             _ => {}

@@ -5,9 +5,11 @@
 //!   exits (`kill -9` included), so a stale lock file never blocks a restart.
 //! - [`Incarnations`]: every start of a node is an incarnation with a random id, and its
 //!   workers are named `<node-id>/<incarnation>/w<N>`. Start-up recovery expires only the leases
-//!   of this node's *previous* incarnations (listed in `<dir>/incarnations`, written under the
-//!   lock), never those of a live process: two processes that share a node id (a copied data
-//!   directory on another machine, both on one Redis) have different incarnations.
+//!   of incarnations that are provably dead: earlier starts *in this very directory on this
+//!   machine* (listed in `<dir>/incarnations`, written under the lock, so the process that ran
+//!   them is gone). An incarnation recorded elsewhere (a data directory copied to another path
+//!   or machine, whose original may still be running against the same Redis) is never
+//!   touched: its leases expire at their deadline if, and only if, nobody renews them.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, Write as _};
@@ -77,12 +79,25 @@ impl DirLock {
 #[derive(Debug)]
 pub struct Incarnations {
     pub current: String,
-    /// Earlier incarnations of this node, dead (the directory lock proves it for this
-    /// machine) and possibly holding leases. `legacy` marks a directory written before
+    /// Earlier incarnations of this node in this directory on this machine: dead (the lock
+    /// proves it) and possibly holding leases. `legacy` marks a directory written before
     /// incarnations existed, whose workers were `<node-id>/w<N>`.
     pub previous: Vec<String>,
     pub legacy: bool,
+    /// Incarnations the file recorded for another directory or machine: left alone.
+    pub foreign: usize,
+    origin: String,
     file: PathBuf,
+}
+
+/// Where an incarnation ran: this machine and this directory's canonical path.
+fn origin(dir: &Path) -> String {
+    let machine = std::fs::read_to_string("/etc/machine-id")
+        .or_else(|_| std::fs::read_to_string("/proc/sys/kernel/hostname"))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    let path = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+    format!("{machine}\t{}", path.display())
 }
 
 impl Incarnations {
@@ -90,20 +105,25 @@ impl Incarnations {
     /// unrecovered earlier ones before anything runs under it.
     pub fn begin(dir: &Path, _lock: &DirLock) -> Result<Incarnations, NodeError> {
         let file = dir.join(INCARNATIONS_FILE);
-        let (previous, legacy) = match std::fs::read_to_string(&file) {
-            Ok(text) => (
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| is_incarnation(l))
-                    .map(str::to_owned)
-                    .collect(),
-                false,
-            ),
+        let here = origin(dir);
+        let mut previous = Vec::new();
+        let mut foreign = 0;
+        let legacy = match std::fs::read_to_string(&file) {
+            Ok(text) => {
+                // One line per incarnation: `<id>\t<machine>\t<canonical path>`.
+                for line in text.lines() {
+                    match line.split_once('\t') {
+                        Some((id, at)) if is_incarnation(id) && at == here => {
+                            previous.push(id.to_owned())
+                        }
+                        _ => foreign += 1,
+                    }
+                }
+                false
+            }
             // A node directory from before incarnations (it has a node id but no list): its
             // workers were named `<node-id>/w<N>`.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                (Vec::new(), dir.join("node-id").exists())
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => dir.join("node-id").exists(),
             Err(source) => return Err(NodeError::Io { path: file, source }),
         };
         let current = hex::encode(rand::random::<[u8; 4]>());
@@ -111,6 +131,8 @@ impl Incarnations {
             current,
             previous,
             legacy,
+            foreign,
+            origin: here,
             file,
         };
         let mut all = me.previous.clone();
@@ -145,7 +167,7 @@ impl Incarnations {
         let tmp = self.file.with_extension("tmp");
         let mut f = File::create(&tmp).map_err(io)?;
         for i in list {
-            writeln!(f, "{i}").map_err(io)?;
+            writeln!(f, "{i}\t{}", self.origin).map_err(io)?;
         }
         f.sync_all().map_err(io)?;
         std::fs::rename(&tmp, &self.file).map_err(io)
@@ -176,7 +198,7 @@ mod tests {
     }
 
     #[test]
-    fn recovery_names_only_earlier_incarnations() {
+    fn recovery_names_only_earlier_incarnations_of_this_directory() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("node-id"), "dev-1").unwrap();
         let lock = DirLock::acquire(dir.path()).unwrap();
@@ -185,20 +207,23 @@ mod tests {
         assert_eq!(a.dead_prefixes("dev-1"), vec!["dev-1/w".to_owned()]);
         // Killed before recovery finished: the next start still recovers `a`'s leases.
         let b = Incarnations::begin(dir.path(), &lock).unwrap();
-        assert_eq!(
-            b.dead_prefixes("dev-1"),
-            vec![format!("dev-1/{}/", a.current)]
-        );
+        let prefix = |i: &Incarnations| vec![format!("dev-1/{}/", i.current)];
+        assert_eq!(b.dead_prefixes("dev-1"), prefix(&a));
         b.recovered().unwrap();
         let c = Incarnations::begin(dir.path(), &lock).unwrap();
-        assert_eq!(
-            c.dead_prefixes("dev-1"),
-            vec![format!("dev-1/{}/", b.current)]
-        );
-        assert!(
-            !c.dead_prefixes("dev-1")
-                .iter()
-                .any(|p| p.contains(&c.current))
-        );
+        assert_eq!(c.dead_prefixes("dev-1"), prefix(&b));
+
+        // A copy of the directory, whose original may be alive elsewhere: what the copy
+        // inherited is never recovered by it; its own earlier starts are.
+        let copy = tempfile::tempdir().unwrap();
+        for f in ["node-id", "incarnations"] {
+            std::fs::copy(dir.path().join(f), copy.path().join(f)).unwrap();
+        }
+        let copy_lock = DirLock::acquire(copy.path()).unwrap();
+        let d = Incarnations::begin(copy.path(), &copy_lock).unwrap();
+        assert!(d.dead_prefixes("dev-1").is_empty(), "{d:?}");
+        assert_eq!(d.foreign, 2);
+        let e = Incarnations::begin(copy.path(), &copy_lock).unwrap();
+        assert_eq!(e.dead_prefixes("dev-1"), prefix(&d));
     }
 }

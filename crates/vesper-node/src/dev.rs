@@ -295,6 +295,8 @@ impl DevNode {
         let dir = &cfg.data_dir;
         // One node per data directory: before anything in it is read or written.
         let lock = DirLock::acquire(dir)?;
+        // The metrics recorder before anything counts (start-up recovery does).
+        vesper_gateway::metrics::Metrics::install();
         std::fs::create_dir_all(dir.join("keys")).map_err(io(dir))?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -363,13 +365,15 @@ impl DevNode {
             // The development tenant and its API key, kept across restarts.
             Role::Dev => {
                 let key_path = dir.join("dev-api-key");
-                let api_key = match read_key_file(&key_path, KeyKind::ApiKey) {
-                    Ok(k) => ApiKey::from_string(String::from_utf8_lossy(&k).into_owned()),
-                    Err(_) => {
-                        let k = ApiKey::generate();
-                        write_key_file(&key_path, KeyKind::ApiKey, k.expose().as_bytes(), true)?;
-                        k
-                    }
+                // An existing key file that cannot be read (wrong mode, damaged) is an error,
+                // never silently replaced: the old key would stay valid, unknown to its owner.
+                let api_key = if key_path.exists() {
+                    let k = read_key_file(&key_path, KeyKind::ApiKey)?;
+                    ApiKey::from_string(String::from_utf8_lossy(&k).into_owned())
+                } else {
+                    let k = ApiKey::generate();
+                    write_key_file(&key_path, KeyKind::ApiKey, k.expose().as_bytes(), false)?;
+                    k
                 };
                 if store.principal_for_key(api_key.hash()).await?.is_none() {
                     let tenant = match store.find_tenant("dev").await? {
@@ -413,6 +417,13 @@ impl DevNode {
                 store.forget_workers(&prefix).await?;
             }
             incarnation.recovered()?;
+            if incarnation.foreign > 0 {
+                tracing::warn!(
+                    incarnations = incarnation.foreign,
+                    "this data directory records starts made elsewhere (a copy?): their leases \
+                     are left to expire on their own, since their process may still be running"
+                );
+            }
             record_expired(&expired);
             if expired.total() > 0 {
                 tracing::info!(

@@ -514,11 +514,9 @@ pub async fn pool(a: PoolArgs) -> anyhow::Result<ExitCode> {
                         );
                         continue;
                     }
-                    let (Some(kx_bytes), Ok(sig_bytes)) = (
-                        hex::decode(kx)
-                            .ok()
-                            .and_then(|v| <[u8; 32]>::try_from(v).ok()),
-                        hex::decode(sig),
+                    let (Some(kx_bytes), Some(sig_bytes)) = (
+                        vesper_core::hex_array::<32>(kx),
+                        vesper_core::hex_lower(sig),
                     ) else {
                         println!("refused {peer}: malformed request");
                         continue;

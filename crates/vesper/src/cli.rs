@@ -923,10 +923,8 @@ pub async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         a.worker_keys
             .iter()
             .map(|h| {
-                hex::decode(h)
-                    .ok()
-                    .and_then(|v| <[u8; 32]>::try_from(v).ok())
-                    .context("--worker-key must be 64 hex digits")
+                vesper_core::hex_array::<32>(h)
+                    .context("--worker-key must be 64 lowercase hex digits")
             })
             .collect::<anyhow::Result<_>>()?
     };

@@ -248,9 +248,8 @@ pub fn verify_callback(
     let Some(sig_hex) = signature_header.trim().strip_prefix(SIGNATURE_PREFIX) else {
         return Err(malformed);
     };
-    let sig = match hex::decode(sig_hex) {
-        Ok(s) if s.len() == 64 => s,
-        _ => return Err(malformed),
+    let Some(sig) = vesper_core::hex_array::<64>(sig_hex) else {
+        return Err(malformed);
     };
     vesper_crypto::verify_signature(
         gateway_pubkey,

@@ -48,8 +48,7 @@ pub(crate) fn assignment_of(job: &LeasedJob) -> Assignment {
 }
 
 fn hex32(s: &str) -> Option<[u8; 32]> {
-    let v = hex::decode(s).ok()?;
-    v.try_into().ok()
+    vesper_core::hex_array(s)
 }
 
 /// The worker's side of an assignment; `None` if any field is malformed.

@@ -374,13 +374,20 @@ impl RemotePool {
         }
         // `worker_id` is a self-declared label, shown as such (never as the worker's name):
         // 1-64 printable ASCII characters.
+        let printable = |s: &str, max: usize| {
+            s.len() <= max && s.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        };
+        let c = &h.capabilities;
         if h.worker_id.is_empty()
-            || h.worker_id.len() > 64
-            || !h
-                .worker_id
-                .bytes()
-                .all(|b| b.is_ascii_graphic() || b == b' ')
-            || h.capabilities.executors.len() > 16
+            || !printable(&h.worker_id, 64)
+            || c.executors.len() > 16
+            || !c
+                .executors
+                .iter()
+                .all(|e| !e.is_empty() && printable(e, 32))
+            || c.gpus.len() > 64
+            || !c.gpus.iter().all(|g| printable(g, 128))
+            || !printable(&c.region, 64)
         {
             return error("bad_request", "worker_id or capabilities out of bounds");
         }
@@ -413,8 +420,10 @@ impl RemotePool {
     }
 
     fn key_request(&self, peer: PeerId, k: vesper_proto::KeyRequest) -> Message {
-        let (Some(kx), Ok(signature)) = (super::hex32(&k.kx_pubkey), hex::decode(&k.signature))
-        else {
+        let (Some(kx), Some(signature)) = (
+            super::hex32(&k.kx_pubkey),
+            vesper_core::hex_lower(&k.signature),
+        ) else {
             return error("bad_request", "kx_pubkey or signature");
         };
         if signature.len() != 64 {
@@ -581,8 +590,11 @@ impl RemotePool {
     fn forget(&self, peer: &PeerId, job: &JobId, ended: Ended) {
         let mut st = self.state.lock().unwrap();
         if let Some(w) = st.workers.get_mut(peer) {
-            w.active.remove(job);
+            let was_active = w.active.remove(job).is_some();
             let outcome = match ended {
+                // A hand-in for a job this worker never held here (fenced, so harmless) is not
+                // counted as late against it.
+                Ended::Late if !was_active => None,
                 Ended::Completed => {
                     w.completed += 1;
                     Some(Outcome::Completed)
@@ -614,7 +626,7 @@ impl RemotePool {
         let Ok(receipt) = Receipt::decode(&c.receipt) else {
             return error("bad_receipt", "receipt does not decode");
         };
-        let Ok(signature) = hex::decode(&c.signature) else {
+        let Some(signature) = vesper_core::hex_lower(&c.signature) else {
             return error("bad_receipt", "signature");
         };
         let Ok(signature): Result<[u8; 64], _> = signature.try_into() else {

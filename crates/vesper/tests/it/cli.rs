@@ -21,6 +21,8 @@ fn dev_submit_wait_and_verify() {
     assert!(st.success());
     let input = dir.path().join("in.txt");
     std::fs::write(&input, "hello private world\nsecond line\n").unwrap();
+    // The CLI's record of what it submitted (docs/RECEIPT.md §6), kept out of $HOME.
+    let state = dir.path().join("state");
     let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
     let run = |program: &str, extra: &[&str]| {
         Command::new(BIN)
@@ -37,6 +39,7 @@ fn dev_submit_wait_and_verify() {
             .arg(data.join("dev-api-key"))
             .args(extra)
             .env("VESPER_GATEWAY", dev.url())
+            .env("VESPER_STATE_DIR", &state)
             .output()
             .unwrap()
     };
@@ -62,16 +65,89 @@ fn dev_submit_wait_and_verify() {
         .unwrap();
     let file = dir.path().join("result.json");
     std::fs::write(&file, &body).unwrap();
-    let verify = |f: &std::path::Path| {
+    let verify_with = |f: &std::path::Path, state: &std::path::Path, extra: &[&str]| {
         Command::new(BIN)
             .arg("verify")
             .arg(f)
+            .args(extra)
             .env("VESPER_GATEWAY", dev.url())
+            .env("VESPER_STATE_DIR", state)
             .output()
             .unwrap()
     };
+    let verify = |f: &std::path::Path| verify_with(f, &state, &[]);
     let v = verify(&file);
+    let said = String::from_utf8_lossy(&v.stdout).into_owned();
+    assert!(v.status.success(), "{said}");
+    // This client submitted the job, so the receipt was checked against its submission.
+    assert!(
+        said.contains("match the job this client submitted"),
+        "{said}"
+    );
+    // Elsewhere (no record of the job) it says exactly what it could not check.
+    let elsewhere = dir.path().join("elsewhere");
+    let v = verify_with(&file, &elsewhere, &[]);
+    let said = String::from_utf8_lossy(&v.stdout).into_owned();
+    assert!(v.status.success(), "{said}");
+    assert!(
+        said.contains("not checked against a submission")
+            && said.contains("program_id, workload_type, payload_digest"),
+        "{said}"
+    );
+
+    // A worker that lies about the program, with a valid signature (here: a key this test
+    // holds, trusted with --worker-key, as a gateway that accepted the lie would list it).
+    // The CLI knows what it submitted and refuses the receipt.
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let p = &json["execution_proof"];
+    let liar = vesper_crypto::SigningIdentity::generate();
+    let hex32 = |v: &serde_json::Value| -> [u8; 32] {
+        hex::decode(v.as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap()
+    };
+    let forge = |program_id: [u8; 32]| {
+        let receipt = vesper_core::Receipt {
+            job_id: job.parse().unwrap(),
+            program_id: vesper_core::ProgramId(program_id),
+            workload_type: vesper_core::WorkloadType::General,
+            payload_digest: hex32(&p["payload_digest"]),
+            result_digest: hex32(&p["result_digest"]),
+            result_hash: hex32(&p["result_hash"]),
+            fuel_used: 1,
+            execution_time_ms: 1,
+            started_at: vesper_core::Timestamp(1),
+            completed_at: vesper_core::Timestamp(2),
+            worker_id: "liar".into(),
+            worker_pubkey: liar.public_key().0,
+        };
+        let mut j = json.clone();
+        let proof = j.pointer_mut("/execution_proof").unwrap();
+        proof["program_id"] = serde_json::json!(receipt.program_id.to_string());
+        proof["fuel_used"] = serde_json::json!(1);
+        proof["execution_time_ms"] = serde_json::json!(1);
+        proof["started_at"] = serde_json::json!(1);
+        proof["completed_at"] = serde_json::json!(2);
+        proof["worker_id"] = serde_json::json!("liar");
+        proof["worker_pubkey"] = serde_json::json!(hex::encode(liar.public_key().0));
+        proof["worker_signature"] = serde_json::json!(hex::encode(liar.sign_receipt(&receipt)));
+        let f = dir.path().join("forged.json");
+        std::fs::write(&f, j.to_string()).unwrap();
+        f
+    };
+    let liar_key = hex::encode(liar.public_key().0);
+    let truthful = forge(hex32(&p["program_id"]));
+    let v = verify_with(&truthful, &state, &["--worker-key", &liar_key]);
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    let lie = forge([0; 32]);
+    let v = verify_with(&lie, &state, &["--worker-key", &liar_key]);
+    let said = String::from_utf8_lossy(&v.stdout).into_owned();
+    assert_eq!(v.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("program_id does not match the job you submitted"),
+        "{said}"
+    );
     // Any tampering with the receipt or the ciphertext: exit status non-zero.
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     let tampers: Vec<(&str, serde_json::Value)> = vec![

@@ -6,6 +6,7 @@ mod cli;
 mod crash;
 mod flood;
 mod gateway;
+mod hardening;
 mod netns;
 mod observability;
 mod openapi;
@@ -84,9 +85,21 @@ pub struct DevProcess {
 
 impl DevProcess {
     pub fn start(data: &Path, addr: SocketAddr, extra: &[&str], log_level: &str) -> DevProcess {
+        Self::start_with_env(data, addr, extra, log_level, &[])
+    }
+
+    /// [`DevProcess::start`] with extra environment variables (`KEY=VALUE`).
+    pub fn start_with_env(
+        data: &Path,
+        addr: SocketAddr,
+        extra: &[&str],
+        log_level: &str,
+        env: &[String],
+    ) -> DevProcess {
         let log = data.with_extension(format!("log{}", rand_suffix()));
         let f = std::fs::File::create(&log).unwrap();
         let child = Command::new(BIN)
+            .envs(env.iter().map(|kv| kv.split_once('=').expect("KEY=VALUE")))
             .arg("dev")
             .arg("--data")
             .arg(data)

@@ -191,6 +191,12 @@ fn remote_workers_serve_only_after_mutual_trust_and_the_gateway_relays_only_ciph
         );
         let wa = list.iter().find(|w| w["id"] == a_id.as_str()).unwrap();
         assert_eq!(wa["kind"], "remote");
+        // Its display name comes from its PeerId; what it calls itself is shown as declared.
+        assert_eq!(wa["name"], format!("peer-{}", &a_id[a_id.len() - 8..]));
+        assert!(
+            wa["declared_name"].as_str().is_some_and(|n| !n.is_empty()),
+            "{wa}"
+        );
         assert_eq!(wa["connected"], true);
         assert_eq!(wa["key_granted"], true);
         assert!(wa["completed"].as_u64().unwrap() >= 10, "{wa}");
@@ -214,6 +220,11 @@ fn remote_workers_serve_only_after_mutual_trust_and_the_gateway_relays_only_ciph
         .filter(|l| l.contains("refused untrusted peer") && l.contains(&b_id))
         .count();
     assert_eq!(refusals, 1, "a refused peer is logged once");
+    // No Kademlia bootstrap is attempted with an empty routing table (docs/NETWORK.md), by
+    // the gateway or by the workers.
+    for log in [gw_log(), a.log_text(), b.log_text()] {
+        assert!(!log.contains("Failed to trigger bootstrap"), "{log}");
+    }
 
     // The operator trusts B: it gets the keys (sealed to it) without any restart.
     trust(&gw_home, &b_id);

@@ -49,11 +49,12 @@ pub struct Proc {
     role: &'static str,
     data: PathBuf,
     args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Proc {
     fn spawn(role: &'static str, data: &Path, addr: Option<SocketAddr>, args: &[String]) -> Proc {
-        Proc::spawn_logging(role, data, addr, args, "info")
+        Proc::spawn_logging(role, data, addr, args, "info", &[])
     }
 
     fn spawn_logging(
@@ -62,6 +63,7 @@ impl Proc {
         addr: Option<SocketAddr>,
         args: &[String],
         level: &str,
+        env: &[(String, String)],
     ) -> Proc {
         let log = data.with_extension(format!("log{}", crate::rand_suffix()));
         let f = std::fs::File::create(&log).unwrap();
@@ -72,6 +74,7 @@ impl Proc {
         }
         // Rate limits are tested elsewhere; here they would only throttle the verification.
         let child = cmd
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("VESPER_LOG", level)
             .env("VESPER_LIMITS_TENANT_RATE_PER_SEC", "0")
             .env("VESPER_LIMITS_IP_RATE_PER_SEC", "0")
@@ -87,6 +90,7 @@ impl Proc {
             role,
             data: data.to_owned(),
             args: args.to_vec(),
+            env: env.to_vec(),
         };
         p.wait_ready();
         p
@@ -161,11 +165,18 @@ impl Proc {
         crate::unsafe_kill(self.child.id() as i32, sig);
     }
 
-    /// Start the same process again (same data directory, same node id).
+    /// Start the same process again (same data directory, node id and environment).
     pub fn restart(&mut self) {
         self.kill9();
         let addr = self.addr;
-        *self = Proc::spawn(self.role, &self.data.clone(), addr, &self.args.clone());
+        *self = Proc::spawn_logging(
+            self.role,
+            &self.data.clone(),
+            addr,
+            &self.args.clone(),
+            "info",
+            &self.env.clone(),
+        );
     }
 }
 
@@ -210,6 +221,22 @@ impl Cluster {
 
     pub fn worker(&self, name: &str, extra: &[&str]) -> Proc {
         Proc::worker(&self.path(name), &self.redis, &self.pool_key, extra)
+    }
+
+    /// A worker with extra environment variables.
+    pub fn worker_with_env(&self, name: &str, extra: &[&str], env: &[(&str, &str)]) -> Proc {
+        let mut args = vec![
+            "--store".to_owned(),
+            self.redis.url(),
+            "--pool-key".to_owned(),
+            self.pool_key.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Proc::spawn_logging("worker", &self.path(name), None, &args, "info", &env)
     }
 
     pub fn gateway(&self, name: &str, extra: &[&str]) -> Proc {
@@ -567,9 +594,16 @@ fn canary_never_reaches_redis_or_the_gateway() {
         "--pool-key".to_owned(),
         c.pool_key.display().to_string(),
     ];
-    let w = Proc::spawn_logging("worker", &c.path("w"), None, &args, "trace");
+    let w = Proc::spawn_logging("worker", &c.path("w"), None, &args, "trace", &[]);
     args.truncate(2);
-    let gw = Proc::spawn_logging("gateway", &c.path("g"), Some(free_addr()), &args, "trace");
+    let gw = Proc::spawn_logging(
+        "gateway",
+        &c.path("g"),
+        Some(free_addr()),
+        &args,
+        "trace",
+        &[],
+    );
     let client = Client::new(&gw.url(), gw.bootstrap_key()).unwrap();
     let marker = format!("CANARY-{}", vesper_core::JobId::new_random());
     let module = wat::parse_str(crate::CAT).unwrap();
