@@ -8,6 +8,7 @@ mod codec;
 mod error;
 mod identity;
 mod node;
+pub mod testkit;
 mod trust;
 
 /// The identity key file in a node's home (`~/.vesper`).

@@ -139,15 +139,37 @@ async fn auth_isolation_and_validation() {
             Value::from("gpu_mining"),
             "unknown_workload_type",
         ),
+        ("key_id", Value::from("XYZ"), "invalid_key_id"),
+        ("key_id", Value::from("ABCDEF0123456789"), "invalid_key_id"),
+        (
+            "program_id",
+            Value::from("AB".repeat(32)),
+            "invalid_program_id",
+        ),
+        ("priority", Value::from(11), "invalid_priority"),
+        ("surprise", Value::from(1), "invalid_json"),
+    ];
+    // Well-formed but naming nothing here: 422.
+    let unknown: Vec<(&str, Value, &str)> = vec![
         ("key_id", Value::from("0000000000000000"), "unknown_key_id"),
         (
             "program_id",
             Value::from("ab".repeat(32)),
             "program_not_found",
         ),
-        ("priority", Value::from(11), "invalid_priority"),
-        ("surprise", Value::from(1), "invalid_json"),
     ];
+    for (field, value, want) in unknown {
+        let mut body = good.clone();
+        body[field] = value;
+        let (s, v) = raw(
+            reqwest::Method::POST,
+            format!("{base}/api/submit"),
+            Some(&key_a),
+            Some(body.to_string().into_bytes()),
+        )
+        .await;
+        assert_eq!((s, code(&v)), (422, want), "{field}: {v}");
+    }
     for (field, value, want) in cases {
         let mut body = good.clone();
         body[field] = value;

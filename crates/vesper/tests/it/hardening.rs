@@ -769,3 +769,128 @@ fn a_full_disk_is_named_as_such() {
     let jobs = rt.block_on(client.list_jobs(None, 100, None)).unwrap();
     assert!(jobs.jobs.iter().any(|j| j.job_id == before));
 }
+
+/// Resident memory of a process, bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// A trusted peer that announces the largest frames on every stream of four connections
+/// (the per-peer cap) cannot raise the gateway's memory past the frame budget: frames that
+/// carry no payload are refused from their header, a trickle holds only what arrived, and a
+/// flood at full speed holds at most the global budget (docs/PROTOCOL.md, "Frames").
+#[test]
+fn a_trusted_peer_cannot_make_the_gateway_buffer_without_bound() {
+    use vesper_net::testkit::{Flood, flood};
+    let _heavy = crate::heavy();
+    let rt = crate::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let gw_home = dir.path().join("gw-home");
+    let gw_id = crate::remote::peer_id(&gw_home);
+    let port = free_addr().port();
+    let listen = format!("/ip4/127.0.0.1/tcp/{port}");
+    let gw = DevProcess::start(
+        &dir.path().join("data"),
+        free_addr(),
+        &[
+            "--workers",
+            "0",
+            "--p2p-listen",
+            &listen,
+            "--home",
+            gw_home.to_str().unwrap(),
+        ],
+        "info",
+    );
+    let attacker = vesper_net::NodeIdentity::generate();
+    crate::remote::trust(&gw_home, &attacker.peer_id().to_string());
+    std::thread::sleep(Duration::from_millis(1500)); // the trust list is re-read every second
+    let pid = gw.child.id();
+    let baseline = rss(pid);
+    let target: vesper_net::Multiaddr = format!("{listen}/p2p/{gw_id}").parse().unwrap();
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    // Run `f` on 4 connections × 32 streams for `secs`; the gateway's peak RSS meanwhile.
+    let attack = |f: Flood, secs: u64| -> u64 {
+        rt.block_on(async {
+            let tasks: Vec<_> = (0..4)
+                .map(|_| flood(&attacker, target.clone(), f, Duration::from_secs(60)).unwrap())
+                .collect();
+            let mut peak = 0;
+            let end = Instant::now() + Duration::from_secs(secs);
+            while Instant::now() < end {
+                peak = peak.max(rss(pid));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            for t in tasks {
+                t.abort();
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            peak
+        })
+    };
+    const MAX: u32 = vesper_proto::MAX_FRAME as u32;
+    // Announcing 48 MiB in frames that carry no payload: refused from the header.
+    let control = attack(
+        Flood {
+            streams: 32,
+            kind: 0x06, // heartbeat
+            announce: MAX,
+            send: 1 << 20,
+            pause: Duration::ZERO,
+        },
+        4,
+    );
+    // 48 MiB announced, 64 KiB sent, then silence (the reported attack: +1.6 GB before).
+    let trickle = attack(
+        Flood {
+            streams: 32,
+            kind: 0x08, // completion
+            announce: MAX,
+            send: 64 << 10,
+            pause: Duration::ZERO,
+        },
+        4,
+    );
+    // 48 MiB announced and sent as fast as the gateway reads, on every stream.
+    let full = attack(
+        Flood {
+            streams: 32,
+            kind: 0x08,
+            announce: MAX,
+            send: MAX as usize,
+            pause: Duration::ZERO,
+        },
+        8,
+    );
+    eprintln!(
+        "gateway RSS: baseline {:.0} MiB; peaks: control frames {:.0}, trickle {:.0}, full speed {:.0} MiB",
+        mib(baseline),
+        mib(control),
+        mib(trickle),
+        mib(full)
+    );
+    // The documented bound: 128 MiB of frame budget, plus the transport's buffers (Yamux
+    // windows) and the allocator's slack; measured well under it.
+    let bound = baseline + (256 << 20);
+    for (what, peak) in [("control", control), ("trickle", trickle), ("full", full)] {
+        assert!(
+            peak < bound,
+            "{what}: peak {:.0} MiB over the bound {:.0} MiB",
+            mib(peak),
+            mib(bound)
+        );
+    }
+    assert!(
+        trickle < baseline + (64 << 20),
+        "a trickle holds only what arrived"
+    );
+    // Still serving.
+    let health = reqwest::blocking::get(format!("{}/health", gw.url())).unwrap();
+    assert_eq!(health.status(), 200);
+}

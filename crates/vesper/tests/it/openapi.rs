@@ -553,10 +553,16 @@ async fn exercise() {
     other["priority"] = json!(9);
     let r = submit(&admin_a, other, &[("idempotency-key", "order-1")]).await;
     assert_eq!((r.status, r.code().as_str()), (422, "idempotency_conflict"));
+    // The conflict names the job the key belongs to.
+    assert_eq!(r.json()["job_id"], json!(queued));
     let mut bad_key = body.clone();
     bad_key["key_id"] = json!("0000000000000000");
     let r = submit(&admin_a, bad_key, &[]).await;
-    assert_eq!((r.status, r.code().as_str()), (400, "unknown_key_id"));
+    assert_eq!((r.status, r.code().as_str()), (422, "unknown_key_id"));
+    let mut malformed_key = body.clone();
+    malformed_key["key_id"] = json!("XYZ");
+    let r = submit(&admin_a, malformed_key, &[]).await;
+    assert_eq!((r.status, r.code().as_str()), (400, "invalid_key_id"));
     let r = submit(&admin_a, json!({"encrypted_payload": 1}), &[]).await;
     assert_eq!((r.status, r.code().as_str()), (400, "invalid_json"));
     let mut huge = body.clone();

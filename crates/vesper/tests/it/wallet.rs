@@ -243,6 +243,58 @@ fn wallet_signed_requests_from_independent_libraries_and_replays_refused_across_
     let (st, v) = send(&base, &r);
     assert_eq!((st, code(&v).as_str()), (401, "unknown_wallet"));
 
+    // Malformed headers are `unauthorized` (docs/AUTH.md §3.7 step 1): a timestamp that is
+    // not decimal seconds without a leading zero, a signature that is not hex.
+    for (header, value) in [
+        ("x-vesper-timestamp", "01700000000".to_owned()),
+        ("x-vesper-timestamp", "abc".to_owned()),
+        ("x-vesper-signature", "zz".repeat(65)),
+    ] {
+        let mut r = sign(
+            &eth,
+            "GET",
+            "/api/jobs",
+            b"",
+            now_secs(),
+            "nonce-malformed-0123456",
+        );
+        for h in r.headers.iter_mut().filter(|h| h.0 == header) {
+            h.1 = value.clone();
+        }
+        let (st, v) = send(&base, &r);
+        assert_eq!(
+            (st, code(&v).as_str()),
+            (401, "unauthorized"),
+            "{header}: {v}"
+        );
+    }
+    // A Bearer key and wallet headers together are refused, whichever is valid: a valid key
+    // with a bad signature, and a valid key with a valid signature.
+    let api_key = dev.api_key();
+    for forge in [true, false] {
+        let mut r = sign(
+            &eth,
+            "GET",
+            "/api/jobs",
+            b"",
+            now_secs(),
+            &format!("nonce-both-{forge}-0123456"),
+        );
+        if forge {
+            for h in r.headers.iter_mut().filter(|h| h.0 == "x-vesper-signature") {
+                h.1 = "ab".repeat(65);
+            }
+        }
+        r.headers
+            .push(("authorization".into(), format!("Bearer {api_key}")));
+        let (st, v) = send(&base, &r);
+        assert_eq!(
+            (st, code(&v).as_str()),
+            (401, "ambiguous_credentials"),
+            "{v}"
+        );
+    }
+
     // kill -9 and restart: the accepted requests are still replays.
     dev.kill9();
     let dev2 = DevProcess::start(&data, addr, &["--workers", "1"], "info");
