@@ -1,6 +1,7 @@
 //! The canary: a marker planted in a workload and in its result appears nowhere outside the
 //! client and the worker: not in the store's files, not in logs at any level (stderr and the
-//! per-component files), not in metrics or the gateway's listings.
+//! per-component files), not in metrics or the gateway's listings, and not in the files the
+//! CLI keeps about its submissions (its journal).
 
 use vesper_client::verify_result;
 use vesper_crypto::X25519SecretKey;
@@ -62,12 +63,45 @@ fn canary_never_leaves_client_and_worker() {
             }
         }
     });
+    // The CLI's own record of what it submitted (its journal: sealed requests for idempotency
+    // keys, job facts) holds no plaintext either.
+    let state = dir.path().join("cli-state");
+    let input = dir.path().join("canary.txt");
+    std::fs::write(&input, &marker).unwrap();
+    let key_file = dir.path().join("client.key");
+    crate::run_ok(
+        std::process::Command::new(crate::BIN)
+            .args(["keygen", "--out"])
+            .arg(&key_file),
+    );
+    let cat = dir.path().join("cat.wat");
+    std::fs::write(&cat, CAT).unwrap();
+    let out = crate::run_ok(
+        std::process::Command::new(crate::BIN)
+            .args(["submit", "--wait", "--idempotency-key", "canary-key", "--program"])
+            .arg(&cat)
+            .arg("--input")
+            .arg(&input)
+            .arg("--identity")
+            .arg(&key_file)
+            .arg("--api-key-file")
+            .arg(data.join("dev-api-key"))
+            .env("VESPER_GATEWAY", dev.url())
+            .env("VESPER_STATE_DIR", &state),
+    );
+    assert_eq!(out, marker, "the CLI's round trip carried the marker");
     dev.interrupt();
     let needles = [marker.clone(), hex_of(&marker), b64_of(&marker)];
     let mut scanned = 0;
+    let journal = walk(&state);
+    assert!(
+        journal.len() >= 2,
+        "a job record and an idempotency record: {journal:?}"
+    );
     let files: Vec<_> = walk(&data)
         .into_iter()
         .chain(walk(&logs))
+        .chain(journal)
         .chain([dev.log.clone()])
         .collect();
     assert!(files.iter().any(|f| f.ends_with("worker.log")));
