@@ -126,8 +126,9 @@ FUZZ_PROGRAM_IDS=$(grep -o 'ran program [0-9a-f]\{64\}' "$work/seed.log" | awk '
     exit 1
 }
 
-# 4. Hooks: generate `application/wasm` bodies that are modules (a `\0asm` header) and send
-#    them as raw bytes; give schema-valid submissions what they must name (the current pool
+# 4. Hooks: generate schema-valid `application/wasm` bodies as modules (the `\0asm` header
+#    the schema's pattern names; Schemathesis does not apply patterns to binary bodies) and
+#    send any body as raw bytes; give schema-valid submissions what they must name (the current pool
 #    key, a registered program, a fresh Idempotency-Key), which no static schema can say;
 #    never disable the tenant whose key the fuzzer holds.
 cat >"$work/fuzz_api_hooks.py" <<'EOF'
@@ -138,13 +139,14 @@ import uuid
 import schemathesis
 from hypothesis import strategies as st
 
-KEY_ID = os.environ["FUZZ_KEY_ID"]
-PROGRAM_IDS = os.environ["FUZZ_PROGRAM_IDS"].split(",")
-
+# Schema-valid modules: binary bodies that start with the WebAssembly header.
 schemathesis.openapi.media_type(
     "application/wasm",
     st.binary(max_size=2048).map(lambda b: b"\0asm\x01\x00\x00\x00" + b),
 )
+
+KEY_ID = os.environ["FUZZ_KEY_ID"]
+PROGRAM_IDS = os.environ["FUZZ_PROGRAM_IDS"].split(",")
 
 
 def _name_real_things(job, i):
@@ -169,8 +171,12 @@ def before_call(ctx, case, kwargs):
     params = case.path_parameters or {}
     if case.operation.path.endswith("/disable") and params.get("name") == "dev":
         params["name"] = "not-the-fuzzers-tenant"
-    # Positive cases only: negative ones must stay as generated.
-    positive = case.meta is not None and case.meta.generation.mode.is_positive
+    # Wholly positive cases only: negative ones (in any component) must stay as generated.
+    positive = (
+        case.meta is not None
+        and case.meta.generation.mode.is_positive
+        and not any(c.mode.is_negative for c in case.meta.components.values())
+    )
     if positive and case.operation.path in ("/api/submit", "/api/submit/batch"):
         body = case.body
         if case.operation.path == "/api/submit":

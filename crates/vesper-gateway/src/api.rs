@@ -260,8 +260,7 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> Result<Response, ApiError> {
     path = "/api/programs",
     operation_id = "upload_program",
     tag = "programs",
-    request_body(description = "A WebAssembly binary module (starts with `\\0asm`); at most the gateway's `max_program_bytes`", content = inline(WasmModule), content_type = "application/wasm",
-        example = json!("\u{0}asm\u{1}\u{0}\u{0}\u{0}")),
+    request_body(description = "A WebAssembly binary module (starts with `\\0asm`); at most the gateway's `max_program_bytes`", content = inline(WasmModule), content_type = "application/wasm"),
     security(("bearerAuth" = []), ("walletSignature" = [])),
     responses(
         (status = 200, description = "The module was already registered", body = ProgramResponse),

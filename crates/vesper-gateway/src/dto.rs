@@ -31,7 +31,7 @@ pub enum WorkloadTypeName {
 
 /// A WebAssembly binary module, sent as the raw request body.
 #[derive(ToSchema)]
-#[schema(value_type = String, format = Binary)]
+#[schema(value_type = String, format = Binary, pattern = "^\\x00asm[\\s\\S]{4}")]
 #[allow(dead_code)] // schema only: the handler takes the body as bytes
 pub struct WasmModule(Vec<u8>);
 
@@ -43,7 +43,7 @@ pub struct SubmitRequest {
     /// ("VWL1"); at least 16 bytes once decoded.
     #[schema(
         min_length = 24,
-        pattern = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}[AQgw]==|[A-Za-z0-9+/]{3}[AEIMQUYcgkosw048]=)?$",
+        pattern = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$",
         example = "3q2+7wAAAAAAAAAAAAAAAAAAAAA="
     )]
     pub encrypted_payload: String,
@@ -76,28 +76,60 @@ pub struct SubmitRequest {
     #[schema(nullable, pattern = "^[0-9a-f]{64}$")]
     pub program_id: Option<String>,
     /// 1 (lowest) to 10 (highest); 5 when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integral::opt")]
     #[schema(nullable, minimum = 1, maximum = 10)]
     pub priority: Option<i64>,
     /// Retries after transient failures; the gateway's default when absent, at most its cap
     /// (10 by default).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integral::opt")]
     #[schema(nullable, maximum = 10)]
     pub max_retries: Option<u32>,
-    /// `http(s)://` URL that receives signed status events (docs/CALLBACKS.md), at most
-    /// 2048 bytes; a host the callback policy refuses is `422 callback_address_refused`.
+    /// `http(s)://` URL that receives signed status events (docs/CALLBACKS.md): a DNS name or
+    /// a dotted-quad IPv4 address (an IPv6 literal in brackets is accepted too; the pattern
+    /// leaves it out), an optional port, a path and query of URL characters, no userinfo, no
+    /// fragment. At most 2000 characters here (the gateway's own limit, 2048 bytes, applies to
+    /// the normalised URL). A host the callback policy refuses is `422 callback_address_refused`.
     #[serde(default)]
     #[schema(
         nullable,
         format = "uri",
-        max_length = 2048,
-        pattern = "^https?://[^\\s#@/?]+(?:[/?][^\\s#]*)?$"
+        max_length = 2000,
+        pattern = "^https?://(?:(?:[A-Za-z0-9-]{1,63}\\.)*[A-Za-z][A-Za-z0-9-]{0,62}|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(?::[0-9]{1,4})?(?:[/?][!$&()*+,;=:@%/?A-Za-z0-9._~-]*)?$"
     )]
     pub callback_url: Option<String>,
     /// Fuel ceiling for this job (at most the tenant's `max_fuel` quota).
-    #[serde(default)]
-    #[schema(nullable, minimum = 1)]
+    #[serde(default, deserialize_with = "integral::opt")]
+    #[schema(nullable, minimum = 1, maximum = 18446744073709551615_u64)]
     pub max_fuel: Option<u64>,
+}
+
+/// JSON integers as JSON Schema means them: any number with no fractional part (`10` and
+/// `10.0` alike), in the target type's range.
+mod integral {
+    use serde::{Deserialize, Deserializer, de::Error as _};
+
+    pub fn opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<i128>,
+    {
+        let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let whole: Option<i128> = if let Some(v) = n.as_i64() {
+            Some(v.into())
+        } else if let Some(v) = n.as_u64() {
+            Some(v.into())
+        } else {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 2f64.powi(64))
+                .map(|f| f as i128)
+        };
+        whole
+            .and_then(|v| T::try_from(v).ok())
+            .map(Some)
+            .ok_or_else(|| D::Error::custom(format!("{n} is not an integer in range")))
+    }
 }
 
 /// `POST /api/submit/batch`: up to `max_batch` submissions, stored all or none.

@@ -1396,14 +1396,7 @@ impl Store for SqliteStore {
         let lease = lease.clone();
         self.write(move |c, fx| {
             let (seq, tenant, ..) = check_lease(c, &lease)?;
-            let facts = job_facts(c, seq, lease.job_id)?;
-            result
-                .receipt
-                .check_hand_in(&facts, lease.worker.as_str(), &result.encrypted_result)
-                .map_err(|field| StoreError::BadReceipt {
-                    job_id: lease.job_id,
-                    field,
-                })?;
+            result.check_against(&job_facts(c, seq, lease.job_id)?, &lease)?;
             c.prepare_cached(
                 "UPDATE jobs SET status = 'completed', completed_at = ?2, \
                  lease_expires_at = NULL, error_code = NULL WHERE seq = ?1",

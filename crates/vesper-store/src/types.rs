@@ -206,6 +206,23 @@ pub struct NewResult {
     pub expires_at: Timestamp,
 }
 
+impl NewResult {
+    /// Refuse a hand-in whose receipt misstates the job `facts` describe (docs/RECEIPT.md §6):
+    /// the one check every backend runs before completing.
+    pub(crate) fn check_against(
+        &self,
+        facts: &vesper_core::JobFacts,
+        lease: &LeaseRef,
+    ) -> Result<(), crate::StoreError> {
+        self.receipt
+            .check_hand_in(facts, lease.worker.as_str(), &self.encrypted_result)
+            .map_err(|field| crate::StoreError::BadReceipt {
+                job_id: lease.job_id,
+                field,
+            })
+    }
+}
+
 /// A sealed result as stored; `None` body means it expired and was purged.
 #[derive(Clone, Debug)]
 pub struct StoredResult {

@@ -1174,13 +1174,7 @@ impl Store for RedisStore {
                 job_id: lease.job_id,
                 epoch: lease.epoch,
             })?;
-        result
-            .receipt
-            .check_hand_in(&facts, lease.worker.as_str(), &result.encrypted_result)
-            .map_err(|field| StoreError::BadReceipt {
-                job_id: lease.job_id,
-                field,
-            })?;
+        result.check_against(&facts, lease)?;
         // The body goes under this lease's epoch: if the lease is stale, nothing will ever
         // point at it and it expires on its own.
         let rkey = self.result_key(&lease.job_id, lease.epoch);

@@ -13,31 +13,33 @@ use rand::Rng as _;
 use vesper_client::{Client, verify_result};
 use vesper_crypto::X25519SecretKey;
 
-use crate::scale::{Cluster, spin_input};
+use crate::scale::{Cluster, SPIN_ECHO, spin_input};
 use crate::{BIN, DevProcess, free_addr, run_ok, sealed};
 
-/// Units of [`LONG_SPIN`] per second, roughly (measured: 3000 units in 0.4 s here).
+/// Units of [`SPIN_ECHO`] per second, roughly (measured: 3000 units in 0.4 s here).
 const UNITS_PER_SEC: u32 = 7000;
-
-/// `scale::SPIN_ECHO` with a 64-bit counter: `input[0..4]` × 100 000 iterations for any count,
-/// then echoes its input.
-const LONG_SPIN: &str = r#"(module
-  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func (export "_start") (local $n i32) (local $i i64)
-    (i32.store (i32.const 0) (i32.const 1024))
-    (i32.store (i32.const 4) (i32.const 4096))
-    (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
-    (local.set $n (i32.load (i32.const 16)))
-    (local.set $i (i64.mul (i64.load32_u (i32.const 1024)) (i64.const 100000)))
-    (loop $spin (local.set $i (i64.sub (local.get $i) (i64.const 1)))
-      (br_if $spin (i64.gt_s (local.get $i) (i64.const 0))))
-    (i32.store (i32.const 4) (local.get $n))
-    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))))"#;
 
 async fn status(client: &Client, job: &str) -> vesper_client::StatusResponse {
     client.status(job, 0).await.unwrap()
+}
+
+/// Wait (20 s at most) until `job` has `want` as its status.
+async fn wait_status(client: &Client, job: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let st = status(client, job).await;
+        if st.status == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never {want}: {st:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The worker keys the gateway lists (signed).
+async fn trusted(client: &Client) -> Vec<[u8; 32]> {
+    let keys = client.keys(None).await.unwrap();
+    keys.worker_keys.iter().map(|(_, k)| *k).collect()
 }
 
 /// Submit one spin job of about `secs` seconds with `max_retries`; returns its id.
@@ -48,7 +50,7 @@ async fn spin_job(
     tag: &str,
     max_retries: u32,
 ) -> String {
-    let module = wat::parse_str(LONG_SPIN).unwrap();
+    let module = wat::parse_str(SPIN_ECHO).unwrap();
     let units = (secs * f64::from(UNITS_PER_SEC)) as u32;
     let mut req = sealed(client, sk, &module, &spin_input(units.max(1), tag)).await;
     req.max_retries = Some(max_retries);
@@ -79,11 +81,7 @@ fn a_second_node_on_a_used_data_directory_is_refused_and_the_first_runs_on() {
     let sk = X25519SecretKey::generate();
     let job = rt.block_on(async {
         let job = spin_job(&client, &sk, 4.0, "first node", 0).await;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while status(&client, &job).await.status != "processing" {
-            assert!(Instant::now() < deadline, "the job never started");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_status(&client, &job, "processing").await;
         job
     });
     let second = Command::new(BIN)
@@ -104,15 +102,7 @@ fn a_second_node_on_a_used_data_directory_is_refused_and_the_first_runs_on() {
     // The first node's job ran to the end on its one attempt.
     rt.block_on(async {
         let (_, body) = client.result(&job, 30).await.unwrap();
-        let trusted: Vec<[u8; 32]> = client
-            .keys(None)
-            .await
-            .unwrap()
-            .worker_keys
-            .iter()
-            .map(|(_, k)| *k)
-            .collect();
-        let v = verify_result(&body, &trusted, Some(&sk), None).unwrap();
+        let v = verify_result(&body, &trusted(&client).await, Some(&sk), None).unwrap();
         assert!(v.plaintext.unwrap().stdout.ends_with(b"first node"));
         let st = status(&client, &job).await;
         assert_eq!((st.status.as_str(), st.retry_count), ("completed", 0));
@@ -136,11 +126,7 @@ fn recovery_never_expires_a_live_processes_lease() {
     let client = Client::new(&gw.url(), Some(key)).unwrap();
     let job = rt.block_on(async {
         let job = spin_job(&client, &c.client_sk, 5.0, "held by w1", 0).await;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while status(&client, &job).await.status != "processing" {
-            assert!(Instant::now() < deadline, "the job never started");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_status(&client, &job, "processing").await;
         job
     });
     // A copy of w1's directory (node id, incarnation list and all), started while w1 runs.
@@ -154,15 +140,7 @@ fn recovery_never_expires_a_live_processes_lease() {
     let mut w2 = c.worker_with_env("w2", &long, &LONG_JOBS);
     rt.block_on(async {
         let (_, body) = client.result(&job, 30).await.unwrap();
-        let trusted: Vec<[u8; 32]> = client
-            .keys(None)
-            .await
-            .unwrap()
-            .worker_keys
-            .iter()
-            .map(|(_, k)| *k)
-            .collect();
-        let v = verify_result(&body, &trusted, Some(&c.client_sk), None).unwrap();
+        let v = verify_result(&body, &trusted(&client).await, Some(&c.client_sk), None).unwrap();
         assert!(v.plaintext.unwrap().stdout.ends_with(b"held by w1"));
         let st = status(&client, &job).await;
         assert_eq!(
@@ -182,11 +160,7 @@ fn recovery_never_expires_a_live_processes_lease() {
     w1.kill9();
     rt.block_on(async {
         let job = spin_job(&client, &c.client_sk, 3.0, "held by w2", 1).await;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while status(&client, &job).await.status != "processing" {
-            assert!(Instant::now() < deadline, "the job never started");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_status(&client, &job, "processing").await;
         let killed = Instant::now();
         w2.restart();
         let (_, body) = client.result(&job, 25).await.unwrap();
@@ -195,15 +169,7 @@ fn recovery_never_expires_a_live_processes_lease() {
             took < Duration::from_secs(25),
             "recovered after {took:?}: waited for the lease"
         );
-        let trusted: Vec<[u8; 32]> = client
-            .keys(None)
-            .await
-            .unwrap()
-            .worker_keys
-            .iter()
-            .map(|(_, k)| *k)
-            .collect();
-        let v = verify_result(&body, &trusted, Some(&c.client_sk), None).unwrap();
+        let v = verify_result(&body, &trusted(&client).await, Some(&c.client_sk), None).unwrap();
         assert!(v.plaintext.unwrap().stdout.ends_with(b"held by w2"));
         let st = status(&client, &job).await;
         assert_eq!((st.status.as_str(), st.retry_count), ("completed", 1));
@@ -225,17 +191,9 @@ fn a_lease_lost_job_stops_within_one_heartbeat() {
     rt.block_on(async {
         // About 40 s of work, no retry: once the lease is lost the job fails.
         let long = spin_job(&client, &c.client_sk, 40.0, "long", 0).await;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while status(&client, &long).await.status != "processing" {
-            assert!(Instant::now() < deadline, "the job never started");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_status(&client, &long, "processing").await;
         w.signal("STOP");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while status(&client, &long).await.status != "failed" {
-            assert!(Instant::now() < deadline, "the lease never expired");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_status(&client, &long, "failed").await;
         let resumed = Instant::now();
         w.signal("CONT");
         // Stopped within one heartbeat interval (~667 ms) plus scheduling slack.
@@ -309,11 +267,7 @@ fn counters_start_at_zero_and_count_what_recovery_and_retries_do() {
     let sk = X25519SecretKey::generate();
     let job = rt.block_on(async {
         let job = spin_job(&client, &sk, 20.0, "interrupted", 0).await;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while status(&client, &job).await.status != "processing" {
-            assert!(Instant::now() < deadline, "the job never started");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_status(&client, &job, "processing").await;
         job
     });
     dev.kill9();

@@ -78,7 +78,13 @@ fn canary_never_leaves_client_and_worker() {
     std::fs::write(&cat, CAT).unwrap();
     let out = crate::run_ok(
         std::process::Command::new(crate::BIN)
-            .args(["submit", "--wait", "--idempotency-key", "canary-key", "--program"])
+            .args([
+                "submit",
+                "--wait",
+                "--idempotency-key",
+                "canary-key",
+                "--program",
+            ])
             .arg(&cat)
             .arg("--input")
             .arg(&input)

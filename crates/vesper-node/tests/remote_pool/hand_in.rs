@@ -8,7 +8,7 @@ use std::str::FromStr as _;
 use std::sync::Arc;
 
 use vesper_core::{
-    Clock as _, ErrorCode, JobId, JobStatus, Priority, ProgramId, Receipt, SystemClock, Timestamp,
+    Clock as _, ErrorCode, JobId, JobStatus, ProgramId, Receipt, SystemClock, Timestamp,
     WorkloadType, sha256,
 };
 use vesper_crypto::SigningIdentity;
@@ -16,7 +16,7 @@ use vesper_gateway::workers::WorkerDirectory as _;
 use vesper_net::NodeIdentity;
 use vesper_node::remote::server::{RemotePool, RemotePoolConfig};
 use vesper_proto::{Assignment, Capabilities, Completion, Hello, LeaseRequest, Message};
-use vesper_store::{NewJob, SqliteOptions, SqliteStore, Store, SubmitQuota};
+use vesper_store::{SqliteOptions, SqliteStore, Store};
 
 struct Setup {
     store: Arc<dyn Store>,
@@ -127,30 +127,10 @@ impl Worker {
 }
 
 async fn submit(s: &Setup, max_retries: u32) -> JobId {
-    let job = JobId::new_random();
-    s.store
-        .submit(NewJob {
-            job_id: job,
-            tenant: s.tenant,
-            workload_type: WorkloadType::General,
-            program_id: Some(ProgramId([1; 32])),
-            key_id: "0123456789abcdef".parse().unwrap(),
-            client_pubkey: [2; 32],
-            encrypted_key: vec![3; 32],
-            encrypted_payload: vec![4; 40],
-            priority: Priority::new(5).unwrap(),
-            max_retries,
-            created_at: SystemClock.now(),
-            idempotency_key: None,
-            request_digest: [0; 32],
-            callback_url: None,
-            request_id: None,
-            max_fuel: None,
-            quota: SubmitQuota::default(),
-        })
-        .await
-        .unwrap();
-    job
+    let job = crate::new_job(s.tenant, max_retries);
+    let id = job.job_id;
+    s.store.submit(job).await.unwrap();
+    id
 }
 
 #[tokio::test]

@@ -8,14 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vesper_core::placement::Policy;
-use vesper_core::{
-    Clock as _, JobId, Priority, ProgramId, Receipt, SystemClock, Timestamp, WorkloadType,
-};
+use vesper_core::{Clock as _, JobId, ProgramId, Receipt, SystemClock, Timestamp, WorkloadType};
 use vesper_crypto::SigningIdentity;
 use vesper_net::{NodeIdentity, PeerId};
 use vesper_node::remote::server::{RemotePool, RemotePoolConfig};
 use vesper_proto::{Capabilities, Completion, Hello, LeaseRequest, Message};
-use vesper_store::{NewJob, SqliteOptions, SqliteStore, Store, SubmitQuota};
+use vesper_store::{SqliteOptions, SqliteStore, Store};
 
 /// A remote worker that takes `ms` per job, forever.
 fn sim_worker(pool: Arc<RemotePool>, ms: u64) -> (PeerId, tokio::task::JoinHandle<()>) {
@@ -90,30 +88,10 @@ fn sim_worker(pool: Arc<RemotePool>, ms: u64) -> (PeerId, tokio::task::JoinHandl
 
 /// Queue one job (ciphertext is never opened here) and return its id.
 async fn submit(store: &dyn Store, tenant: vesper_core::TenantId) -> JobId {
-    let job = JobId::new_random();
-    store
-        .submit(NewJob {
-            job_id: job,
-            tenant,
-            workload_type: WorkloadType::General,
-            program_id: Some(ProgramId([1; 32])),
-            key_id: "0123456789abcdef".parse().unwrap(),
-            client_pubkey: [2; 32],
-            encrypted_key: vec![3; 32],
-            encrypted_payload: vec![4; 40],
-            priority: Priority::new(5).unwrap(),
-            max_retries: 0,
-            created_at: SystemClock.now(),
-            idempotency_key: None,
-            request_digest: [0; 32],
-            callback_url: None,
-            request_id: None,
-            max_fuel: None,
-            quota: SubmitQuota::default(),
-        })
-        .await
-        .unwrap();
-    job
+    let job = crate::new_job(tenant, 0);
+    let id = job.job_id;
+    store.submit(job).await.unwrap();
+    id
 }
 
 async fn trickle(policy: Policy, jobs: usize) -> (usize, usize) {
