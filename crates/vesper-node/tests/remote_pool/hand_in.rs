@@ -270,3 +270,38 @@ async fn a_workers_declared_name_is_shown_as_declared_never_as_its_name() {
         Message::Error(e) if e.code == "bad_request"
     ));
 }
+
+/// A hand-in for a job the worker never held (never leased, or another's) is answered
+/// `accepted: false`, changes nothing, and is not counted against the worker.
+#[tokio::test]
+async fn a_hand_in_for_a_job_never_leased_changes_nothing() {
+    let s = setup().await;
+    let w = Worker::new();
+    w.hello(&s.pool, "w").await;
+    let job = submit(&s, 1).await;
+    let forged = Assignment {
+        job_id: job.to_string(),
+        epoch: 1,
+        lease_expires_at_ms: 0,
+        workload_type: "general".into(),
+        program_id: Some(ProgramId([1; 32]).to_string()),
+        key_id: "0123456789abcdef".into(),
+        client_pubkey: hex::encode([2; 32]),
+        encrypted_key: vec![3; 32],
+        encrypted_payload: vec![4; 40],
+        payload_digest: hex::encode(sha256(&[&[3; 32], &[4; 40]])),
+        created_at_ms: 0,
+        retry_count: 0,
+        max_fuel: None,
+        request_id: None,
+    };
+    match w.complete(&s.pool, &forged, |_| {}).await {
+        Message::HandInAck(h) => assert!(!h.accepted),
+        other => panic!("{other:?}"),
+    }
+    let rec = s.store.job(s.tenant, job).await.unwrap().unwrap();
+    assert_eq!(rec.status, JobStatus::Queued);
+    let info = &s.pool.workers()[0];
+    assert_eq!((info.expired, info.failed, info.completed), (0, 0, 0));
+    assert_eq!(info.reputation, vesper_core::placement::Reputation::START);
+}
