@@ -153,7 +153,7 @@ pub(crate) fn parse_hex32(s: &str, what: &'static str) -> Result<[u8; 32], CoreE
 /// Bytes from lowercase hex: every hex value Vesper reads from the network has this one
 /// spelling (uppercase is refused, never normalised). `None` for anything else.
 pub fn hex_lower(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
     hex::decode(s).ok()

@@ -407,8 +407,9 @@ impl DevNode {
         // What this node's earlier incarnations held is known dead (the lock says no other
         // process runs on this directory; a live process with the same node id elsewhere has
         // its own incarnation): put it back now rather than waiting for the leases to run out.
-        let incarnation = Incarnations::begin(dir, &lock)?;
-        if works {
+        // (Only nodes with workers have incarnations: a gateway holds no leases.)
+        let worker_prefix = if works {
+            let incarnation = Incarnations::begin(dir, &lock)?;
             let mut expired = vesper_store::Expired::default();
             for prefix in incarnation.dead_prefixes(&node_id) {
                 expired += store
@@ -432,8 +433,10 @@ impl DevNode {
                     "recovered jobs interrupted by the last shutdown"
                 );
             }
-        }
-        let worker_prefix = format!("{node_id}/{}", incarnation.current);
+            format!("{node_id}/{}", incarnation.current)
+        } else {
+            String::new()
+        };
 
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();

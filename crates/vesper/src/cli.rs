@@ -407,10 +407,10 @@ fn raise_nofile_limit() -> u64 {
                     to = lim.rlim_max,
                     "open-files limit raised"
                 );
-                return lim.rlim_max as u64;
+                return lim.rlim_max;
             }
         }
-        lim.rlim_cur as u64
+        lim.rlim_cur
     }
 }
 
