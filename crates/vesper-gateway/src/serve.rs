@@ -9,6 +9,11 @@
 //! - **Header timeout.** A client must send a request's whole head within `header_timeout` of
 //!   the connection opening, or of the previous response on a keep-alive connection. That one
 //!   timer closes slowloris connections and idle keep-alive connections alike.
+//! - **Lingering close.** When hyper closes a connection (after refusing a request from its
+//!   head, a `413` say, with the body still on its way), the write side is shut first and the
+//!   rest of what the client sends is read and discarded, for at most [`LINGER`] and
+//!   [`LINGER_BYTES`]: closing with unread data would make the kernel reset the connection,
+//!   and a client still writing its body would see a broken pipe instead of the answer.
 //! - **Descriptors.** Accept errors (e.g. `EMFILE`) are logged and back off instead of
 //!   spinning; the binary raises the soft `RLIMIT_NOFILE` to the hard limit at start and keeps
 //!   the caps below it.
@@ -23,6 +28,8 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::future::Future as _;
+use tokio::io::AsyncRead as _;
 use tokio::net::TcpListener;
 use tower::Service as _;
 
@@ -44,6 +51,76 @@ impl Default for ConnLimits {
             max_connections: 4096,
             max_connections_per_ip: 256,
             header_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Longest a closing connection keeps reading (and discarding) what its client still sends.
+pub const LINGER: Duration = Duration::from_secs(2);
+/// Most bytes a closing connection reads and discards.
+pub const LINGER_BYTES: u64 = 64 << 20;
+
+/// A TCP stream whose shutdown is a lingering close (see the module docs).
+struct Lingering {
+    stream: tokio::net::TcpStream,
+    drain: Option<(std::pin::Pin<Box<tokio::time::Sleep>>, u64)>,
+}
+
+impl tokio::io::AsyncRead for Lingering {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Lingering {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, data)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        if this.drain.is_none() {
+            // Our answer is complete: say so (FIN), then keep listening for a while.
+            std::task::ready!(std::pin::Pin::new(&mut this.stream).poll_shutdown(cx))?;
+            this.drain = Some((Box::pin(tokio::time::sleep(LINGER)), 0));
+        }
+        let (deadline, read) = this.drain.as_mut().expect("set above");
+        let mut scratch = [0u8; 16 * 1024];
+        loop {
+            let mut buf = tokio::io::ReadBuf::new(&mut scratch);
+            match std::pin::Pin::new(&mut this.stream).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => {
+                    *read += buf.filled().len() as u64;
+                    if *read >= LINGER_BYTES {
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Pending => {
+                    return match deadline.as_mut().poll(cx) {
+                        Poll::Ready(()) => Poll::Ready(Ok(())),
+                        Poll::Pending => Poll::Pending,
+                    };
+                }
+            }
         }
     }
 }
@@ -207,7 +284,11 @@ pub async fn serve(
                 .timer(TokioTimer::new())
                 .header_read_timeout(Some(limits.header_timeout))
                 .keep_alive(true);
-            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+            let io = Lingering {
+                stream,
+                drain: None,
+            };
+            let conn = builder.serve_connection(TokioIo::new(io), svc);
             tokio::pin!(conn);
             loop {
                 tokio::select! {

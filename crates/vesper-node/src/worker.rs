@@ -120,10 +120,13 @@ impl Worker {
                     if let Some(prev) = handing_in.take() {
                         let _ = prev.await;
                     }
-                    let me = self.clone();
-                    handing_in = Some(tokio::spawn(async move {
-                        me.hand_in(lease, outcome, started, request_id).await
-                    }));
+                    // A run stopped for a lost lease has nothing to hand in.
+                    if !matches!(outcome, Outcome::LeaseLost) {
+                        let me = self.clone();
+                        handing_in = Some(tokio::spawn(async move {
+                            me.hand_in(lease, outcome, started, request_id).await
+                        }));
+                    }
                 }
                 Ok(None) => {
                     tokio::select! {
@@ -200,9 +203,6 @@ impl Worker {
         started: vesper_core::Timestamp,
         request_id: Option<String>,
     ) {
-        if matches!(outcome, Outcome::LeaseLost) {
-            return;
-        }
         let request_id = request_id.as_deref().unwrap_or("-");
         let deadline = std::time::Instant::now() + Duration::from_millis(self.config.lease_ms);
         let mut delay = Duration::from_millis(100);
@@ -267,6 +267,7 @@ impl Worker {
                         ms = now.saturating_since(started), "job completed");
                 })
             }
+            // Never handed in (`serve` spawns no hand-in for it).
             Outcome::LeaseLost => Ok(()),
             Outcome::Failed(code) => self
                 .source

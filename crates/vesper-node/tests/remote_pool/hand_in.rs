@@ -15,7 +15,7 @@ use vesper_crypto::SigningIdentity;
 use vesper_gateway::workers::WorkerDirectory as _;
 use vesper_net::NodeIdentity;
 use vesper_node::remote::server::{RemotePool, RemotePoolConfig};
-use vesper_proto::{Assignment, Capabilities, Completion, Hello, LeaseRequest, Message};
+use vesper_proto::{Assignment, Completion, LeaseRequest, Message};
 use vesper_store::{SqliteOptions, SqliteStore, Store};
 
 struct Setup {
@@ -60,22 +60,8 @@ impl Worker {
     }
 
     async fn hello(&self, pool: &RemotePool, name: &str) -> Message {
-        pool.handle(
-            self.id.peer_id(),
-            Message::Hello(Hello {
-                worker_id: name.into(),
-                receipt_key: hex::encode(self.id.public_key()),
-                capabilities: Capabilities {
-                    cores: 1,
-                    memory_mb: 1024,
-                    executors: vec!["wasm".into()],
-                    gpus: vec![],
-                    price_per_mfuel: 0,
-                    region: String::new(),
-                },
-            }),
-        )
-        .await
+        pool.handle(self.id.peer_id(), crate::hello(&self.id, name))
+            .await
     }
 
     async fn lease(&self, pool: &RemotePool) -> Assignment {

@@ -5,7 +5,25 @@ mod hand_in;
 mod placement;
 
 use vesper_core::{Clock as _, JobId, Priority, ProgramId, SystemClock, TenantId, WorkloadType};
+use vesper_net::NodeIdentity;
+use vesper_proto::{Capabilities, Hello, Message};
 use vesper_store::{NewJob, SubmitQuota};
+
+/// The `hello` of a one-core wasm worker with identity `id` calling itself `name`.
+pub fn hello(id: &NodeIdentity, name: &str) -> Message {
+    Message::Hello(Hello {
+        worker_id: name.into(),
+        receipt_key: hex::encode(id.public_key()),
+        capabilities: Capabilities {
+            cores: 1,
+            memory_mb: 1024,
+            executors: vec!["wasm".into()],
+            gpus: vec![],
+            price_per_mfuel: 0,
+            region: String::new(),
+        },
+    })
+}
 
 /// A job of `tenant` whose ciphertext is never opened here: `encrypted_key` 32 × `03`,
 /// `encrypted_payload` 40 × `04`, registered program 32 × `01`.

@@ -12,7 +12,7 @@ use vesper_core::{Clock as _, JobId, ProgramId, Receipt, SystemClock, Timestamp,
 use vesper_crypto::SigningIdentity;
 use vesper_net::{NodeIdentity, PeerId};
 use vesper_node::remote::server::{RemotePool, RemotePoolConfig};
-use vesper_proto::{Capabilities, Completion, Hello, LeaseRequest, Message};
+use vesper_proto::{Completion, LeaseRequest, Message};
 use vesper_store::{SqliteOptions, SqliteStore, Store};
 
 /// A remote worker that takes `ms` per job, forever.
@@ -21,19 +21,8 @@ fn sim_worker(pool: Arc<RemotePool>, ms: u64) -> (PeerId, tokio::task::JoinHandl
     let peer = id.peer_id();
     let signer = SigningIdentity::from_bytes(&id.secret_seed()).unwrap();
     let pk = id.public_key();
+    let hello = crate::hello(&id, &format!("sim-{ms}ms"));
     let task = tokio::spawn(async move {
-        let hello = Message::Hello(Hello {
-            worker_id: format!("sim-{ms}ms"),
-            receipt_key: hex::encode(pk),
-            capabilities: Capabilities {
-                cores: 1,
-                memory_mb: 1024,
-                executors: vec!["wasm".into()],
-                gpus: vec![],
-                price_per_mfuel: 0,
-                region: String::new(),
-            },
-        });
         assert!(matches!(
             pool.handle(peer, hello).await,
             Message::Welcome(_)
@@ -175,18 +164,7 @@ async fn a_jobs_own_failure_is_counted_but_not_held_against_the_worker() {
     );
     let id = NodeIdentity::generate();
     let peer = id.peer_id();
-    let hello = Message::Hello(Hello {
-        worker_id: "w".into(),
-        receipt_key: hex::encode(id.public_key()),
-        capabilities: Capabilities {
-            cores: 1,
-            memory_mb: 1024,
-            executors: vec!["wasm".into()],
-            gpus: vec![],
-            price_per_mfuel: 0,
-            region: String::new(),
-        },
-    });
+    let hello = crate::hello(&id, "w");
     assert!(matches!(
         pool.handle(peer, hello).await,
         Message::Welcome(_)
