@@ -11,6 +11,7 @@ mod error;
 pub mod gcra;
 mod ids;
 mod job;
+pub mod lifecycle;
 pub mod placement;
 mod receipt;
 pub mod sched;

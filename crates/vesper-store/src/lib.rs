@@ -1,6 +1,7 @@
 //! Durable job store and queue.
 //!
-//! [`Store`] is the one interface the gateway and workers use. Backends:
+//! [`Store`] is the one interface the gateway and workers use: the sum of a few traits split by
+//! concern (`traits.rs`), each backend implementing them in one module per concern. Backends:
 //! - [`SqliteStore::open`]: the embedded default (rusqlite, WAL, synchronous commits grouped
 //!   by one writer thread);
 //! - [`SqliteStore::open_in_memory`]: the same engine on an in-memory database (tests,
@@ -20,17 +21,14 @@ mod error;
 mod redis_store;
 mod sqlite;
 pub mod testkit;
+mod traits;
 mod types;
 
-use std::sync::Arc;
-
-use tokio::sync::{Notify, broadcast};
-use vesper_core::{
-    ErrorCode, JobId, JobStatus, ProgramId, RetryDecision, RetryPolicy, Scopes, TenantId,
-    Timestamp, WorkerId,
-};
-
 pub use error::StoreError;
+pub use traits::{
+    CallbackStore, JobStore, ProgramStore, QueueStore, RateStore, RetentionStore, Store, TenantStore,
+    WorkerStore,
+};
 pub use redis_store::{RedisOptions, RedisStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use types::{
@@ -40,165 +38,3 @@ pub use types::{
 };
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// The job store, queue and registry. Every backend implements the same behaviour.
-#[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
-    // Tenants and credentials.
-    async fn create_tenant(&self, name: &str, now: Timestamp) -> Result<TenantId>;
-    async fn find_tenant(&self, name: &str) -> Result<Option<TenantId>>;
-    async fn tenants(&self) -> Result<Vec<TenantRecord>>;
-    /// Disable or re-enable a tenant: a disabled tenant's credentials stop working and its
-    /// queued jobs are not started. `Err(TenantNotFound)` for an unknown name.
-    async fn set_tenant_disabled(&self, name: &str, disabled: bool) -> Result<()>;
-    async fn set_tenant_settings(&self, tenant: TenantId, settings: TenantSettings) -> Result<()>;
-    async fn add_api_key(
-        &self,
-        tenant: TenantId,
-        key_hash: [u8; 32],
-        scopes: Scopes,
-        now: Timestamp,
-    ) -> Result<()>;
-    /// Revoke every key whose hash starts with `hash_prefix` (hex, at least 12 digits) within
-    /// `tenant`. Returns how many.
-    async fn revoke_api_key(&self, tenant: TenantId, hash_prefix: &str) -> Result<u64>;
-    /// The principal an API key hash speaks for, if the key and its tenant are live.
-    async fn principal_for_key(&self, key_hash: [u8; 32]) -> Result<Option<Principal>>;
-    /// Map a wallet (canonical `ed25519:…` / `eip191:0x…` form) to a tenant.
-    async fn add_wallet(
-        &self,
-        tenant: TenantId,
-        wallet: &str,
-        scopes: Scopes,
-        now: Timestamp,
-    ) -> Result<()>;
-    async fn revoke_wallet(&self, wallet: &str) -> Result<bool>;
-    async fn principal_for_wallet(&self, wallet: &str) -> Result<Option<Principal>>;
-    /// Remember a request nonce until `expires_at`. `false` when it is already remembered
-    /// (a replay). Durable before it returns.
-    async fn remember_nonce(
-        &self,
-        key: [u8; 32],
-        expires_at: Timestamp,
-        now: Timestamp,
-    ) -> Result<bool>;
-
-    // Program registry (content-addressed).
-    /// Store a module under its id. Returns `true` when it was new.
-    async fn put_program(&self, id: ProgramId, module: Vec<u8>, now: Timestamp) -> Result<bool>;
-    async fn get_program(&self, id: ProgramId) -> Result<Option<Arc<Vec<u8>>>>;
-    async fn has_program(&self, id: ProgramId) -> Result<bool>;
-
-    // Jobs, as seen by tenants.
-    /// Store a job, unless its quota is used up or its idempotency key says it exists.
-    async fn submit(&self, job: NewJob) -> Result<SubmitOutcome>;
-    /// Store all jobs or none.
-    async fn submit_batch(&self, jobs: Vec<NewJob>) -> Result<BatchOutcome>;
-    /// A tenant's jobs, newest first, optionally of one status, before cursor `before`.
-    async fn list_jobs(
-        &self,
-        tenant: TenantId,
-        status: Option<JobStatus>,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<JobPage>;
-    async fn job(&self, tenant: TenantId, id: JobId) -> Result<Option<JobRecord>>;
-    async fn result(&self, tenant: TenantId, id: JobId) -> Result<Option<StoredResult>>;
-    async fn cancel(&self, tenant: TenantId, id: JobId, now: Timestamp) -> Result<CancelOutcome>;
-    async fn queue_depth(&self) -> Result<u64>;
-
-    // Jobs, as seen by workers.
-    /// Take the next job under a lease: fair between tenants, priority then FIFO within one
-    /// (`vesper_core::sched`, docs/SCHEDULING.md).
-    async fn lease(
-        &self,
-        worker: &WorkerId,
-        now: Timestamp,
-        lease_ms: u64,
-    ) -> Result<Option<LeasedJob>>;
-    /// Extend a live lease. `Err(Fenced)` if the lease is no longer held.
-    async fn heartbeat(&self, lease: &LeaseRef, now: Timestamp, lease_ms: u64) -> Result<()>;
-    /// Store the sealed result and mark the job completed, if `lease` still holds it.
-    async fn complete(&self, lease: &LeaseRef, result: NewResult, now: Timestamp) -> Result<()>;
-    /// Record a failed attempt: retry with backoff or fail for good, per `policy`.
-    async fn fail(
-        &self,
-        lease: &LeaseRef,
-        code: ErrorCode,
-        now: Timestamp,
-        policy: RetryPolicy,
-    ) -> Result<RetryDecision>;
-    /// Give a job back without counting an attempt (graceful shutdown).
-    async fn release(&self, lease: &LeaseRef) -> Result<()>;
-    /// Put back every job whose lease ran out, counting an attempt (or fail it for good when
-    /// its retries are spent).
-    async fn requeue_expired(&self, now: Timestamp, policy: RetryPolicy) -> Result<Expired>;
-    /// Expire every lease held by workers whose id starts with `prefix` (they are known dead:
-    /// the process that ran them restarted), as if their leases had run out.
-    async fn expire_leases_of(
-        &self,
-        prefix: &str,
-        now: Timestamp,
-        policy: RetryPolicy,
-    ) -> Result<Expired>;
-    /// Delete sealed results past their time to live, and forgotten nonces. Returns how many
-    /// results.
-    async fn purge_expired_results(&self, now: Timestamp) -> Result<u64>;
-
-    // Callbacks (an outbox written with the status change it announces).
-    /// Claim up to `limit` due callbacks for `lease_ms` (not handed out again meanwhile).
-    async fn claim_callbacks(
-        &self,
-        now: Timestamp,
-        limit: u32,
-        lease_ms: u64,
-    ) -> Result<Vec<PendingCallback>>;
-    async fn finish_callback(
-        &self,
-        job_id: JobId,
-        status: JobStatus,
-        outcome: CallbackOutcome,
-    ) -> Result<()>;
-
-    // Pool keys.
-    /// Publish a pool public key (workers hold the secret); gateways list it at `/api/keys`.
-    async fn publish_pool_key(
-        &self,
-        key_id: &str,
-        public_key: [u8; 32],
-        now: Timestamp,
-    ) -> Result<()>;
-    /// Every published pool public key, oldest first.
-    async fn pool_keys(&self) -> Result<Vec<[u8; 32]>>;
-
-    // Shared rate-limit state (tenant limits enforced across gateways).
-    /// Whether several processes share this store, so that state such as rate limits must
-    /// live in it rather than in one gateway's memory.
-    fn is_shared(&self) -> bool {
-        false
-    }
-    /// The rate-limit state under `key` (a GCRA theoretical arrival time, `vesper_core::gcra`).
-    async fn rate_state(&self, key: &str) -> Result<Option<u64>>;
-    /// Replace the state under `key` with `new` if it is still `expected`, for `ttl_ms`.
-    /// `false` when another gateway changed it first (the caller decides again).
-    async fn rate_swap(
-        &self,
-        key: &str,
-        expected: Option<u64>,
-        new: u64,
-        ttl_ms: u64,
-    ) -> Result<bool>;
-
-    // Workers.
-    async fn register_worker(&self, id: &WorkerId, pubkey: [u8; 32], now: Timestamp) -> Result<()>;
-    async fn workers(&self) -> Result<Vec<WorkerRecord>>;
-    /// Forget the registrations of workers whose id starts with `prefix` (a dead incarnation's;
-    /// its keys stay listed under the ids of the incarnation that reuses them). Returns how many.
-    async fn forget_workers(&self, prefix: &str) -> Result<u64>;
-
-    // Notifications (in-process; a hint, never the source of truth).
-    /// Status changes after they are durable. Lagging receivers must re-read the store.
-    fn events(&self) -> broadcast::Receiver<JobEvent>;
-    /// Woken when a job may have become available to lease.
-    fn work_available(&self) -> Arc<Notify>;
-}

@@ -22,7 +22,7 @@ fn down<T>() -> vesper_store::Result<T> {
 }
 
 #[async_trait::async_trait]
-impl Store for Down {
+impl TenantStore for Down {
     async fn create_tenant(&self, _: &str, _: Timestamp) -> vesper_store::Result<TenantId> {
         down()
     }
@@ -80,6 +80,10 @@ impl Store for Down {
     ) -> vesper_store::Result<bool> {
         down()
     }
+}
+
+#[async_trait::async_trait]
+impl ProgramStore for Down {
     async fn put_program(
         &self,
         _: ProgramId,
@@ -94,6 +98,10 @@ impl Store for Down {
     async fn has_program(&self, _: ProgramId) -> vesper_store::Result<bool> {
         down()
     }
+}
+
+#[async_trait::async_trait]
+impl JobStore for Down {
     async fn submit(&self, _: NewJob) -> vesper_store::Result<SubmitOutcome> {
         down()
     }
@@ -126,6 +134,10 @@ impl Store for Down {
     async fn queue_depth(&self) -> vesper_store::Result<u64> {
         down()
     }
+}
+
+#[async_trait::async_trait]
+impl QueueStore for Down {
     async fn lease(
         &self,
         _: &WorkerId,
@@ -167,9 +179,17 @@ impl Store for Down {
     ) -> vesper_store::Result<vesper_store::Expired> {
         down()
     }
+}
+
+#[async_trait::async_trait]
+impl RetentionStore for Down {
     async fn purge_expired_results(&self, _: Timestamp) -> vesper_store::Result<u64> {
         down()
     }
+}
+
+#[async_trait::async_trait]
+impl CallbackStore for Down {
     async fn claim_callbacks(
         &self,
         _: Timestamp,
@@ -186,17 +206,10 @@ impl Store for Down {
     ) -> vesper_store::Result<()> {
         down()
     }
-    async fn publish_pool_key(
-        &self,
-        _: &str,
-        _: [u8; 32],
-        _: Timestamp,
-    ) -> vesper_store::Result<()> {
-        down()
-    }
-    async fn pool_keys(&self) -> vesper_store::Result<Vec<[u8; 32]>> {
-        down()
-    }
+}
+
+#[async_trait::async_trait]
+impl RateStore for Down {
     async fn rate_state(&self, _: &str) -> vesper_store::Result<Option<u64>> {
         down()
     }
@@ -209,6 +222,10 @@ impl Store for Down {
     ) -> vesper_store::Result<bool> {
         down()
     }
+}
+
+#[async_trait::async_trait]
+impl WorkerStore for Down {
     async fn register_worker(
         &self,
         _: &WorkerId,
@@ -223,6 +240,20 @@ impl Store for Down {
     async fn forget_workers(&self, _: &str) -> vesper_store::Result<u64> {
         down()
     }
+    async fn publish_pool_key(
+        &self,
+        _: &str,
+        _: [u8; 32],
+        _: Timestamp,
+    ) -> vesper_store::Result<()> {
+        down()
+    }
+    async fn pool_keys(&self) -> vesper_store::Result<Vec<[u8; 32]>> {
+        down()
+    }
+}
+
+impl Store for Down {
     fn events(&self) -> broadcast::Receiver<JobEvent> {
         self.events.subscribe()
     }
@@ -238,12 +269,14 @@ async fn store_down_fails_closed_with_503() {
         events,
         work: Arc::new(Notify::new()),
     });
+    let tasks = vesper_supervise::Supervisor::new(Default::default());
     let gw = Gateway::new(
         store,
         Arc::new(SystemClock),
         GatewayConfig::default(),
         vec![vesper_crypto::X25519SecretKey::generate().public_key()],
         Arc::new(vesper_crypto::SigningIdentity::generate()),
+        &tasks,
     );
     let app = vesper_gateway::router(gw);
     let key = vesper_crypto::ApiKey::generate();

@@ -1,0 +1,208 @@
+//! The store's interfaces, split by concern. A new feature adds a trait here (and a module
+//! per backend), not methods to an existing one.
+
+use std::sync::Arc;
+
+use tokio::sync::{Notify, broadcast};
+use vesper_core::{
+    ErrorCode, JobId, JobStatus, ProgramId, RetryDecision, RetryPolicy, Scopes, TenantId,
+    Timestamp, WorkerId,
+};
+
+use crate::Result;
+use crate::types::*;
+
+/// The job store, queue and registry: every concern, from one backend. Every backend implements
+/// the same behaviour; callers hold an `Arc<dyn Store>` and call any concern's methods on it.
+pub trait Store:
+    TenantStore
+    + ProgramStore
+    + JobStore
+    + QueueStore
+    + RetentionStore
+    + CallbackStore
+    + RateStore
+    + WorkerStore
+{
+    /// Status changes after they are durable. Lagging receivers must re-read the store.
+    fn events(&self) -> broadcast::Receiver<JobEvent>;
+    /// Woken when a job may have become available to lease.
+    fn work_available(&self) -> Arc<Notify>;
+}
+
+/// Tenants and their credentials: API keys, wallets, request nonces.
+#[async_trait::async_trait]
+pub trait TenantStore: Send + Sync + 'static {
+    async fn create_tenant(&self, name: &str, now: Timestamp) -> Result<TenantId>;
+    async fn find_tenant(&self, name: &str) -> Result<Option<TenantId>>;
+    async fn tenants(&self) -> Result<Vec<TenantRecord>>;
+    /// Disable or re-enable a tenant: a disabled tenant's credentials stop working and its
+    /// queued jobs are not started. `Err(TenantNotFound)` for an unknown name.
+    async fn set_tenant_disabled(&self, name: &str, disabled: bool) -> Result<()>;
+    async fn set_tenant_settings(&self, tenant: TenantId, settings: TenantSettings) -> Result<()>;
+    async fn add_api_key(
+        &self,
+        tenant: TenantId,
+        key_hash: [u8; 32],
+        scopes: Scopes,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Revoke every key whose hash starts with `hash_prefix` (hex, at least 12 digits) within
+    /// `tenant`. Returns how many.
+    async fn revoke_api_key(&self, tenant: TenantId, hash_prefix: &str) -> Result<u64>;
+    /// The principal an API key hash speaks for, if the key and its tenant are live.
+    async fn principal_for_key(&self, key_hash: [u8; 32]) -> Result<Option<Principal>>;
+    /// Map a wallet (canonical `ed25519:…` / `eip191:0x…` form) to a tenant.
+    async fn add_wallet(
+        &self,
+        tenant: TenantId,
+        wallet: &str,
+        scopes: Scopes,
+        now: Timestamp,
+    ) -> Result<()>;
+    async fn revoke_wallet(&self, wallet: &str) -> Result<bool>;
+    async fn principal_for_wallet(&self, wallet: &str) -> Result<Option<Principal>>;
+    /// Remember a request nonce until `expires_at`. `false` when it is already remembered
+    /// (a replay). Durable before it returns.
+    async fn remember_nonce(
+        &self,
+        key: [u8; 32],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool>;
+}
+
+/// The program registry (content-addressed).
+#[async_trait::async_trait]
+pub trait ProgramStore: Send + Sync + 'static {
+    /// Store a module under its id. Returns `true` when it was new.
+    async fn put_program(&self, id: ProgramId, module: Vec<u8>, now: Timestamp) -> Result<bool>;
+    async fn get_program(&self, id: ProgramId) -> Result<Option<Arc<Vec<u8>>>>;
+    async fn has_program(&self, id: ProgramId) -> Result<bool>;
+}
+
+/// Jobs as tenants see them.
+#[async_trait::async_trait]
+pub trait JobStore: Send + Sync + 'static {
+    /// Store a job, unless its quota is used up or its idempotency key says it exists.
+    async fn submit(&self, job: NewJob) -> Result<SubmitOutcome>;
+    /// Store all jobs or none.
+    async fn submit_batch(&self, jobs: Vec<NewJob>) -> Result<BatchOutcome>;
+    /// A tenant's jobs, newest first, optionally of one status, before cursor `before`.
+    async fn list_jobs(
+        &self,
+        tenant: TenantId,
+        status: Option<JobStatus>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<JobPage>;
+    async fn job(&self, tenant: TenantId, id: JobId) -> Result<Option<JobRecord>>;
+    async fn result(&self, tenant: TenantId, id: JobId) -> Result<Option<StoredResult>>;
+    async fn cancel(&self, tenant: TenantId, id: JobId, now: Timestamp) -> Result<CancelOutcome>;
+    async fn queue_depth(&self) -> Result<u64>;
+}
+
+/// Jobs as workers see them: leases and hand-ins. Every transition is a step of
+/// [`vesper_core::lifecycle`]; the lease fencing check is [`vesper_core::lifecycle::Lifecycle::holds`].
+#[async_trait::async_trait]
+pub trait QueueStore: Send + Sync + 'static {
+    /// Take the next job under a lease: fair between tenants, priority then FIFO within one
+    /// (`vesper_core::sched`, docs/SCHEDULING.md).
+    async fn lease(
+        &self,
+        worker: &WorkerId,
+        now: Timestamp,
+        lease_ms: u64,
+    ) -> Result<Option<LeasedJob>>;
+    /// Extend a live lease. `Err(Fenced)` if the lease is no longer held.
+    async fn heartbeat(&self, lease: &LeaseRef, now: Timestamp, lease_ms: u64) -> Result<()>;
+    /// Store the sealed result and mark the job completed, if `lease` still holds it.
+    async fn complete(&self, lease: &LeaseRef, result: NewResult, now: Timestamp) -> Result<()>;
+    /// Record a failed attempt: retry with backoff or fail for good, per `policy`.
+    async fn fail(
+        &self,
+        lease: &LeaseRef,
+        code: ErrorCode,
+        now: Timestamp,
+        policy: RetryPolicy,
+    ) -> Result<RetryDecision>;
+    /// Give a job back without counting an attempt (graceful shutdown).
+    async fn release(&self, lease: &LeaseRef) -> Result<()>;
+    /// Put back every job whose lease ran out, counting an attempt (or fail it for good when
+    /// its retries are spent).
+    async fn requeue_expired(&self, now: Timestamp, policy: RetryPolicy) -> Result<Expired>;
+    /// Expire every lease held by workers whose id starts with `prefix` (they are known dead:
+    /// the process that ran them restarted), as if their leases had run out.
+    async fn expire_leases_of(
+        &self,
+        prefix: &str,
+        now: Timestamp,
+        policy: RetryPolicy,
+    ) -> Result<Expired>;
+}
+
+/// What the store forgets, and when (docs/STORAGE.md, "Retention").
+#[async_trait::async_trait]
+pub trait RetentionStore: Send + Sync + 'static {
+    /// Delete sealed results past their time to live, and forgotten nonces. Returns how many
+    /// results.
+    async fn purge_expired_results(&self, now: Timestamp) -> Result<u64>;
+}
+
+/// The callbacks outbox, written with the status change it announces.
+#[async_trait::async_trait]
+pub trait CallbackStore: Send + Sync + 'static {
+    /// Claim up to `limit` due callbacks for `lease_ms` (not handed out again meanwhile).
+    async fn claim_callbacks(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        lease_ms: u64,
+    ) -> Result<Vec<PendingCallback>>;
+    async fn finish_callback(
+        &self,
+        job_id: JobId,
+        status: JobStatus,
+        outcome: CallbackOutcome,
+    ) -> Result<()>;
+}
+
+/// Shared rate-limit state (tenant limits enforced across gateways).
+#[async_trait::async_trait]
+pub trait RateStore: Send + Sync + 'static {
+    /// Whether several processes share this store, so that state such as rate limits must
+    /// live in it rather than in one gateway's memory.
+    fn is_shared(&self) -> bool {
+        false
+    }
+    /// The rate-limit state under `key` (a GCRA theoretical arrival time, `vesper_core::gcra`).
+    async fn rate_state(&self, key: &str) -> Result<Option<u64>>;
+    /// Replace the state under `key` with `new` if it is still `expected`, for `ttl_ms`.
+    /// `false` when another gateway changed it first (the caller decides again).
+    async fn rate_swap(
+        &self,
+        key: &str,
+        expected: Option<u64>,
+        new: u64,
+        ttl_ms: u64,
+    ) -> Result<bool>;
+}
+
+/// Registered workers and the pool keys they publish.
+#[async_trait::async_trait]
+pub trait WorkerStore: Send + Sync + 'static {
+    async fn register_worker(&self, id: &WorkerId, pubkey: [u8; 32], now: Timestamp) -> Result<()>;
+    async fn workers(&self) -> Result<Vec<WorkerRecord>>;
+    /// Forget the registrations of workers whose id starts with `prefix` (a dead incarnation's;
+    /// its keys stay listed under the ids of the incarnation that reuses them). Returns how many.
+    async fn forget_workers(&self, prefix: &str) -> Result<u64>;
+    /// Publish a pool public key (workers hold the secret); gateways list it at `/api/keys`.
+    async fn publish_pool_key(
+        &self,
+        key_id: &str,
+        public_key: [u8; 32],
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Every published pool public key, oldest first.
+    async fn pool_keys(&self) -> Result<Vec<[u8; 32]>>;
+}
