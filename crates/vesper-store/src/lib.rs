@@ -25,12 +25,12 @@ mod traits;
 mod types;
 
 pub use error::StoreError;
-pub use traits::{
-    CallbackStore, JobStore, ProgramStore, QueueStore, RateStore, RetentionStore, Store, TenantStore,
-    WorkerStore,
-};
 pub use redis_store::{RedisOptions, RedisStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
+pub use traits::{
+    CallbackStore, JobStore, ProgramStore, QueueStore, RateStore, RetentionStore, Store,
+    TenantStore, WorkerStore,
+};
 pub use types::{
     BatchOutcome, CallbackOutcome, CancelOutcome, Expired, JobEvent, JobPage, JobRecord, LeaseRef,
     LeasedJob, NewJob, NewResult, PendingCallback, Principal, QuotaKind, StoredResult,

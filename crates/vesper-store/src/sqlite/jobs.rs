@@ -126,7 +126,8 @@ impl JobStore for SqliteStore {
             let Some(job) = load_tenant_job(c, tenant, &id)? else {
                 return Ok(CancelOutcome::NotFound);
             };
-            let row = super::lifecycle::by_id(c, &id)?.ok_or(StoreError::NotFound { job_id: id })?;
+            let row =
+                super::lifecycle::by_id(c, &id)?.ok_or(StoreError::NotFound { job_id: id })?;
             let Ok(st) = vesper_core::lifecycle::step(&row.state, Event::Cancel, now) else {
                 return Ok(CancelOutcome::NotCancellable(job));
             };

@@ -209,11 +209,8 @@ impl QueueStore for SqliteStore {
     async fn requeue_expired(&self, now: Timestamp, policy: RetryPolicy) -> Result<Expired> {
         let sched = self.sched.clone();
         self.write(move |c, fx| {
-            let rows = lifecycle::processing_where(
-                c,
-                "lease_expires_at <= ?1",
-                (now.0 as i64).into(),
-            )?;
+            let rows =
+                lifecycle::processing_where(c, "lease_expires_at <= ?1", (now.0 as i64).into())?;
             expire_rows(c, fx, &sched, rows, Event::LeaseRanOut { policy }, now)
         })
         .await

@@ -37,6 +37,7 @@ macro_rules! behaviour {
 }
 
 mod fair;
+mod lifecycle;
 mod redis_only;
 mod tenancy;
 
