@@ -147,6 +147,12 @@ pub trait RetentionStore: Send + Sync + 'static {
     /// Delete sealed results past their time to live, and forgotten nonces. Returns how many
     /// results.
     async fn purge_expired_results(&self, now: Timestamp) -> Result<u64>;
+    /// Forget up to `limit` jobs that finished (completed, failed or cancelled) at or before
+    /// `finished_before`, oldest first, with everything kept about them: the job row, its
+    /// result and receipt, its callback records and its idempotency key. A job whose callback
+    /// is still being delivered is kept until delivery ends. Returns how many jobs. Callers
+    /// sweep in bounded batches (docs/STORAGE.md, "Retention").
+    async fn forget_finished(&self, finished_before: Timestamp, limit: u32) -> Result<u64>;
 }
 
 /// The callbacks outbox, written with the status change it announces.

@@ -186,6 +186,9 @@ impl RetentionStore for Down {
     async fn purge_expired_results(&self, _: Timestamp) -> vesper_store::Result<u64> {
         down()
     }
+    async fn forget_finished(&self, _: Timestamp, _: u32) -> vesper_store::Result<u64> {
+        down()
+    }
 }
 
 #[async_trait::async_trait]

@@ -256,6 +256,7 @@ redis.call('HSET', jk, 'completed_at', now, 'result_epoch', epoch)
 redis.call('HDEL', jk, 'lease_expires', 'error')
 redis.call('ZREM', P .. 'leases', id)
 setstatus(id, j[1], tonumber(j[2]), 'processing', 'completed')
+redis.call('ZADD', P .. 'finished', now, id)
 redis.call('ZADD', P .. 'results', ARGV[6], id)
 owe_callback(id, 'completed', now)
 publish(id, j[1], 'completed')
@@ -286,6 +287,7 @@ else
   redis.call('HSET', jk, 'retries', retries, 'completed_at', now, 'error', code)
   redis.call('HDEL', jk, 'lease_expires')
   setstatus(id, tenant, seq, 'processing', 'failed')
+  redis.call('ZADD', P .. 'finished', now, id)
   if ARGV[13] == '1' then
     redis.call('LPUSH', P .. 'dead', id)
     redis.call('LTRIM', P .. 'dead', 0, 99999)
@@ -325,6 +327,7 @@ redis.call('ZREM', P .. 'delayed', id)
 if redis.call('ZCARD', tk .. ':ready') == 0 then redis.call('SREM', P .. 'ready', tenant) end
 redis.call('HSET', jk, 'completed_at', now)
 setstatus(id, tenant, tonumber(j[3]), 'queued', 'cancelled')
+redis.call('ZADD', P .. 'finished', now, id)
 dequeue(tenant)
 owe_callback(id, 'cancelled', now)
 publish(id, tenant, 'cancelled')
@@ -342,6 +345,46 @@ for _, id in ipairs(due) do
   redis.call('HSET', jkey(id), 'result_purged', 1)
   out[#out + 1] = id
   out[#out + 1] = e or '0'
+end
+return out
+"#;
+
+/// Forget finished jobs (`{ns}:finished`, scored by completion time). ARGV: P, finished_before,
+/// limit, rescore. A job whose callback is still pending is kept, re-scored to `rescore` (just
+/// past this sweep's cut-off) so that the next sweep looks at it again.
+/// Returns {id, result epoch, ...} of the forgotten jobs: the caller deletes their data keys.
+pub const FORGET_FINISHED: &str = r#"
+local due = redis.call('ZRANGEBYSCORE', P .. 'finished', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+local kinds = {'completed', 'failed', 'cancelled'}
+for _, id in ipairs(due) do
+  local jk = jkey(id)
+  local pending = false
+  for _, st in ipairs(kinds) do
+    if redis.call('HGET', P .. 'cb:' .. id .. '|' .. st, 'state') == 'pending' then pending = true end
+  end
+  if pending then
+    redis.call('ZADD', P .. 'finished', ARGV[4], id)
+  else
+    local j = redis.call('HMGET', jk, 'tenant', 'status', 'idem', 'result_epoch')
+    local t = j[1]
+    if t then
+      redis.call('ZREM', tkey(t) .. ':jobs', id)
+      if j[2] then redis.call('ZREM', tkey(t) .. ':s:' .. j[2], id) end
+      if j[3] and j[3] ~= '' and redis.call('HGET', tkey(t) .. ':idem', j[3]) == id then
+        redis.call('HDEL', tkey(t) .. ':idem', j[3])
+      end
+    end
+    for _, st in ipairs(kinds) do
+      redis.call('DEL', P .. 'cb:' .. id .. '|' .. st)
+      redis.call('ZREM', P .. 'callbacks', id .. '|' .. st)
+    end
+    redis.call('ZREM', P .. 'results', id)
+    redis.call('ZREM', P .. 'finished', id)
+    redis.call('DEL', jk)
+    out[#out + 1] = id
+    out[#out + 1] = j[4] or '0'
+  end
 end
 return out
 "#;

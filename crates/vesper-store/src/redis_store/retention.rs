@@ -29,4 +29,30 @@ impl RetentionStore for RedisStore {
             }
         }
     }
+
+    async fn forget_finished(&self, finished_before: Timestamp, limit: u32) -> Result<u64> {
+        let gone: Vec<String> = self
+            .eval(
+                &self.scripts.forget_finished,
+                &[&finished_before.0, &limit, &(finished_before.0 + 1)],
+            )
+            .await?;
+        let mut keys = Vec::new();
+        for pair in gone.chunks(2) {
+            let Ok(id) = pair[0].parse::<JobId>() else {
+                continue;
+            };
+            if let Some(epoch) = pair.get(1).and_then(|e| e.parse::<u64>().ok())
+                && epoch > 0
+            {
+                keys.push(self.result_key(&id, epoch));
+            }
+            keys.push(self.payload_key(&id));
+        }
+        if !keys.is_empty() {
+            let mut con = self.con.clone();
+            let _: () = con.del(keys).await.map_err(re)?;
+        }
+        Ok((gone.len() / 2) as u64)
+    }
 }

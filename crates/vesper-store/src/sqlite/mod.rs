@@ -32,7 +32,7 @@ use vesper_core::{
 use crate::types::*;
 use crate::{Result, Store, StoreError, traits::*};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Prepared statements kept per connection: more than the store has distinct statements.
 const STATEMENT_CACHE: usize = 128;
@@ -153,6 +153,11 @@ CREATE TABLE IF NOT EXISTS callbacks (
 CREATE INDEX IF NOT EXISTS callbacks_due ON callbacks(next_at) WHERE state = 'pending';
 "#;
 
+/// Added in version 3: finished jobs by completion time, for the retention sweep.
+const SCHEMA_V3: &str = r#"
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(completed_at) WHERE completed_at IS NOT NULL;
+"#;
+
 /// Version 1 → 2: columns for quotas, fairness, scopes, callbacks.
 const MIGRATE_1_2: &str = r#"
 ALTER TABLE tenants ADD COLUMN weight INTEGER NOT NULL DEFAULT 1;
@@ -270,8 +275,9 @@ fn migrate(conn: &Connection) -> Result<()> {
         ),
     };
     let script = match version {
-        None => format!("{SCHEMA}{SCHEMA_V2}"),
-        Some(1) => format!("{MIGRATE_1_2}{SCHEMA_V2}"),
+        None => format!("{SCHEMA}{SCHEMA_V2}{SCHEMA_V3}"),
+        Some(1) => format!("{MIGRATE_1_2}{SCHEMA_V2}{SCHEMA_V3}"),
+        Some(2) => SCHEMA_V3.to_string(),
         Some(SCHEMA_VERSION) => return Ok(()),
         Some(_) => return Err(StoreError::Corrupt { table: "meta" }),
     };

@@ -18,4 +18,32 @@ impl RetentionStore for SqliteStore {
         })
         .await
     }
+
+    async fn forget_finished(&self, finished_before: Timestamp, limit: u32) -> Result<u64> {
+        self.write(move |c, _| {
+            let seqs: Vec<i64> = c
+                .prepare_cached(
+                    "SELECT seq FROM jobs WHERE completed_at IS NOT NULL AND completed_at <= ?1 \
+                     AND status IN ('completed', 'failed', 'cancelled') \
+                     AND NOT EXISTS (SELECT 1 FROM callbacks \
+                         WHERE callbacks.seq = jobs.seq AND callbacks.state = 'pending') \
+                     ORDER BY completed_at LIMIT ?2",
+                )?
+                .query_map(params![finished_before.0 as i64, limit], |r| r.get(0))?
+                .collect::<std::result::Result<_, _>>()?;
+            for seq in &seqs {
+                for sql in [
+                    "DELETE FROM results WHERE seq = ?1",
+                    "DELETE FROM payloads WHERE seq = ?1",
+                    "DELETE FROM callbacks WHERE seq = ?1",
+                    // The idempotency key is a column of the job row: it goes with it.
+                    "DELETE FROM jobs WHERE seq = ?1",
+                ] {
+                    c.prepare_cached(sql)?.execute(params![seq])?;
+                }
+            }
+            Ok(seqs.len() as u64)
+        })
+        .await
+    }
 }

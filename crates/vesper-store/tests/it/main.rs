@@ -39,6 +39,7 @@ macro_rules! behaviour {
 mod fair;
 mod lifecycle;
 mod redis_only;
+mod retention;
 mod tenancy;
 
 enum Kind {
