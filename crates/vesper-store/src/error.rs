@@ -30,10 +30,15 @@ pub enum StoreError {
     /// The embedded store's disk is full (SQLite `SQLITE_FULL`): nothing was written.
     #[error("no space left on the store's disk")]
     NoSpace,
-    #[error("database error: {0}")]
-    Database(rusqlite::Error),
-    #[error("redis error: {0}")]
-    Redis(#[from] redis::RedisError),
+    /// The backend failed underneath (an SQLite or Redis error that is not one of the cases
+    /// above). Its error is kept as the source, for logs; callers do not match on it, so the
+    /// backend's types stay out of this crate's API.
+    #[error("{backend} error: {source}")]
+    Backend {
+        backend: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The store's configuration (URL, namespace) is not usable.
     #[error("invalid store configuration: {0}")]
     InvalidConfig(&'static str),
@@ -52,7 +57,19 @@ impl From<rusqlite::Error> for StoreError {
             rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
                 StoreError::NoSpace
             }
-            _ => StoreError::Database(e),
+            _ => StoreError::Backend {
+                backend: "sqlite",
+                source: Box::new(e),
+            },
+        }
+    }
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> Self {
+        StoreError::Backend {
+            backend: "redis",
+            source: Box::new(e),
         }
     }
 }
@@ -65,8 +82,7 @@ impl StoreError {
             self,
             StoreError::Unavailable
                 | StoreError::NoSpace
-                | StoreError::Database(_)
-                | StoreError::Redis(_)
+                | StoreError::Backend { .. }
         )
     }
 }

@@ -134,7 +134,7 @@ fn re(e: RedisError) -> StoreError {
     if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
         StoreError::Unavailable
     } else {
-        StoreError::Redis(e)
+        StoreError::from(e)
     }
 }
 
