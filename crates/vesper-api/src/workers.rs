@@ -1,12 +1,14 @@
-//! `GET /api/workers`: the pool as the gateway sees it. Remote workers are tracked by whoever
-//! serves the job protocol (`vesper-node`'s remote pool), which the gateway reads through
-//! [`WorkerDirectory`]; in-process and store-sharing workers come from the store's registry.
+//! `GET /api/workers` and the admin key-grant routes: their wire types, and the two
+//! interfaces through which the gateway reaches whoever serves the job protocol
+//! (`vesper-node`'s remote pool) without depending on it. The gateway reads remote workers
+//! through [`WorkerDirectory`]; in-process and store-sharing workers come from the store's
+//! registry. Pool-key requests and sealed grants are relayed through [`KeyBroker`].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// One worker: what it offers, how loaded and how reliable it is, and whether it is alive.
-#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct WorkerInfo {
     /// Worker id: the node's PeerId for remote workers, `<node>/<incarnation>/w<N>` for local
     /// ones.
@@ -56,7 +58,7 @@ pub trait WorkerDirectory: Send + Sync + 'static {
 }
 
 /// The response of `GET /api/workers`.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct WorkerListResponse {
     pub workers: Vec<WorkerInfo>,
 }
@@ -64,7 +66,7 @@ pub struct WorkerListResponse {
 /// A remote worker's pending request for the pool keys: its key-exchange key, signed by its
 /// identity (docs/PROTOCOL.md, "Pool keys"). Whoever grants checks the signature against the
 /// PeerId; the gateway only relays.
-#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct KeyRequestInfo {
     pub peer_id: String,
     /// Hex X25519 public key to seal the grant to.
@@ -74,13 +76,13 @@ pub struct KeyRequestInfo {
 }
 
 /// The response of `GET /api/admin/key-requests`.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct KeyRequestList {
     pub requests: Vec<KeyRequestInfo>,
 }
 
 /// The body of `POST /api/admin/key-grants`: pool keys sealed to one pending request.
-#[derive(Clone, Debug, serde::Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyGrantBody {
     pub peer_id: String,

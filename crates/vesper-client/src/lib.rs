@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use thiserror::Error;
 use vesper_core::{
     JobId, KEYSET_DOMAIN, KeyId, KeySet, ProgramId, WorkloadPlaintext, WorkloadProgram,
@@ -18,7 +18,12 @@ use vesper_core::{
 };
 use vesper_crypto::{JobMetadata, X25519PublicKey, seal_workload};
 
-pub use verify::{ExecutionProof, ResultBody, VerifiedResult, verify_result};
+pub use verify::{ResultBody, VerifiedResult, verify_result};
+use vesper_api::workers::KeyGrantBody;
+pub use vesper_api::{ApiErrorCode, ExecutionProof, StatusResponse, SubmitRequest, SubmitResponse};
+use vesper_api::{
+    BatchRequest, BatchResponse, ErrorBody, KeysResponse, ProgramResponse, StatusEvent,
+};
 pub use vesper_core::{JobFacts, ReceiptField};
 
 #[derive(Debug, Error)]
@@ -54,85 +59,18 @@ impl ClientError {
             _ => None,
         }
     }
+
+    /// The gateway's error code, typed; `None` for other errors and for codes this client
+    /// does not know (a newer gateway's).
+    pub fn api_error_code(&self) -> Option<ApiErrorCode> {
+        self.api_code().and_then(ApiErrorCode::parse)
+    }
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorInner,
-    #[serde(default)]
-    job_status: Option<String>,
-    #[serde(default)]
-    job_id: Option<String>,
-}
-#[derive(Deserialize)]
-struct ErrorInner {
-    code: String,
-    message: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct SubmitResponse {
-    pub job_id: String,
-    pub status: String,
-    pub estimated_wait: u64,
-    pub created_at: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct JobError {
-    pub code: String,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct StatusResponse {
-    pub job_id: String,
-    pub status: String,
-    #[serde(default)]
-    pub progress: Option<u8>,
-    pub worker_id: Option<String>,
-    pub created_at: String,
-    pub started_at: Option<String>,
-    pub completed_at: Option<String>,
-    pub retry_count: u32,
-    pub max_retries: u32,
-    /// Attempts started (`retry_count` + 1 once running or finished).
-    #[serde(default)]
-    pub attempts: u32,
-    pub error: Option<JobError>,
-}
-
+/// Why a job failed, as `StatusResponse::error` states it.
+pub type JobError = vesper_api::ErrorInfo;
 /// A page of `GET /api/jobs`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct JobList {
-    pub jobs: Vec<StatusResponse>,
-    /// Pass as `cursor` for the next (older) page; `None` on the last page.
-    #[serde(default)]
-    pub next_cursor: Option<String>,
-}
-
-/// The request body of `POST /api/submit`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SubmitRequest {
-    pub encrypted_payload: String,
-    pub encrypted_key: String,
-    pub client_pubkey: String,
-    pub workload_type: String,
-    pub key_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub program_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub priority: Option<u8>,
-    /// Where the gateway POSTs a signed event when the job ends (docs/CALLBACKS.md).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub callback_url: Option<String>,
-    /// Fuel ceiling for this job.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_fuel: Option<u64>,
-    /// Attempts after the first before the job fails for good (gateway default when unset).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_retries: Option<u32>,
-}
+pub type JobList = vesper_api::JobListResponse;
 
 /// What to run: a registered program (by id) or a secret module carried in the payload.
 pub enum Program {
@@ -164,14 +102,12 @@ impl SealedJob {
     }
 }
 
-impl SubmitRequest {
-    /// SHA-256(encrypted_key || encrypted_payload) of this request's envelope, as receipts
-    /// state it (docs/RECEIPT.md); `None` when its base64 does not decode.
-    pub fn payload_digest(&self) -> Option<[u8; 32]> {
-        let enc = B64.decode(&self.encrypted_key).ok()?;
-        let ct = B64.decode(&self.encrypted_payload).ok()?;
-        Some(vesper_core::sha256(&[&enc, &ct]))
-    }
+/// SHA-256(encrypted_key || encrypted_payload) of a request's envelope, as receipts state it
+/// (docs/RECEIPT.md); `None` when its base64 does not decode.
+pub fn payload_digest(req: &SubmitRequest) -> Option<[u8; 32]> {
+    let enc = B64.decode(&req.encrypted_key).ok()?;
+    let ct = B64.decode(&req.encrypted_payload).ok()?;
+    Some(vesper_core::sha256(&[&enc, &ct]))
 }
 
 /// Seal `input` for the pool key and build the submit request. Pure: no network.
@@ -210,7 +146,7 @@ pub fn seal_job(
             workload_type: workload_type.as_str().to_owned(),
             key_id: meta.key_id.to_string(),
             program_id: program_id.map(|p| p.to_string()),
-            priority,
+            priority: priority.map(i64::from),
             callback_url: None,
             max_fuel: None,
             max_retries: None,
@@ -227,23 +163,6 @@ pub struct Keys {
     pub gateway_key: [u8; 32],
     pub pool_keys: Vec<(KeyId, X25519PublicKey)>,
     pub worker_keys: Vec<(String, [u8; 32])>,
-}
-
-#[derive(Deserialize)]
-struct KeysBody {
-    pool_keys: Vec<PoolKeyBody>,
-    worker_keys: Vec<WorkerKeyBody>,
-    gateway_key: String,
-    signature: String,
-}
-#[derive(Deserialize)]
-struct PoolKeyBody {
-    public_key: String,
-}
-#[derive(Deserialize)]
-struct WorkerKeyBody {
-    worker_id: String,
-    public_key: String,
 }
 
 #[derive(Clone)]
@@ -335,13 +254,12 @@ impl Client {
         sealed: &[u8],
         key_ids: &[String],
     ) -> Result<(), ClientError> {
-        use base64::Engine as _;
-        let body = serde_json::json!({
-            "peer_id": peer_id,
-            "kx_pubkey": kx_pubkey,
-            "sealed": base64::engine::general_purpose::STANDARD.encode(sealed),
-            "key_ids": key_ids,
-        });
+        let body = KeyGrantBody {
+            peer_id: peer_id.to_owned(),
+            kx_pubkey: kx_pubkey.to_owned(),
+            sealed: B64.encode(sealed),
+            key_ids: key_ids.to_vec(),
+        };
         Self::success(
             self.req(reqwest::Method::POST, "/api/admin/key-grants")
                 .json(&body)
@@ -369,7 +287,7 @@ impl Client {
     /// Fetch `GET /api/keys` and check the gateway's signature over the key list. If
     /// `pinned_gateway` is given, the list must be signed by that key.
     pub async fn keys(&self, pinned_gateway: Option<[u8; 32]>) -> Result<Keys, ClientError> {
-        let body: KeysBody =
+        let body: KeysResponse =
             Self::parse(self.req(reqwest::Method::GET, "/api/keys").send().await?).await?;
         let bad = ClientError::Malformed("keys");
         let gateway_key: [u8; 32] = vesper_core::hex_array(&body.gateway_key)
@@ -405,11 +323,7 @@ impl Client {
     }
 
     pub async fn upload_program(&self, module: Vec<u8>) -> Result<ProgramId, ClientError> {
-        #[derive(Deserialize)]
-        struct R {
-            program_id: String,
-        }
-        let r: R = Self::parse(
+        let r: ProgramResponse = Self::parse(
             self.req(reqwest::Method::POST, "/api/programs")
                 .header("content-type", "application/wasm")
                 .body(module)
@@ -441,21 +355,13 @@ impl Client {
         reqs: &[SubmitRequest],
         idempotency_key: Option<&str>,
     ) -> Result<Vec<SubmitResponse>, ClientError> {
-        #[derive(Serialize)]
-        struct Batch<'a> {
-            jobs: &'a [SubmitRequest],
-        }
-        #[derive(Deserialize)]
-        struct Accepted {
-            jobs: Vec<SubmitResponse>,
-        }
         let mut r = self
             .req(reqwest::Method::POST, "/api/submit/batch")
-            .json(&Batch { jobs: reqs });
+            .json(&BatchRequest::new(reqs));
         if let Some(k) = idempotency_key {
             r = r.header("idempotency-key", k);
         }
-        Ok(Self::parse::<Accepted>(r.send().await?).await?.jobs)
+        Ok(Self::parse::<BatchResponse>(r.send().await?).await?.jobs)
     }
 
     /// `GET /api/jobs`: one page of the tenant's jobs, newest first.
@@ -536,11 +442,7 @@ impl Client {
                 let (event, data) = parse_sse_block(&String::from_utf8_lossy(&block));
                 let status = match event.as_deref() {
                     Some("status") => {
-                        #[derive(Deserialize)]
-                        struct Ev {
-                            status: String,
-                        }
-                        serde_json::from_str::<Ev>(&data)
+                        serde_json::from_str::<StatusEvent>(&data)
                             .map_err(|_| ClientError::Malformed("status event"))?
                             .status
                     }

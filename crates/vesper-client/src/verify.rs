@@ -2,7 +2,6 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use serde::Deserialize;
 use vesper_core::{
     JobFacts, JobId, ProgramId, Receipt, ReceiptField, ResultPlaintext, Timestamp, result_hash,
     sha256,
@@ -12,32 +11,7 @@ use vesper_crypto::{X25519SecretKey, open_result, verify_receipt};
 use crate::ClientError;
 
 /// The JSON body of `GET /api/result/{job_id}`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ResultBody {
-    pub job_id: String,
-    pub status: String,
-    pub encrypted_result: String,
-    pub execution_proof: ExecutionProof,
-    pub completed_at: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ExecutionProof {
-    pub version: u8,
-    pub job_id: String,
-    pub program_id: String,
-    pub workload_type: String,
-    pub payload_digest: String,
-    pub result_digest: String,
-    pub result_hash: String,
-    pub fuel_used: u64,
-    pub execution_time_ms: u64,
-    pub started_at: u64,
-    pub completed_at: u64,
-    pub worker_id: String,
-    pub worker_pubkey: String,
-    pub worker_signature: String,
-}
+pub type ResultBody = vesper_api::ResultResponse;
 
 /// A result whose receipt checked out; `plaintext` is set when a client key was given.
 pub struct VerifiedResult {

@@ -393,7 +393,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(last.state.status, JobStatus::Failed);
-        assert!(last.effects.contains(&Effect::OweCallback(JobStatus::Failed)));
+        assert!(
+            last.effects
+                .contains(&Effect::OweCallback(JobStatus::Failed))
+        );
     }
 
     #[test]

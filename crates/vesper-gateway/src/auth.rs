@@ -13,6 +13,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use vesper_api::ApiErrorCode;
 use vesper_core::{Scope, TenantId, Timestamp, WalletId};
 use vesper_store::Principal;
 
@@ -94,8 +95,8 @@ async fn authenticate_inner(
         // One kind of credential or the other, never both (docs/AUTH.md): refused before
         // either is checked, so the answer says nothing about whether one was valid.
         (true, true) => {
-            return Err(ApiError::unauthorized_with(
-                "ambiguous_credentials",
+            return Err(ApiError::new(
+                ApiErrorCode::AmbiguousCredentials,
                 "send either Authorization: Bearer or the X-Vesper-* wallet headers, not both",
             ));
         }
@@ -165,13 +166,16 @@ fn header<'a>(req: &'a Request, name: &str, max: usize) -> Result<&'a str, ApiEr
         .headers()
         .get(name)
         .ok_or_else(|| {
-            ApiError::unauthorized_with("unauthorized", format!("wallet request lacks {name}"))
+            ApiError::new(
+                ApiErrorCode::Unauthorized,
+                format!("wallet request lacks {name}"),
+            )
         })?
         .to_str()
-        .map_err(|_| ApiError::unauthorized_with("unauthorized", format!("{name} is not ASCII")))?;
+        .map_err(|_| ApiError::new(ApiErrorCode::Unauthorized, format!("{name} is not ASCII")))?;
     if v.len() > max {
-        return Err(ApiError::unauthorized_with(
-            "unauthorized",
+        return Err(ApiError::new(
+            ApiErrorCode::Unauthorized,
             format!("{name} is too long"),
         ));
     }
@@ -184,8 +188,8 @@ async fn wallet(gw: &Gateway, req: Request) -> Result<(Principal, Request), ApiE
     let wallet: WalletId = header(&req, "x-vesper-wallet", MAX_WALLET_HEADER)?
         .parse()
         .map_err(|_| {
-            ApiError::unauthorized_with(
-                "unauthorized",
+            ApiError::new(
+                ApiErrorCode::Unauthorized,
                 "X-Vesper-Wallet must be ed25519:<64 hex> or eip191:0x<40 hex>",
             )
         })?;
@@ -194,28 +198,28 @@ async fn wallet(gw: &Gateway, req: Request) -> Result<(Principal, Request), ApiE
     let signature = header(&req, "x-vesper-signature", MAX_SIGNATURE_HEADER)?.to_owned();
     // Header formats first (docs/AUTH.md §3.7 step 1): a malformed header is `unauthorized`.
     let ts = vesper_core::parse_timestamp(&ts_raw).ok_or_else(|| {
-        ApiError::unauthorized_with(
-            "unauthorized",
+        ApiError::new(
+            ApiErrorCode::Unauthorized,
             "X-Vesper-Timestamp must be unix seconds (decimal digits, no leading zero)",
         )
     })?;
     if !vesper_core::valid_nonce(&nonce) {
-        return Err(ApiError::unauthorized_with(
-            "unauthorized",
+        return Err(ApiError::new(
+            ApiErrorCode::Unauthorized,
             "X-Vesper-Nonce must be 16-64 characters of [A-Za-z0-9_-]",
         ));
     }
     let sig = vesper_crypto::parse_signature_hex(&signature).map_err(|_| {
-        ApiError::unauthorized_with(
-            "unauthorized",
+        ApiError::new(
+            ApiErrorCode::Unauthorized,
             "X-Vesper-Signature must be hex (64 or 65 bytes, optional 0x prefix)",
         )
     })?;
     let now = gw.clock.now();
     let window = gw.config.wallet_window_secs;
     if !vesper_core::within_window(ts, now, window) {
-        return Err(ApiError::unauthorized_with(
-            "stale_request",
+        return Err(ApiError::new(
+            ApiErrorCode::StaleRequest,
             format!("X-Vesper-Timestamp is more than {window} s from the gateway's clock"),
         ));
     }
@@ -227,18 +231,14 @@ async fn wallet(gw: &Gateway, req: Request) -> Result<(Principal, Request), ApiE
         .unwrap_or_else(|| "/".into());
     let (parts, body) = req.into_parts();
     let limit = gw.config.max_submit_bytes.max(gw.config.max_program_bytes);
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "request body too large",
-        )
-    })?;
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::new(ApiErrorCode::PayloadTooLarge, "request body too large"))?;
     let message =
         vesper_core::canonical_request(&method, &path_and_query, &bytes, ts, &nonce, &wallet);
     vesper_crypto::verify_wallet_signature(&wallet, message.as_bytes(), &sig).map_err(|_| {
-        ApiError::unauthorized_with(
-            "signature_invalid",
+        ApiError::new(
+            ApiErrorCode::SignatureInvalid,
             "the signature does not verify for this wallet and request",
         )
     })?;
@@ -248,7 +248,10 @@ async fn wallet(gw: &Gateway, req: Request) -> Result<(Principal, Request), ApiE
         .principal_for_wallet(&wallet_str)
         .await?
         .ok_or_else(|| {
-            ApiError::unauthorized_with("unknown_wallet", "this wallet is not mapped to a tenant")
+            ApiError::new(
+                ApiErrorCode::UnknownWallet,
+                "this wallet is not mapped to a tenant",
+            )
         })?;
     // Each (wallet, nonce) once, remembered durably for as long as the timestamp is valid.
     let key = vesper_core::sha256(&[
@@ -259,8 +262,8 @@ async fn wallet(gw: &Gateway, req: Request) -> Result<(Principal, Request), ApiE
     ]);
     let expires = Timestamp((ts + window) * 1000 + 1000);
     if !gw.store.remember_nonce(key, expires, now).await? {
-        return Err(ApiError::unauthorized_with(
-            "replayed_nonce",
+        return Err(ApiError::new(
+            ApiErrorCode::ReplayedNonce,
             "this nonce was already used by this wallet",
         ));
     }

@@ -112,7 +112,7 @@ async fn deliver_one(gw: &Gateway, sender: &CallbackSender, cb: PendingCallback)
     let id = event_id(&cb.job.job_id, cb.status);
     let outcome = match url::Url::parse(&cb.url) {
         Err(_) => CallbackOutcome::Dead {
-            error: "invalid_callback_url".into(),
+            error: vesper_api::ApiErrorCode::InvalidCallbackUrl.as_str().into(),
         },
         Ok(url) => match sender.deliver(&url, &id, &event.to_json()).await {
             Ok(()) => CallbackOutcome::Delivered,

@@ -1,16 +1,18 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use vesper_api::{ApiErrorCode, ErrorBody, ErrorDetail};
 use vesper_store::StoreError;
 
-/// An error as a client sees it: an HTTP status and a stable machine code.
+/// An error as a client sees it: a stable machine code (which fixes the HTTP status, see
+/// [`ApiErrorCode::status`]) and a message.
 ///
 /// Body: `{"error": {"code": "...", "message": "..."}}`, plus `job_status` where it helps.
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    code: ApiErrorCode,
+    /// `code.status()`, except for refusals of the HTTP layer ([`ApiError::from_http_layer`]).
+    status: StatusCode,
     pub message: String,
     pub job_status: Option<&'static str>,
     /// The job the error is about, when the client may not know it (`idempotency_conflict`).
@@ -19,81 +21,73 @@ pub struct ApiError {
     pub headers: Vec<(&'static str, axum::http::HeaderValue)>,
 }
 
-/// The body of every error response.
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = ErrorBody)]
-pub(crate) struct Body<'a> {
-    error: Inner<'a>,
-    /// The job's status, on errors about a job that exists (`result_not_ready`, `job_failed`, …).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<crate::dto::JobStatusName>, nullable = false)]
-    job_status: Option<&'a str>,
-    /// The job an `idempotency_conflict` is about: the one the key already belongs to (keys
-    /// are per tenant, so it is always the caller's own job).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(
-        nullable = false,
-        format = "uuid",
-        example = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"
-    )]
-    job_id: Option<&'a str>,
-}
-/// A stable machine code and a sentence for people.
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = ErrorDetail)]
-pub(crate) struct Inner<'a> {
-    #[schema(example = "job_not_found")]
-    code: &'a str,
-    message: &'a str,
+fn http_status(code: ApiErrorCode) -> StatusCode {
+    StatusCode::from_u16(code.status()).expect("every ApiErrorCode has a valid status")
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ApiErrorCode, message: impl Into<String>) -> Self {
         ApiError {
-            status,
             code,
+            status: http_status(code),
             message: message.into(),
             job_status: None,
             job_id: None,
             headers: Vec::new(),
         }
     }
+
+    /// The JSON error for a status the HTTP layer (axum, hyper, tower-http) chose itself:
+    /// the status stays, the code is the one that names it (`internal` for any 5xx,
+    /// `bad_request` for a 4xx without a code of its own).
+    pub(crate) fn from_http_layer(status: StatusCode, message: impl Into<String>) -> Self {
+        use ApiErrorCode::*;
+        let code = [
+            BadRequest,
+            RouteNotFound,
+            MethodNotAllowed,
+            PayloadTooLarge,
+            UriTooLong,
+            UnsupportedMediaType,
+            HeadersTooLarge,
+        ]
+        .into_iter()
+        .find(|c| c.status() == status.as_u16())
+        .unwrap_or(if status.is_server_error() {
+            Internal
+        } else {
+            BadRequest
+        });
+        ApiError {
+            status,
+            ..ApiError::new(code, message)
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ApiErrorCode {
         self.code
     }
     pub fn with_headers(mut self, h: Vec<(&'static str, axum::http::HeaderValue)>) -> Self {
         self.headers.extend(h);
         self
     }
-    pub fn unauthorized_with(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, code, message)
-    }
     pub fn forbidden(scope: vesper_core::Scope) -> Self {
         Self::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            ApiErrorCode::Forbidden,
             format!("this credential lacks the `{}` scope", scope.as_str()),
         )
     }
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-    /// 422: a well-formed request that names something unknown or not allowed here.
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-    }
     pub fn unauthorized() -> Self {
         Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ApiErrorCode::Unauthorized,
             "missing or invalid credentials (API key or wallet signature)",
         )
     }
     pub fn job_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "job_not_found", "no such job")
+        Self::new(ApiErrorCode::JobNotFound, "no such job")
     }
     pub fn with_job_status(mut self, s: &'static str) -> Self {
         self.job_status = Some(s);
@@ -108,47 +102,31 @@ impl From<StoreError> for ApiError {
             StoreError::NoSpace => {
                 tracing::error!(error = %e, "store unavailable");
                 ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
+                    ApiErrorCode::Unavailable,
                     "store unavailable: no space left on the store's disk; nothing was stored, retry later",
                 )
             }
             e if e.is_transient() => {
                 tracing::error!(error = %e, "store unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "store unavailable; retry later",
-                )
+                ApiError::new(ApiErrorCode::Unavailable, "store unavailable; retry later")
             }
             other => {
                 tracing::error!(error = %other, "store error");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error",
-                )
+                ApiError::new(ApiErrorCode::Internal, "internal error")
             }
         }
     }
 }
 
+/// A `callback_url` the gateway refuses: malformed (400) or naming an address the callback
+/// policy refuses (422).
 impl From<crate::callbacks::CallbackError> for ApiError {
     fn from(e: crate::callbacks::CallbackError) -> Self {
-        use crate::callbacks::CallbackError;
-        match e {
-            CallbackError::InvalidUrl { .. } => ApiError::bad_request(e.code(), e.to_string()),
-            CallbackError::AddressRefused { .. } => ApiError::bad_request(
-                e.code(),
-                "callback_url points to an address this gateway does not call",
-            ),
-            other => {
-                tracing::error!(error = %other, "callback error");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error",
-                )
+        match e.api_code() {
+            Some(code) => ApiError::new(code, e.to_string()),
+            None => {
+                tracing::error!(error = %e, "callback error");
+                ApiError::new(ApiErrorCode::Internal, "internal error")
             }
         }
     }
@@ -156,13 +134,13 @@ impl From<crate::callbacks::CallbackError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            error: Inner {
-                code: self.code,
-                message: &self.message,
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.as_str().to_owned(),
+                message: self.message,
             },
-            job_status: self.job_status,
-            job_id: self.job_id.as_deref(),
+            job_status: self.job_status.map(str::to_owned),
+            job_id: self.job_id,
         };
         let mut resp = (self.status, Json(body)).into_response();
         for (k, v) in self.headers {
@@ -175,5 +153,39 @@ impl IntoResponse for ApiError {
             );
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_http_layer_keeps_its_status() {
+        for (status, code) in [
+            (StatusCode::NOT_FOUND, ApiErrorCode::RouteNotFound),
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                ApiErrorCode::MethodNotAllowed,
+            ),
+            (StatusCode::PAYLOAD_TOO_LARGE, ApiErrorCode::PayloadTooLarge),
+            (StatusCode::URI_TOO_LONG, ApiErrorCode::UriTooLong),
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ApiErrorCode::UnsupportedMediaType,
+            ),
+            (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                ApiErrorCode::HeadersTooLarge,
+            ),
+            (StatusCode::BAD_REQUEST, ApiErrorCode::BadRequest),
+            (StatusCode::REQUEST_TIMEOUT, ApiErrorCode::BadRequest),
+            (StatusCode::LENGTH_REQUIRED, ApiErrorCode::BadRequest),
+            (StatusCode::BAD_GATEWAY, ApiErrorCode::Internal),
+            (StatusCode::INTERNAL_SERVER_ERROR, ApiErrorCode::Internal),
+        ] {
+            let e = ApiError::from_http_layer(status, "x");
+            assert_eq!((e.status(), e.code()), (status, code));
+        }
     }
 }

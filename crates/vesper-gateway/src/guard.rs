@@ -18,9 +18,11 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+
+use vesper_api::ApiErrorCode;
 
 use crate::{ApiError, Gateway};
 
@@ -42,21 +44,6 @@ fn body_limit(gw: &Gateway, route: Option<&str>) -> u64 {
     }
 }
 
-/// The stable code of an error status the HTTP layer produced.
-fn code_for(status: StatusCode) -> &'static str {
-    match status {
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::NOT_FOUND => "route_not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::URI_TOO_LONG => "uri_too_long",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
-        s if s.is_server_error() => "internal",
-        _ => "bad_request",
-    }
-}
-
 pub async fn guard(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
     if let Some(e) = refuse_from_head(&gw, &req) {
         return e.into_response();
@@ -73,8 +60,7 @@ fn refuse_from_head(gw: &Gateway, req: &Request) -> Option<ApiError> {
         .unwrap_or(0);
     if target > MAX_URI_BYTES {
         return Some(ApiError::new(
-            StatusCode::URI_TOO_LONG,
-            "uri_too_long",
+            ApiErrorCode::UriTooLong,
             format!("the request target is over {MAX_URI_BYTES} bytes"),
         ));
     }
@@ -85,8 +71,7 @@ fn refuse_from_head(gw: &Gateway, req: &Request) -> Option<ApiError> {
         .sum();
     if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
         return Some(ApiError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
+            ApiErrorCode::HeadersTooLarge,
             format!("at most {MAX_HEADERS} headers and {MAX_HEADER_BYTES} bytes of them"),
         ));
     }
@@ -98,8 +83,7 @@ fn refuse_from_head(gw: &Gateway, req: &Request) -> Option<ApiError> {
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Some(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ApiErrorCode::PayloadTooLarge,
             format!("this route takes bodies of at most {limit} bytes"),
         ));
     }
@@ -131,7 +115,7 @@ async fn with_error_body(resp: Response) -> Response {
             .to_owned(),
         s => s.chars().take(300).collect(),
     };
-    let json = ApiError::new(status, code_for(status), message).into_response();
+    let json = ApiError::from_http_layer(status, message).into_response();
     let (json_parts, json_body) = json.into_parts();
     parts.headers.insert(
         header::CONTENT_TYPE,

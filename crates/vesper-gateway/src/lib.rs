@@ -20,7 +20,9 @@ mod openapi;
 mod serve;
 mod stream;
 mod waiters;
-pub mod workers;
+
+/// The worker-pool interfaces and wire types, defined in `vesper-api` (re-exported).
+pub use vesper_api::workers;
 
 use std::sync::Arc;
 
@@ -142,26 +144,41 @@ pub struct Gateway {
     callback_policy: callbacks::AddressPolicy,
     directory: std::sync::OnceLock<Arc<dyn workers::WorkerDirectory>>,
     key_broker: std::sync::OnceLock<Arc<dyn workers::KeyBroker>>,
+    /// The node's supervised tasks, for `GET /health`.
+    health: vesper_supervise::Health,
 }
 
 impl Gateway {
-    /// Build the shared state and start the task that turns store events into wake-ups.
-    /// Must be called inside a tokio runtime.
+    /// Build the shared state and start, under `tasks`, the task that turns store events into
+    /// wake-ups (`gateway/events`). `GET /health` reports `tasks`' health. Must be called
+    /// inside a tokio runtime.
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         config: GatewayConfig,
         pool_keys: Vec<X25519PublicKey>,
         identity: Arc<SigningIdentity>,
+        tasks: &vesper_supervise::Supervisor,
     ) -> Arc<Self> {
         let waiters = Arc::new(waiters::Waiters::default());
         let stats = Arc::new(waiters::Stats::default());
-        waiters::spawn_event_pump(
-            store.events(),
-            waiters.clone(),
-            stats.clone(),
-            clock.clone(),
-        );
+        {
+            let (store, waiters, stats, clock) =
+                (store.clone(), waiters.clone(), stats.clone(), clock.clone());
+            tasks.spawn(
+                "gateway/events",
+                vesper_supervise::Policy::RESTART,
+                move |stop| {
+                    waiters::event_pump(
+                        store.events(),
+                        waiters.clone(),
+                        stats.clone(),
+                        clock.clone(),
+                        stop,
+                    )
+                },
+            );
+        }
         let limiters = limits::Limiters::new(limits::Rate {
             per_sec: config.limits.ip_rate_per_sec,
             burst: config.limits.ip_burst,
@@ -187,6 +204,7 @@ impl Gateway {
             callback_policy,
             directory: std::sync::OnceLock::new(),
             key_broker: std::sync::OnceLock::new(),
+            health: tasks.health(),
         })
     }
 

@@ -11,12 +11,13 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
+use vesper_api::ApiErrorCode;
 use vesper_core::TenantId;
 
 use crate::ApiError;
@@ -82,7 +83,7 @@ impl Limiters {
         limiter.check_key(&ip).map_err(|not_until| {
             let wait = not_until.wait_time_from(self.clock.now());
             too_many(
-                "ip_rate_limited",
+                ApiErrorCode::IpRateLimited,
                 "too many requests from this address",
                 *rate,
                 wait,
@@ -97,7 +98,7 @@ impl Limiters {
         limiter.check_key(&ip).map_err(|not_until| {
             let wait = not_until.wait_time_from(self.clock.now());
             too_many(
-                "ip_rate_limited",
+                ApiErrorCode::IpRateLimited,
                 "too many health checks from this address",
                 *rate,
                 wait,
@@ -140,7 +141,7 @@ impl Limiters {
             Err(not_until) => {
                 let wait = not_until.wait_time_from(self.clock.now());
                 Err(too_many(
-                    "rate_limited",
+                    ApiErrorCode::RateLimited,
                     "too many requests for this tenant",
                     rate,
                     wait,
@@ -178,7 +179,7 @@ pub async fn check_tenant_shared(
         let step = vesper_core::gcra::gcra_step(tat, now_us, rate.per_sec, rate.burst);
         if !step.allowed {
             return Err(too_many(
-                "rate_limited",
+                ApiErrorCode::RateLimited,
                 "too many requests for this tenant",
                 rate,
                 Duration::from_micros(step.retry_after_us),
@@ -197,7 +198,7 @@ pub async fn check_tenant_shared(
     }
     // Eight gateways raced us eight times: the tenant is certainly busy enough to wait.
     Err(too_many(
-        "rate_limited",
+        ApiErrorCode::RateLimited,
         "too many requests for this tenant",
         rate,
         Duration::from_secs(1),
@@ -212,11 +213,11 @@ fn rate_headers(rate: Rate, remaining: u32, reset_secs: u64) -> Vec<(&'static st
     ]
 }
 
-fn too_many(code: &'static str, message: &'static str, rate: Rate, wait: Duration) -> ApiError {
+fn too_many(code: ApiErrorCode, message: &'static str, rate: Rate, wait: Duration) -> ApiError {
     let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
     let mut headers = rate_headers(rate, 0, secs);
     headers.push(("retry-after", HeaderValue::from(secs)));
-    ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message).with_headers(headers)
+    ApiError::new(code, message).with_headers(headers)
 }
 
 pub fn apply(headers: &mut HeaderMap, verdict: Verdict) {
@@ -228,6 +229,7 @@ pub fn apply(headers: &mut HeaderMap, verdict: Verdict) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     #[test]
     fn tenant_limit_refuses_past_the_burst_with_retry_after() {
@@ -251,7 +253,7 @@ mod tests {
         }
         let err = l.check_tenant(t, rate).err().unwrap();
         assert_eq!(err.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(err.code(), "rate_limited");
+        assert_eq!(err.code(), ApiErrorCode::RateLimited);
         // Another tenant has its own bucket.
         assert!(l.check_tenant(TenantId(2), rate).is_ok());
         // Unlimited is unlimited.

@@ -1,5 +1,6 @@
 //! Prometheus metrics (`GET /metrics`): the seed's series under a `vesper_` prefix, plus HTTP
-//! request metrics. Labels carry codes and route templates only, never user data.
+//! request metrics. Labels carry codes and route templates only, never user data. The names
+//! are defined in `vesper_api::metrics` (re-exported here); this module installs the exporter.
 //!
 //! Series (also in docs/OBSERVABILITY.md):
 //! - `vesper_jobs_submitted_total{workload_type}`
@@ -23,19 +24,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-pub const JOBS_SUBMITTED: &str = "vesper_jobs_submitted_total";
-pub const JOBS_COMPLETED: &str = "vesper_jobs_completed_total";
-pub const JOBS_FAILED: &str = "vesper_jobs_failed_total";
-pub const JOB_DURATION: &str = "vesper_job_execution_duration_seconds";
-pub const QUEUE_DEPTH: &str = "vesper_queue_depth";
-pub const WORKER_COUNT: &str = "vesper_worker_count";
-pub const HTTP_REQUESTS: &str = "vesper_http_requests_total";
-pub const HTTP_DURATION: &str = "vesper_http_request_duration_seconds";
-pub const RATE_LIMITED: &str = "vesper_rate_limited_total";
-pub const CALLBACKS: &str = "vesper_callbacks_total";
-pub const RECEIPTS_REFUSED: &str = "vesper_receipts_refused_total";
-pub const CONNECTIONS_OPEN: &str = "vesper_http_connections_open";
-pub const CONNECTIONS_REFUSED: &str = "vesper_http_connections_refused_total";
+pub use vesper_api::metrics::*;
 
 /// The process-wide recorder. Installed once; every gateway in the process shares it.
 #[derive(Clone)]

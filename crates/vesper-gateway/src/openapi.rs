@@ -17,7 +17,10 @@ use utoipa::openapi::{
 };
 use utoipa::{Modify, OpenApi, ToResponse};
 
-use crate::dto::*;
+use vesper_api::workers::{
+    KeyGrantBody, KeyRequestInfo, KeyRequestList, WorkerInfo, WorkerListResponse,
+};
+use vesper_api::*;
 
 /// The API's OpenAPI document.
 #[derive(OpenApi)]
@@ -37,30 +40,30 @@ use crate::dto::*;
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(
-        crate::api::health,
-        crate::api::metrics,
-        crate::api::keys,
-        crate::api::upload_program,
-        crate::api::submit,
-        crate::api::submit_batch,
-        crate::api::status,
-        crate::api::result,
-        crate::api::list_jobs,
-        crate::api::cancel,
+        crate::api::system::health,
+        crate::api::system::metrics,
+        crate::api::system::keys,
+        crate::api::system::upload_program,
+        crate::api::submit::submit,
+        crate::api::submit::submit_batch,
+        crate::api::jobs::status,
+        crate::api::jobs::result,
+        crate::api::jobs::list_jobs,
+        crate::api::jobs::cancel,
         crate::stream::events,
-        crate::api::list_workers,
-        crate::api::admin_key_requests,
-        crate::api::admin_key_grant,
-        crate::api::admin_tenants,
-        crate::api::admin_disable,
-        crate::api::admin_enable,
+        crate::api::admin::list_workers,
+        crate::api::admin::admin_key_requests,
+        crate::api::admin::admin_key_grant,
+        crate::api::admin::admin_tenants,
+        crate::api::admin::admin_disable,
+        crate::api::admin::admin_enable,
         openapi_json,
         docs_page,
     ),
     components(
         schemas(
-            crate::error::Body,
-            crate::error::Inner,
+            ErrorBody,
+            ErrorDetail,
             JobStatusName,
             WorkloadTypeName,
             SubmitRequest,
@@ -77,14 +80,15 @@ use crate::dto::*;
             WorkerKeyDto,
             ProgramResponse,
             HealthResponse,
+            DegradedTask,
             TenantDto,
             TenantListResponse,
-            crate::stream::StatusEvent,
-            crate::workers::WorkerInfo,
-            crate::workers::WorkerListResponse,
-            crate::workers::KeyRequestInfo,
-            crate::workers::KeyRequestList,
-            crate::workers::KeyGrantBody,
+            StatusEvent,
+            WorkerInfo,
+            WorkerListResponse,
+            KeyRequestInfo,
+            KeyRequestList,
+            KeyGrantBody,
         ),
         responses(Unauthorized, Forbidden, TooManyRequests, Unavailable, JobNotFound),
     ),
@@ -443,5 +447,31 @@ mod tests {
             let pointer = r.strip_prefix('#').expect("local reference");
             assert!(doc.pointer(pointer).is_some(), "dangling {r}");
         }
+    }
+
+    /// An error code named in a response's description is answered with that response's
+    /// status: the document and `ApiErrorCode::status` cannot drift apart.
+    #[test]
+    fn documented_codes_have_their_status() {
+        let doc: serde_json::Value = serde_json::from_str(document_json()).unwrap();
+        let mut checked = 0;
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                for (status, r) in op["responses"].as_object().unwrap() {
+                    let r = match r["$ref"].as_str() {
+                        Some(rf) => doc.pointer(rf.strip_prefix('#').unwrap()).unwrap(),
+                        None => r,
+                    };
+                    let text = r["description"].as_str().unwrap_or("");
+                    for word in text.split('`').skip(1).step_by(2) {
+                        if let Some(code) = vesper_api::ApiErrorCode::parse(word) {
+                            assert_eq!(code.status().to_string(), *status, "{word}: {text}");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 50, "{checked}");
     }
 }

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::broadcast;
+use vesper_api::{ApiErrorCode, StatusEvent};
 use vesper_core::{JobId, JobStatus, Scope, TenantId};
 use vesper_store::JobEvent;
 
@@ -29,15 +29,6 @@ const MAX_STREAM_LIFETIME: Duration = Duration::from_secs(3600);
 pub struct StreamQuery {
     #[serde(default)]
     job_id: Option<String>,
-}
-
-/// The data of an `event: status` on the live stream.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct StatusEvent {
-    #[schema(format = "uuid")]
-    pub job_id: String,
-    #[schema(value_type = crate::dto::JobStatusName)]
-    pub status: &'static str,
 }
 
 struct StreamState {
@@ -96,7 +87,7 @@ fn status_event(id: JobId, status: JobStatus) -> Event {
         .event("status")
         .json_data(StatusEvent {
             job_id: id.to_string(),
-            status: status.as_str(),
+            status: status.as_str().to_owned(),
         })
         .expect("plain struct serialises")
 }
@@ -120,13 +111,13 @@ fn status_event(id: JobId, status: JobStatus) -> Event {
         (status = 200, description = "A `text/event-stream` of `status` and `resync` events",
             body = String, content_type = "text/event-stream"),
         (status = 400, description = "`invalid_query`: only `?job_id=JOB_ID` is accepted",
-            body = crate::error::Body),
+            body = vesper_api::ErrorBody),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 404, response = crate::openapi::JobNotFound),
         (status = 429, response = crate::openapi::TooManyRequests),
         (status = 503, description = "`too_many_streams` (poll `GET /api/status/{job_id}?wait=30` \
-            instead) or `unavailable`", body = crate::error::Body),
+            instead) or `unavailable`", body = vesper_api::ErrorBody),
     ),
 )]
 pub async fn events(
@@ -136,8 +127,8 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let tenant = caller.need(Scope::Read)?;
     let Ok(Query(q)) = q else {
-        return Err(ApiError::bad_request(
-            "invalid_query",
+        return Err(ApiError::new(
+            ApiErrorCode::InvalidQuery,
             "only ?job_id=JOB_ID is accepted",
         ));
     };
@@ -147,15 +138,13 @@ pub async fn events(
     };
     let tenant_slot = gw.stream_counts.claim(tenant).ok_or_else(|| {
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_streams",
+            ApiErrorCode::TooManyStreams,
             "this tenant has too many live streams open; poll GET /api/status/{job_id}?wait=30",
         )
     })?;
     let permit = gw.streams.clone().try_acquire_owned().map_err(|_| {
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_streams",
+            ApiErrorCode::TooManyStreams,
             "too many live streams are open; poll GET /api/status/{job_id}?wait=30",
         )
     })?;

@@ -101,27 +101,35 @@ impl Stats {
     }
 }
 
-pub fn spawn_event_pump(
+/// Turn store events into wake-ups until `stop` (the supervised task `gateway/events`; a
+/// restart subscribes afresh and wakes every waiter, since it may have missed events).
+pub async fn event_pump(
     mut events: broadcast::Receiver<JobEvent>,
     waiters: Arc<Waiters>,
     stats: Arc<Stats>,
     clock: Arc<dyn Clock>,
+    stop: tokio_util::sync::CancellationToken,
 ) {
-    tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(ev) => {
-                    if ev.status.is_terminal() {
-                        stats.record_done(clock.now());
-                        waiters.wake(&ev.job_id);
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => waiters.wake_all(),
-                Err(broadcast::error::RecvError::Closed) => {
-                    waiters.wake_all();
-                    break;
+    waiters.wake_all();
+    loop {
+        let ev = tokio::select! {
+            ev = events.recv() => ev,
+            _ = stop.cancelled() => break,
+        };
+        match ev {
+            Ok(ev) => {
+                if ev.status.is_terminal() {
+                    stats.record_done(clock.now());
+                    waiters.wake(&ev.job_id);
                 }
             }
+            Err(broadcast::error::RecvError::Lagged(_)) => waiters.wake_all(),
+            Err(broadcast::error::RecvError::Closed) => {
+                waiters.wake_all();
+                // The store is gone: nothing more will come; wait for shutdown.
+                stop.cancelled().await;
+                break;
+            }
         }
-    });
+    }
 }

@@ -21,5 +21,7 @@ pub use error::NetError;
 pub use identity::{NodeIdentity, peer_public_key};
 pub use libp2p::Multiaddr;
 pub use libp2p_identity::PeerId;
-pub use node::{InboundRequest, Net, NetConfig, NetEvent, NetHandle, NetInfo, Reply, peer_of};
+pub use node::{
+    InboundRequest, Net, NetConfig, NetDriver, NetEvent, NetHandle, NetInfo, Reply, peer_of,
+};
 pub use trust::{TrustList, TrustedPeer};

@@ -11,7 +11,8 @@
 //! connections refused above 90 % of system memory), Yamux streams per connection, concurrent
 //! job streams, negotiating streams, and a request timeout: a flood cannot exhaust a node.
 //!
-//! **One owner.** The swarm lives in one task ([`Net::spawn`]); everyone else talks to it over
+//! **One owner.** The swarm lives in one task ([`NetDriver`], run under the node's supervisor;
+//! [`Net::spawn`] detaches it for tests); everyone else talks to it over
 //! bounded channels: [`NetHandle`] for commands, [`InboundRequest`]s for served requests and
 //! [`NetEvent`]s for what happened.
 
@@ -291,13 +292,36 @@ const EVENT_QUEUE: usize = 256;
 /// Refused peers remembered for log-once (then forgotten wholesale).
 const REFUSED_MEMORY: usize = 4096;
 
+/// The swarm's owner task, built but not started: a node runs [`NetDriver::run`] under its
+/// task supervisor. It ends when every [`NetHandle`] is gone.
+pub struct NetDriver(Driver);
+
+impl NetDriver {
+    pub async fn run(self) {
+        self.0.run().await
+    }
+}
+
 impl Net {
-    /// Build the swarm and start its task. `trusted` seeds the trust gate.
+    /// Build the swarm and start its task detached from any supervisor (tests and tools; a
+    /// node uses [`Net::new`] and supervises the driver). `trusted` seeds the trust gate.
     pub fn spawn(
         identity: &NodeIdentity,
         trusted: impl IntoIterator<Item = PeerId>,
         config: NetConfig,
     ) -> Result<Net, NetError> {
+        let (net, driver) = Net::new(identity, trusted, config)?;
+        tokio::spawn(driver.run());
+        Ok(net)
+    }
+
+    /// Build the swarm; the caller runs the returned driver (the swarm's one owner task).
+    /// `trusted` seeds the trust gate.
+    pub fn new(
+        identity: &NodeIdentity,
+        trusted: impl IntoIterator<Item = PeerId>,
+        config: NetConfig,
+    ) -> Result<(Net, NetDriver), NetError> {
         let keypair = identity.keypair().clone();
         let local = keypair.public().to_peer_id();
         let cfg = config.clone();
@@ -399,15 +423,15 @@ impl Net {
             refused_logged: HashSet::new(),
             listen_addrs: Vec::new(),
         };
-        tokio::spawn(driver.run());
-        Ok(Net {
+        let net = Net {
             handle: NetHandle {
                 peer_id: local,
                 commands: cmd_tx,
             },
             requests: req_rx,
             events: ev_rx,
-        })
+        };
+        Ok((net, NetDriver(driver)))
     }
 }
 

@@ -1,7 +1,10 @@
-//! Node assembly for every role: `vesper dev` (gateway, scheduler and N workers in one
-//! process, on the embedded store under one data directory), `vesper gateway` (the stateless
-//! API over a shared store; holds no pool secret) and `vesper worker` (a pool worker taking
-//! jobs straight from a shared store; serves no HTTP). See [`Role`].
+//! Node assembly for every role: the runtime parts of `vesper dev` (scheduler sweeps and N
+//! workers in one process, on the embedded store under one data directory), `vesper gateway`
+//! (the sweeps, start-up set-up and the remote pool, over a shared store; holds no pool secret)
+//! and `vesper worker` (pool workers taking jobs straight from a shared store). See [`Role`].
+//! [`Node::start`] runs every long-running task under the caller's
+//! [`vesper_supervise::Supervisor`]; the HTTP front end (the gateway) is composed on top of a
+//! [`Node`] by the binary (`crates/vesper/src/node.rs`): this crate knows no HTTP.
 //!
 //! Data directory layout (created 0700):
 //! - `vesper.db` (+ `-wal`, `-shm`): the SQLite store (0600)
@@ -18,22 +21,23 @@
 //!
 //! A gateway-only node has no `keys/pool.x25519`: it learns the pool's public keys from the
 //! store, where workers publish them. A worker-only node has no gateway key.
+//!
+//! Tasks ([`Node::start`]; policies in docs/OBSERVABILITY.md, "Supervision"):
+//! `worker/wN` and `sweep` restart; `p2p/swarm` and `p2p/pool` fail fast (they own the swarm
+//! and its channels); `p2p/trust` and `p2p/custodian` restart.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
-use vesper_core::{Clock, RetryPolicy, Scopes, SystemClock, WorkerId};
+use vesper_core::{Clock, RetryPolicy, Scopes, SystemClock, Timestamp, WorkerId};
 use vesper_crypto::{
     ApiKey, KeyKind, SigningIdentity, X25519PublicKey, X25519SecretKey, read_key_file,
     write_key_file,
 };
 use vesper_exec::{Executor, ExecutorConfig};
-use vesper_gateway::{Gateway, GatewayConfig};
 use vesper_store::{RedisOptions, RedisStore, SqliteOptions, SqliteStore, Store};
+use vesper_supervise::{Policy, Supervisor};
 
 use crate::NodeError;
 use crate::datadir::{DirLock, Incarnations};
@@ -50,6 +54,17 @@ pub enum Role {
     Gateway,
     /// Pool workers and the scheduler's sweeps; no HTTP.
     Worker,
+}
+
+impl Role {
+    /// Whether this role serves the API (and so holds a gateway identity).
+    pub fn serves(self) -> bool {
+        self != Role::Worker
+    }
+    /// Whether this role runs workers (and so holds the pool secrets).
+    pub fn works(self) -> bool {
+        self != Role::Gateway
+    }
 }
 
 /// Which store a node opens.
@@ -80,24 +95,25 @@ impl StoreSpec {
     }
 }
 
+/// The node's settings (the HTTP side's are the binary's).
 #[derive(Clone, Debug)]
-pub struct DevConfig {
+pub struct NodeConfig {
     pub role: Role,
     pub store: StoreSpec,
     /// The pool's secret key file (workers); default `keys/pool.x25519` in the data directory.
     pub pool_key: Option<PathBuf>,
     pub data_dir: PathBuf,
-    pub listen: SocketAddr,
     pub workers: usize,
     pub worker: WorkerConfig,
-    pub gateway: GatewayConfig,
-    /// How long shutdown waits for running jobs before leaving them to lease recovery.
-    pub shutdown_grace: Duration,
     /// How often expired leases and results are swept.
     pub reap_interval: Duration,
+    /// How long finished jobs are kept before the sweep forgets them; `None` = forever
+    /// (docs/STORAGE.md, "Retention").
+    pub retention: Option<Duration>,
     /// Fairness between tenants.
     pub fair: vesper_core::sched::FairPolicy,
-    /// Serve remote workers over libp2p (`/vesper/jobs/1`); off when `None`.
+    /// Serve remote workers over libp2p (`/vesper/jobs/1`); off when `None`. Only roles that
+    /// serve the API do.
     pub p2p: Option<P2pConfig>,
 }
 
@@ -119,44 +135,23 @@ pub struct P2pInfo {
     pub listen_addrs: Vec<vesper_net::Multiaddr>,
 }
 
-impl DevConfig {
-    pub fn new(data_dir: PathBuf, listen: SocketAddr) -> Self {
-        DevConfig {
-            role: Role::Dev,
-            store: StoreSpec::Embedded,
-            pool_key: None,
-            data_dir,
-            listen,
-            workers: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
-            worker: WorkerConfig::default(),
-            gateway: GatewayConfig::default(),
-            shutdown_grace: Duration::from_secs(10),
-            reap_interval: Duration::from_millis(500),
-            fair: vesper_core::sched::FairPolicy::default(),
-            p2p: None,
-        }
-    }
-}
-
-/// A running node.
-pub struct DevNode {
-    /// Where the API listens (the unspecified address `0.0.0.0:0` for a worker-only node).
-    pub addr: SocketAddr,
+/// A started node: its tasks run under the supervisor [`Node::start`] was given.
+pub struct Node {
     /// The operator's key: the dev tenant's (dev), or the bootstrap tenant's when this gateway
     /// created it on an empty store (shown once).
     pub operator_key: Option<ApiKey>,
-    pub pool_public_key: X25519PublicKey,
+    /// The pool public keys clients seal to, current first.
+    pub pool_public_keys: Vec<X25519PublicKey>,
+    /// The key that signs `GET /api/keys` (roles that serve the API).
+    pub gateway_identity: Option<SigningIdentity>,
     pub node_id: String,
     pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
     /// The libp2p side, when enabled.
     pub p2p: Option<P2pInfo>,
-    /// The remote pool (gateway side of `/vesper/jobs/1`), when enabled.
+    /// The remote pool (gateway side of `/vesper/jobs/1`), when enabled: the gateway lists
+    /// its workers and relays key grants through it.
     pub remote: Option<Arc<RemotePool>>,
-    shutdown: CancellationToken,
-    tasks: JoinSet<()>,
-    grace: Duration,
     /// Held while the node runs: one node per data directory.
     _lock: DirLock,
 }
@@ -184,7 +179,7 @@ fn load_or_create(
 /// Count the jobs that expiring leases failed for good (`vesper_jobs_failed_total`).
 pub(crate) fn record_expired(x: &vesper_store::Expired) {
     if x.failed > 0 {
-        metrics::counter!(vesper_gateway::metrics::JOBS_FAILED,
+        metrics::counter!(vesper_api::metrics::JOBS_FAILED,
             "error_code" => vesper_core::ErrorCode::LeaseExpired.as_str())
         .increment(x.failed);
     }
@@ -289,55 +284,33 @@ async fn published_pool_keys(store: &dyn Store) -> Result<Vec<X25519PublicKey>, 
     }
 }
 
-impl DevNode {
-    pub async fn start(cfg: DevConfig) -> Result<DevNode, NodeError> {
-        use std::os::unix::fs::PermissionsExt;
+impl Node {
+    /// Set the node up (data directory, store, keys, start-up recovery) and start its tasks
+    /// under `tasks`: workers, the scheduler's sweeps and, when configured, the libp2p side.
+    /// Workers are registered before this returns, so that an API started next lists their
+    /// receipt keys from its first answer.
+    pub async fn start(cfg: NodeConfig, tasks: &Supervisor) -> Result<Node, NodeError> {
         let dir = &cfg.data_dir;
         // One node per data directory: before anything in it is read or written.
         let lock = DirLock::acquire(dir)?;
-        // The metrics recorder before anything counts (start-up recovery does).
-        vesper_gateway::metrics::Metrics::install();
-        std::fs::create_dir_all(dir.join("keys")).map_err(io(dir))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
+        prepare_dir(dir)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let store = open_store(&cfg.store, dir, cfg.fair).await?;
-        let serves = cfg.role != Role::Worker;
-        let works = cfg.role != Role::Gateway;
+        let role = cfg.role;
 
-        // The pool secrets, one per key epoch: workers only. Their public halves are
-        // published for gateways; the newest is the one clients seal to.
-        let pool_sks = if works {
-            let path = cfg
-                .pool_key
-                .clone()
-                .unwrap_or_else(|| dir.join("keys/pool.x25519"));
-            if !path.exists() {
-                load_or_create(&path, KeyKind::X25519Secret, || {
-                    X25519SecretKey::generate().to_bytes().to_vec()
-                })?;
-            }
-            let mut sks = Vec::new();
-            for file in pool_key_epochs(&path) {
-                let sk =
-                    X25519SecretKey::from_bytes(&read_key_file(&file, KeyKind::X25519Secret)?)?;
-                let pk = sk.public_key();
-                store
-                    .publish_pool_key(pk.key_id().as_str(), *pk.as_bytes(), clock.now())
-                    .await?;
-                sks.push(sk);
-            }
-            sks
+        let pool_sks = if role.works() {
+            pool_secrets(&cfg, &*store, &*clock).await?
         } else {
             Vec::new()
         };
-        let pool_pks = if works {
+        let pool_public_keys = if role.works() {
             pool_sks.iter().rev().map(|sk| sk.public_key()).collect()
         } else {
             let mut v = published_pool_keys(&*store).await?;
             v.reverse();
             v
         };
-        let gateway_id = if serves {
+        let gateway_identity = if role.serves() {
             Some(SigningIdentity::from_bytes(&load_or_create(
                 &dir.join("keys/gateway.ed25519"),
                 KeyKind::Ed25519Secret,
@@ -346,293 +319,332 @@ impl DevNode {
         } else {
             None
         };
-        let node_id_path = dir.join("node-id");
-        let node_id = match std::fs::read_to_string(&node_id_path) {
-            Ok(s) => s.trim().to_owned(),
-            Err(_) => {
-                let prefix = match cfg.role {
-                    Role::Dev => "dev",
-                    Role::Gateway => "gw",
-                    Role::Worker => "worker",
-                };
-                let id = format!("{prefix}-{}", hex::encode(rand::random::<[u8; 4]>()));
-                std::fs::write(&node_id_path, &id).map_err(io(&node_id_path))?;
-                id
-            }
-        };
-
-        let operator_key = match cfg.role {
-            // The development tenant and its API key, kept across restarts.
-            Role::Dev => {
-                let key_path = dir.join("dev-api-key");
-                // An existing key file that cannot be read (wrong mode, damaged) is an error,
-                // never silently replaced: the old key would stay valid, unknown to its owner.
-                let api_key = if key_path.exists() {
-                    let k = read_key_file(&key_path, KeyKind::ApiKey)?;
-                    ApiKey::from_string(String::from_utf8_lossy(&k).into_owned())
-                } else {
-                    let k = ApiKey::generate();
-                    write_key_file(&key_path, KeyKind::ApiKey, k.expose().as_bytes(), false)?;
-                    k
-                };
-                if store.principal_for_key(api_key.hash()).await?.is_none() {
-                    let tenant = match store.find_tenant("dev").await? {
-                        Some(t) => t,
-                        None => store.create_tenant("dev", clock.now()).await?,
-                    };
-                    store
-                        .add_api_key(tenant, api_key.hash(), Scopes::ALL, clock.now())
-                        .await?;
-                }
-                Some(api_key)
-            }
-            // On an empty store, a bootstrap tenant whose key is shown once. Two gateways
-            // starting together: one creates it, the other finds the name taken.
-            Role::Gateway if store.tenants().await?.is_empty() => {
-                match store.create_tenant("default", clock.now()).await {
-                    Ok(tenant) => {
-                        let k = ApiKey::generate();
-                        store
-                            .add_api_key(tenant, k.hash(), Scopes::ALL, clock.now())
-                            .await?;
-                        Some(k)
-                    }
-                    Err(vesper_store::StoreError::TenantExists) => None,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            _ => None,
-        };
-
-        // What this node's earlier incarnations held is known dead (the lock says no other
-        // process runs on this directory; a live process with the same node id elsewhere has
-        // its own incarnation): put it back now rather than waiting for the leases to run out.
+        let node_id = node_id(dir, role)?;
+        let operator_key = operator_key(role, dir, &*store, &*clock).await?;
         // (Only nodes with workers have incarnations: a gateway holds no leases.)
-        let worker_prefix = if works {
-            let incarnation = Incarnations::begin(dir, &lock)?;
-            let mut expired = vesper_store::Expired::default();
-            for prefix in incarnation.dead_prefixes(&node_id) {
-                expired += store
-                    .expire_leases_of(&prefix, clock.now(), cfg.worker.retry)
-                    .await?;
-                store.forget_workers(&prefix).await?;
-            }
-            incarnation.recovered()?;
-            if incarnation.foreign > 0 {
-                tracing::warn!(
-                    incarnations = incarnation.foreign,
-                    "this data directory records starts made elsewhere (a copy?): their leases \
-                     are left to expire on their own, since their process may still be running"
-                );
-            }
-            record_expired(&expired);
-            if expired.total() > 0 {
-                tracing::info!(
-                    requeued = expired.requeued,
-                    failed = expired.failed,
-                    "recovered jobs interrupted by the last shutdown"
-                );
-            }
-            format!("{node_id}/{}", incarnation.current)
+        let worker_prefix = if role.works() {
+            recover(dir, &lock, &node_id, &*store, &*clock, cfg.worker.retry).await?
         } else {
             String::new()
         };
 
-        let shutdown = CancellationToken::new();
-        let mut tasks = JoinSet::new();
-
-        // Workers first, so that `GET /api/keys` lists their receipt keys as soon as the API
-        // answers. One executor (compiled-module cache, instance pool) shared by all.
-        let workers = if works { cfg.workers } else { 0 };
-        let executor = Arc::new(Executor::new(ExecutorConfig {
-            max_memory_bytes: cfg.worker.limits.memory_bytes,
-            max_concurrent: (workers as u32) * 2 + 2,
-        })?);
         let keys = Arc::new(PoolKeys::new(pool_sks));
-        for i in 0..workers {
-            let identity = SigningIdentity::from_bytes(&load_or_create(
-                &dir.join(format!("keys/worker-{i}.ed25519")),
-                KeyKind::Ed25519Secret,
-                || SigningIdentity::generate().to_bytes().to_vec(),
-            )?)?;
-            let id = WorkerId::new(format!("{worker_prefix}/w{i}"))?;
-            store
-                .register_worker(&id, identity.public_key().0, clock.now())
-                .await?;
-            let worker = Worker {
-                id,
-                config: cfg.worker.clone(),
-                identity,
-                keys: keys.clone(),
-                executor: executor.clone(),
-                source: Arc::new(StoreSource(store.clone())),
-                clock: clock.clone(),
-            };
-            tasks.spawn(worker.run(shutdown.clone()));
-        }
+        let workers = if role.works() { cfg.workers } else { 0 };
+        start_workers(&cfg, workers, &worker_prefix, &keys, &store, &clock, tasks).await?;
+        start_sweep(&cfg, store.clone(), clock.clone(), tasks);
 
-        // Gateway: public keys only.
-        let gateway = match gateway_id {
-            Some(id) => Some(Gateway::new(
-                store.clone(),
-                clock.clone(),
-                cfg.gateway.clone(),
-                pool_pks.clone(),
-                Arc::new(id),
-            )),
-            None => None,
-        };
-        let addr =
-            match &gateway {
-                None => SocketAddr::from(([0, 0, 0, 0], 0)),
-                Some(gateway) => {
-                    let listener =
-                        tokio::net::TcpListener::bind(cfg.listen)
-                            .await
-                            .map_err(|source| NodeError::Listen {
-                                addr: cfg.listen,
-                                source,
-                            })?;
-                    let addr = listener.local_addr().map_err(|source| NodeError::Listen {
-                        addr: cfg.listen,
-                        source,
-                    })?;
-                    let app = vesper_gateway::router(gateway.clone());
-                    let stop = shutdown.clone();
-                    let conn = cfg.gateway.conn;
-                    tasks.spawn(async move {
-                        vesper_gateway::serve(listener, app, conn, async move {
-                            stop.cancelled().await
-                        })
-                        .await;
-                    });
-                    addr
-                }
-            };
-
-        // Remote workers over libp2p.
-        let (p2p, remote) = match (&cfg.p2p, &gateway) {
-            (Some(p), Some(gw)) => {
-                let keys = if works { Some(keys.clone()) } else { None };
-                let (info, pool) =
-                    start_p2p(p, store.clone(), clock.clone(), keys, &shutdown, &mut tasks).await?;
-                gw.set_worker_directory(pool.clone());
-                gw.set_key_broker(pool.clone());
+        let (p2p, remote) = match &cfg.p2p {
+            Some(p) if role.serves() => {
+                let keys = role.works().then(|| keys.clone());
+                let (info, pool) = start_p2p(p, store.clone(), clock.clone(), keys, tasks).await?;
                 (Some(info), Some(pool))
             }
             _ => (None, None),
         };
 
-        // Callbacks: deliver what the outbox owes (gateways sign them).
-        if let Some(gateway) = &gateway {
-            tasks.spawn(vesper_gateway::run_callback_dispatcher(
-                gateway.clone(),
-                shutdown.clone(),
-            ));
-        }
-
-        // Scheduler duties: expire dead leases, purge results past their TTL.
-        {
-            let gateway = gateway.clone();
-            let store = store.clone();
-            let clock = clock.clone();
-            let stop = shutdown.clone();
-            let retry: RetryPolicy = cfg.worker.retry;
-            let every = cfg.reap_interval;
-            tracing::info!(
-                every_ms = every.as_millis() as u64,
-                "scheduler started: lease reaper and result purge"
-            );
-            tasks.spawn(async move {
-                let mut tick = tokio::time::interval(every);
-                loop {
-                    tokio::select! {
-                        _ = tick.tick() => {}
-                        _ = stop.cancelled() => break,
-                    }
-                    let now = clock.now();
-                    match store.requeue_expired(now, retry).await {
-                        Ok(x) if x.total() > 0 => {
-                            record_expired(&x);
-                            tracing::info!(
-                                requeued = x.requeued,
-                                failed = x.failed,
-                                "expired leases swept"
-                            );
-                        }
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "lease sweep failed"),
-                    }
-                    if let Err(e) = store.purge_expired_results(now).await {
-                        tracing::warn!(error = %e, "result purge failed");
-                    }
-                    if let Some(gateway) = &gateway {
-                        gateway.housekeeping();
-                    }
-                }
-            });
-        }
-
-        Ok(DevNode {
-            addr,
+        Ok(Node {
             operator_key,
-            pool_public_key: pool_pks[0],
+            pool_public_keys,
+            gateway_identity,
             node_id,
             store,
+            clock,
             p2p,
             remote,
-            shutdown,
-            tasks,
-            grace: cfg.shutdown_grace,
             _lock: lock,
         })
     }
+}
 
-    /// The operator's API key. Panics on a node that has none (worker-only, or a gateway that
-    /// found its store already set up): for tests and the dev banner.
-    pub fn api_key(&self) -> &ApiKey {
-        self.operator_key
-            .as_ref()
-            .expect("this node holds no operator API key")
+fn prepare_dir(dir: &Path) -> Result<(), NodeError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir.join("keys")).map_err(io(dir))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))
+}
+
+/// The pool secrets, one per key epoch (workers only). Their public halves are published for
+/// gateways; the newest is the one clients seal to.
+async fn pool_secrets(
+    cfg: &NodeConfig,
+    store: &dyn Store,
+    clock: &dyn Clock,
+) -> Result<Vec<X25519SecretKey>, NodeError> {
+    let path = cfg
+        .pool_key
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("keys/pool.x25519"));
+    if !path.exists() {
+        load_or_create(&path, KeyKind::X25519Secret, || {
+            X25519SecretKey::generate().to_bytes().to_vec()
+        })?;
     }
-
-    /// A token that stops the node when cancelled.
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
+    let mut sks = Vec::new();
+    for file in pool_key_epochs(&path) {
+        let sk = X25519SecretKey::from_bytes(&read_key_file(&file, KeyKind::X25519Secret)?)?;
+        let pk = sk.public_key();
+        store
+            .publish_pool_key(pk.key_id().as_str(), *pk.as_bytes(), clock.now())
+            .await?;
+        sks.push(sk);
     }
+    Ok(sks)
+}
 
-    /// Wait until shutdown is requested, then stop: stop accepting requests, let running jobs
-    /// finish (up to the grace period), and leave anything still running to lease recovery.
-    pub async fn run_until_stopped(mut self) {
-        self.shutdown.cancelled().await;
-        let grace = self.grace;
-        let drained = tokio::time::timeout(grace, async {
-            while self.tasks.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!(
-                "shutdown grace period over; unfinished jobs will be re-queued at next start"
-            );
-            self.tasks.abort_all();
+/// This node's name, kept in `node-id` (made on first start).
+fn node_id(dir: &Path, role: Role) -> Result<String, NodeError> {
+    let path = dir.join("node-id");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        return Ok(s.trim().to_owned());
+    }
+    let prefix = match role {
+        Role::Dev => "dev",
+        Role::Gateway => "gw",
+        Role::Worker => "worker",
+    };
+    let id = format!("{prefix}-{}", hex::encode(rand::random::<[u8; 4]>()));
+    std::fs::write(&path, &id).map_err(io(&path))?;
+    Ok(id)
+}
+
+/// The operator's API key: the development tenant's (dev, kept across restarts), or on an
+/// empty store a bootstrap tenant's, shown once (gateway).
+async fn operator_key(
+    role: Role,
+    dir: &Path,
+    store: &dyn Store,
+    clock: &dyn Clock,
+) -> Result<Option<ApiKey>, NodeError> {
+    match role {
+        Role::Dev => {
+            let key_path = dir.join("dev-api-key");
+            // An existing key file that cannot be read (wrong mode, damaged) is an error,
+            // never silently replaced: the old key would stay valid, unknown to its owner.
+            let api_key = if key_path.exists() {
+                let k = read_key_file(&key_path, KeyKind::ApiKey)?;
+                ApiKey::from_string(String::from_utf8_lossy(&k).into_owned())
+            } else {
+                let k = ApiKey::generate();
+                write_key_file(&key_path, KeyKind::ApiKey, k.expose().as_bytes(), false)?;
+                k
+            };
+            if store.principal_for_key(api_key.hash()).await?.is_none() {
+                let tenant = match store.find_tenant("dev").await? {
+                    Some(t) => t,
+                    None => store.create_tenant("dev", clock.now()).await?,
+                };
+                store
+                    .add_api_key(tenant, api_key.hash(), Scopes::ALL, clock.now())
+                    .await?;
+            }
+            Ok(Some(api_key))
         }
-    }
-
-    pub async fn stop(self) {
-        self.shutdown.cancel();
-        self.run_until_stopped().await;
+        // Two gateways starting together: one creates it, the other finds the name taken.
+        Role::Gateway if store.tenants().await?.is_empty() => {
+            match store.create_tenant("default", clock.now()).await {
+                Ok(tenant) => {
+                    let k = ApiKey::generate();
+                    store
+                        .add_api_key(tenant, k.hash(), Scopes::ALL, clock.now())
+                        .await?;
+                    Ok(Some(k))
+                }
+                Err(vesper_store::StoreError::TenantExists) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        }
+        _ => Ok(None),
     }
 }
 
-/// Start the libp2p node, the remote pool serving it, the trust-list watcher and, in a node
-/// that holds the pool keys, the key custodian.
+/// Start-up recovery. What this node's earlier incarnations held is known dead (the lock says
+/// no other process runs on this directory; a live process with the same node id elsewhere
+/// has its own incarnation): put it back now rather than waiting for the leases to run out.
+/// Returns this incarnation's worker-id prefix.
+async fn recover(
+    dir: &Path,
+    lock: &DirLock,
+    node_id: &str,
+    store: &dyn Store,
+    clock: &dyn Clock,
+    retry: RetryPolicy,
+) -> Result<String, NodeError> {
+    let incarnation = Incarnations::begin(dir, lock)?;
+    let mut expired = vesper_store::Expired::default();
+    for prefix in incarnation.dead_prefixes(node_id) {
+        expired += store.expire_leases_of(&prefix, clock.now(), retry).await?;
+        store.forget_workers(&prefix).await?;
+    }
+    incarnation.recovered()?;
+    if incarnation.foreign > 0 {
+        tracing::warn!(
+            incarnations = incarnation.foreign,
+            "this data directory records starts made elsewhere (a copy?): their leases \
+             are left to expire on their own, since their process may still be running"
+        );
+    }
+    record_expired(&expired);
+    if expired.total() > 0 {
+        tracing::info!(
+            requeued = expired.requeued,
+            failed = expired.failed,
+            "recovered jobs interrupted by the last shutdown"
+        );
+    }
+    Ok(format!("{node_id}/{}", incarnation.current))
+}
+
+/// The pool workers, `worker/wN`, restarted after a panic. One executor (compiled-module
+/// cache, instance pool) shared by all.
+async fn start_workers(
+    cfg: &NodeConfig,
+    workers: usize,
+    prefix: &str,
+    keys: &Arc<PoolKeys>,
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    tasks: &Supervisor,
+) -> Result<(), NodeError> {
+    let executor = Arc::new(Executor::new(ExecutorConfig {
+        max_memory_bytes: cfg.worker.limits.memory_bytes,
+        max_concurrent: (workers as u32) * 2 + 2,
+    })?);
+    for i in 0..workers {
+        let identity = SigningIdentity::from_bytes(&load_or_create(
+            &cfg.data_dir.join(format!("keys/worker-{i}.ed25519")),
+            KeyKind::Ed25519Secret,
+            || SigningIdentity::generate().to_bytes().to_vec(),
+        )?)?;
+        let id = WorkerId::new(format!("{prefix}/w{i}"))?;
+        store
+            .register_worker(&id, identity.public_key().0, clock.now())
+            .await?;
+        let worker = Arc::new(Worker {
+            id,
+            config: cfg.worker.clone(),
+            identity,
+            keys: keys.clone(),
+            executor: executor.clone(),
+            source: Arc::new(StoreSource(store.clone())),
+            clock: clock.clone(),
+        });
+        tasks.spawn(format!("worker/w{i}"), Policy::RESTART, move |stop| {
+            worker.clone().run(stop)
+        });
+    }
+    Ok(())
+}
+
+/// The scheduler's duties, `sweep`: expire dead leases, purge results past their TTL, and
+/// forget finished jobs past their retention.
+fn start_sweep(cfg: &NodeConfig, store: Arc<dyn Store>, clock: Arc<dyn Clock>, tasks: &Supervisor) {
+    let duties = Sweep {
+        retry: cfg.worker.retry,
+        every: cfg.reap_interval,
+        retention: cfg.retention,
+    };
+    tracing::info!(
+        every_ms = duties.every.as_millis() as u64,
+        retention_secs = duties.retention.map(|d| d.as_secs()),
+        "scheduler started: lease reaper, result purge, retention"
+    );
+    tasks.spawn("sweep", Policy::RESTART, move |stop| {
+        sweep(store.clone(), clock.clone(), duties, stop)
+    });
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Sweep {
+    retry: RetryPolicy,
+    every: Duration,
+    retention: Option<Duration>,
+}
+
+/// Finished jobs forgotten per store call (one transaction or script).
+const RETENTION_BATCH: u32 = 500;
+/// Batches per pass: a long backlog is caught up over several passes.
+const RETENTION_BATCHES: u32 = 20;
+
+impl Sweep {
+    /// How often the retention pass runs: once a minute, more often for short windows.
+    fn retention_every(&self, retention: Duration) -> Duration {
+        (retention / 2).clamp(self.every, Duration::from_secs(60))
+    }
+}
+
+async fn sweep(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    duties: Sweep,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(duties.every);
+    let mut next_retention = clock.now();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => break,
+        }
+        let now = clock.now();
+        match store.requeue_expired(now, duties.retry).await {
+            Ok(x) if x.total() > 0 => {
+                record_expired(&x);
+                tracing::info!(
+                    requeued = x.requeued,
+                    failed = x.failed,
+                    "expired leases swept"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "lease sweep failed"),
+        }
+        if let Err(e) = store.purge_expired_results(now).await {
+            tracing::warn!(error = %e, "result purge failed");
+        }
+        if let Some(keep) = duties.retention
+            && now >= next_retention
+        {
+            next_retention = now.plus_ms(duties.retention_every(keep).as_millis() as u64);
+            forget_finished(
+                &*store,
+                Timestamp(now.0.saturating_sub(keep.as_millis() as u64)),
+            )
+            .await;
+        }
+    }
+}
+
+/// One retention pass: forget jobs finished at or before `cutoff`, in bounded batches.
+async fn forget_finished(store: &dyn Store, cutoff: Timestamp) {
+    let mut total = 0;
+    for _ in 0..RETENTION_BATCHES {
+        match store.forget_finished(cutoff, RETENTION_BATCH).await {
+            Ok(n) => {
+                total += n;
+                if n < RETENTION_BATCH as u64 {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "retention sweep failed");
+                break;
+            }
+        }
+    }
+    if total > 0 {
+        metrics::counter!(vesper_api::metrics::JOBS_FORGOTTEN).increment(total);
+        tracing::info!(jobs = total, "finished jobs past their retention forgotten");
+    }
+}
+
+/// Start the libp2p node (`p2p/swarm`), the remote pool serving it (`p2p/pool`), the
+/// trust-list watcher (`p2p/trust`) and, in a node that holds the pool keys, the key custodian
+/// (`p2p/custodian`).
 async fn start_p2p(
     p: &P2pConfig,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     keys: Option<Arc<PoolKeys>>,
-    shutdown: &CancellationToken,
-    tasks: &mut JoinSet<()>,
+    tasks: &Supervisor,
 ) -> Result<(P2pInfo, Arc<RemotePool>), NodeError> {
     use std::collections::HashSet;
     use std::sync::RwLock;
@@ -644,7 +656,7 @@ async fn start_p2p(
         .peer_ids()
         .into_iter()
         .collect();
-    let mut net = Net::spawn(
+    let (mut net, driver) = Net::new(
         &identity,
         initial.iter().copied(),
         NetConfig {
@@ -653,6 +665,8 @@ async fn start_p2p(
             ..NetConfig::default()
         },
     )?;
+    // It owns the swarm, which cannot be rebuilt in place: a panic stops the node.
+    tasks.spawn_once("p2p/swarm", driver.run());
     // The listen addresses, as the OS assigned them. Other events of these first moments are
     // dropped: the pool only acts on disconnects, and no peer holds a lease yet.
     let mut listen_addrs = Vec::new();
@@ -683,8 +697,12 @@ async fn start_p2p(
     }
 
     let pool = RemotePool::new(store, clock, p.remote.clone());
-    // Events go to the pool: disconnects expire leases.
-    tasks.spawn(pool.clone().run(net.requests, net.events, shutdown.clone()));
+    // Requests and events go to the pool (disconnects expire leases). It owns the channels'
+    // receiving ends: fail-fast.
+    {
+        let stop = tasks.token();
+        tasks.spawn_once("p2p/pool", pool.clone().run(net.requests, net.events, stop));
+    }
 
     // The trust list: re-read every second; changes reach the gate and the custodian. This
     // task holds a network handle until shutdown, which keeps the network node running.
@@ -693,33 +711,14 @@ async fn start_p2p(
         let handle = net.handle.clone();
         let trusted = trusted.clone();
         let pool = pool.clone();
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = stop.cancelled() => break,
-                }
-                let now: HashSet<_> = match TrustList::load(&trust_path) {
-                    Ok(l) => l.peer_ids().into_iter().collect(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "trust list unreadable; keeping the last one");
-                        continue;
-                    }
-                };
-                let before = trusted.read().unwrap().clone();
-                for added in now.difference(&before) {
-                    tracing::info!(peer = %added, "peer trusted");
-                    let _ = handle.set_trusted(*added, true).await;
-                }
-                for removed in before.difference(&now) {
-                    tracing::info!(peer = %removed, "peer no longer trusted");
-                    let _ = handle.set_trusted(*removed, false).await;
-                    pool.revoke(removed);
-                }
-                *trusted.write().unwrap() = now;
-            }
+        tasks.spawn("p2p/trust", Policy::RESTART, move |stop| {
+            watch_trust(
+                trust_path.clone(),
+                handle.clone(),
+                trusted.clone(),
+                pool.clone(),
+                stop,
+            )
         });
     }
     if keys.is_none() {
@@ -729,12 +728,11 @@ async fn start_p2p(
         );
     }
     if let Some(keys) = keys {
-        tasks.spawn(crate::remote::custodian::run(
-            pool.clone(),
-            keys,
-            trusted,
-            shutdown.clone(),
-        ));
+        let pool = pool.clone();
+        let trusted = trusted.clone();
+        tasks.spawn("p2p/custodian", Policy::RESTART, move |stop| {
+            crate::remote::custodian::run(pool.clone(), keys.clone(), trusted.clone(), stop)
+        });
     }
     Ok((
         P2pInfo {
@@ -743,4 +741,40 @@ async fn start_p2p(
         },
         pool,
     ))
+}
+
+/// Follow `trusted_peers.json`: tell the trust gate and the pool what changed.
+async fn watch_trust(
+    path: PathBuf,
+    handle: vesper_net::NetHandle,
+    trusted: Arc<std::sync::RwLock<std::collections::HashSet<vesper_net::PeerId>>>,
+    pool: Arc<RemotePool>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    use std::collections::HashSet;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => break,
+        }
+        let now: HashSet<_> = match vesper_net::TrustList::load(&path) {
+            Ok(l) => l.peer_ids().into_iter().collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "trust list unreadable; keeping the last one");
+                continue;
+            }
+        };
+        let before = trusted.read().unwrap().clone();
+        for added in now.difference(&before) {
+            tracing::info!(peer = %added, "peer trusted");
+            let _ = handle.set_trusted(*added, true).await;
+        }
+        for removed in before.difference(&now) {
+            tracing::info!(peer = %removed, "peer no longer trusted");
+            let _ = handle.set_trusted(*removed, false).await;
+            pool.revoke(removed);
+        }
+        *trusted.write().unwrap() = now;
+    }
 }

@@ -16,6 +16,7 @@ use vesper_crypto::{
 use vesper_exec::{Executor, RunRequest};
 use vesper_store::{LeaseRef, LeasedJob, NewResult, StoreError};
 
+use crate::handin::{self, HandIn, HandedIn};
 use crate::source::JobSource;
 use zeroize::Zeroize;
 
@@ -91,12 +92,8 @@ enum Outcome {
 
 impl Worker {
     /// Serve jobs until `shutdown` is cancelled. A job already running is finished first.
-    pub async fn run(self, shutdown: CancellationToken) {
-        let this = Arc::new(self);
-        this.serve(shutdown).await
-    }
-
-    async fn serve(self: Arc<Self>, shutdown: CancellationToken) {
+    /// Shared, so that its supervisor can start it again after a panic.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let work = self.source.work_available();
         // The previous job's hand-in, still committing while this worker leases and runs the
         // next one: at most one outstanding, so a worker never has more than two jobs.
@@ -193,9 +190,10 @@ impl Worker {
         (lease, outcome, started)
     }
 
-    /// Hand the outcome in. While the store is unreachable (Redis restarting, a disk hiccup)
-    /// keep trying, with backoff, for as long as the lease could still be ours: the work is
-    /// done and a retry is cheaper than running the job again. A fenced lease ends it.
+    /// Hand the outcome in (the shared path, `handin.rs`). While the store is unreachable
+    /// (Redis restarting, a disk hiccup) keep trying, with backoff, for as long as the lease
+    /// could still be ours: the work is done and a retry is cheaper than running the job
+    /// again. A fenced lease ends it.
     async fn hand_in(
         &self,
         lease: LeaseRef,
@@ -203,36 +201,54 @@ impl Worker {
         started: vesper_core::Timestamp,
         request_id: Option<String>,
     ) {
+        let hand_in = match outcome {
+            Outcome::Done(result) => HandIn::Completed(result),
+            Outcome::Failed(code) => HandIn::Failed(code),
+            // Never handed in (`run` spawns no hand-in for it).
+            Outcome::LeaseLost => return,
+        };
         let request_id = request_id.as_deref().unwrap_or("-");
         let deadline = std::time::Instant::now() + Duration::from_millis(self.config.lease_ms);
         let mut delay = Duration::from_millis(100);
         loop {
             let now = self.clock.now();
-            let r = self
-                .try_hand_in(&lease, &outcome, started, now, request_id)
-                .await;
+            let r = handin::hand_in(
+                &*self.source,
+                &lease,
+                hand_in.clone(),
+                now,
+                self.config.retry,
+            )
+            .await;
             match r {
-                Ok(()) => return,
+                Ok(HandedIn::Completed) => {
+                    tracing::info!(job = %lease.job_id, worker = %self.id, request_id,
+                        ms = now.saturating_since(started), "job completed");
+                    return;
+                }
+                Ok(HandedIn::Failed(d)) => {
+                    let code = match &hand_in {
+                        HandIn::Failed(code) => code.as_str(),
+                        HandIn::Completed(_) => "-",
+                    };
+                    tracing::info!(job = %lease.job_id, worker = %self.id, request_id, code,
+                        decision = ?d, "job attempt failed");
+                    return;
+                }
+                Ok(HandedIn::Refused { field, ended }) => {
+                    // This worker's own receipt disagrees with the job: a bug, never stored.
+                    // The attempt ended now, so that the job is retried without waiting out
+                    // the lease.
+                    tracing::error!(job = %lease.job_id, worker = %self.id, %field,
+                        "hand-in refused: the receipt misstates the job");
+                    if let Err(e) = ended {
+                        tracing::warn!(job = %lease.job_id, error = %e, "could not report the refused hand-in");
+                    }
+                    return;
+                }
                 Err(StoreError::Fenced { .. }) => {
                     tracing::warn!(job = %lease.job_id, worker = %self.id,
                         "lease lost before hand-in; result discarded");
-                    return;
-                }
-                Err(StoreError::BadReceipt { field, .. }) => {
-                    // This worker's own receipt disagrees with the job: a bug, never stored.
-                    // End the attempt now so that the job is retried without waiting out the
-                    // lease.
-                    tracing::error!(job = %lease.job_id, worker = %self.id, %field,
-                        "hand-in refused: the receipt misstates the job");
-                    metrics::counter!(vesper_gateway::metrics::RECEIPTS_REFUSED, "field" => field.as_str())
-                        .increment(1);
-                    let failed = Outcome::Failed(ErrorCode::BadReceipt);
-                    if let Err(e) = self
-                        .try_hand_in(&lease, &failed, started, self.clock.now(), request_id)
-                        .await
-                    {
-                        tracing::warn!(job = %lease.job_id, error = %e, "could not report the refused hand-in");
-                    }
                     return;
                 }
                 Err(e) if e.is_transient() && std::time::Instant::now() + delay < deadline => {
@@ -246,41 +262,6 @@ impl Worker {
                     return;
                 }
             }
-        }
-    }
-
-    async fn try_hand_in(
-        &self,
-        lease: &LeaseRef,
-        outcome: &Outcome,
-        started: vesper_core::Timestamp,
-        now: vesper_core::Timestamp,
-        request_id: &str,
-    ) -> Result<(), StoreError> {
-        match outcome {
-            Outcome::Done(result) => {
-                let exec_secs = result.receipt.execution_time_ms as f64 / 1000.0;
-                self.source.complete(lease, result.clone(), now).await.map(|_| {
-                    metrics::counter!(vesper_gateway::metrics::JOBS_COMPLETED).increment(1);
-                    metrics::histogram!(vesper_gateway::metrics::JOB_DURATION).record(exec_secs);
-                    tracing::info!(job = %lease.job_id, worker = %self.id, request_id,
-                        ms = now.saturating_since(started), "job completed");
-                })
-            }
-            // Never handed in (`serve` spawns no hand-in for it).
-            Outcome::LeaseLost => Ok(()),
-            Outcome::Failed(code) => self
-                .source
-                .fail(lease, *code, now, self.config.retry)
-                .await
-                .map(|d| {
-                    if matches!(d, vesper_core::RetryDecision::Fail { .. }) {
-                        metrics::counter!(vesper_gateway::metrics::JOBS_FAILED, "error_code" => code.as_str())
-                            .increment(1);
-                    }
-                    tracing::info!(job = %lease.job_id, worker = %self.id, request_id, code = code.as_str(),
-                        decision = ?d, "job attempt failed");
-                }),
         }
     }
 

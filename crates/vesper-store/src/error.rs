@@ -80,9 +80,7 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            StoreError::Unavailable
-                | StoreError::NoSpace
-                | StoreError::Backend { .. }
+            StoreError::Unavailable | StoreError::NoSpace | StoreError::Backend { .. }
         )
     }
 }

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use vesper_core::{Clock, Scopes, SystemClock, TenantId, WalletId};
 use vesper_crypto::{ApiKey, KeyKind, write_key_file};
-use vesper_store::{SqliteOptions, SqliteStore, Store, StoreError, TenantSettings};
+use vesper_store::{JobStore as _, SqliteOptions, SqliteStore, Store, StoreError, TenantSettings};
 
 #[derive(Args)]
 pub struct StoreOpts {

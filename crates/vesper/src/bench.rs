@@ -90,17 +90,17 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
             tmp.path().to_owned()
         }
     };
-    let mut cfg = vesper_node::dev::DevConfig::new(dir.clone(), "127.0.0.1:0".parse()?);
+    let mut cfg = vesper::node::DevConfig::new(dir.clone(), "127.0.0.1:0".parse()?);
     let namespace = format!("bench-{}", hex::encode(rand::random::<[u8; 4]>()));
-    cfg.store = vesper_node::dev::StoreSpec::parse(&a.store, &namespace)
+    cfg.store = vesper::node::StoreSpec::parse(&a.store, &namespace)
         .context("--store must be embedded, memory or redis://HOST:PORT/DB")?;
     let store_desc = match &cfg.store {
-        vesper_node::dev::StoreSpec::Redis { url, .. } => format!("{url} (namespace {namespace})"),
-        vesper_node::dev::StoreSpec::Memory => "memory".to_owned(),
-        vesper_node::dev::StoreSpec::Embedded => format!("embedded in {}", dir.display()),
+        vesper::node::StoreSpec::Redis { url, .. } => format!("{url} (namespace {namespace})"),
+        vesper::node::StoreSpec::Memory => "memory".to_owned(),
+        vesper::node::StoreSpec::Embedded => format!("embedded in {}", dir.display()),
     };
     let redis_url = match &cfg.store {
-        vesper_node::dev::StoreSpec::Redis { url, .. } => Some(url.clone()),
+        vesper::node::StoreSpec::Redis { url, .. } => Some(url.clone()),
         _ => None,
     };
     if let Some(w) = a.workers {
@@ -115,7 +115,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     cfg.gateway.quotas.max_queued = None;
     let workers = cfg.workers;
-    let node = vesper_node::dev::DevNode::start(cfg).await?;
+    let node = vesper::node::DevNode::start(cfg).await?;
     let base = format!("http://{}", node.addr);
     let client = Client::new(&base, Some(node.api_key().expose().to_owned()))?;
     let sk = X25519SecretKey::generate();
@@ -208,7 +208,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
 
 /// Queue `n` valid low-priority jobs straight through the store (fast, batched).
 async fn prefill(
-    node: &vesper_node::dev::DevNode,
+    node: &vesper::node::DevNode,
     pool: &vesper_crypto::X25519PublicKey,
     sk: &X25519SecretKey,
     pid: ProgramId,

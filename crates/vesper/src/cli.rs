@@ -231,13 +231,10 @@ impl DevArgs {
     }
 }
 
-pub async fn dev(
-    c: crate::config::Config,
-    role: vesper_node::dev::Role,
-) -> anyhow::Result<ExitCode> {
-    use vesper_node::dev::{Role, StoreSpec};
+pub async fn dev(c: crate::config::Config, role: vesper::node::Role) -> anyhow::Result<ExitCode> {
+    use vesper::node::{Role, StoreSpec};
     let data = c.node.data_dir.clone();
-    let mut cfg = vesper_node::dev::DevConfig::new(data.clone(), c.listen()?);
+    let mut cfg = vesper::node::DevConfig::new(data.clone(), c.listen()?);
     cfg.role = role;
     cfg.store = StoreSpec::parse(&c.node.store, &c.node.namespace).with_context(|| {
         format!(
@@ -300,9 +297,10 @@ pub async fn dev(
         burst: c.scheduler.burst,
     };
     cfg.reap_interval = Duration::from_millis(c.scheduler.reap_interval_ms.max(50));
+    cfg.retention = c.retention_jobs()?;
     let p2p_listen = c.p2p_listen()?;
     if !p2p_listen.is_empty() && role != Role::Worker {
-        cfg.p2p = Some(vesper_node::dev::P2pConfig {
+        cfg.p2p = Some(vesper::node::P2pConfig {
             home: c.p2p_home()?,
             listen: p2p_listen,
             mdns: c.p2p.mdns,
@@ -327,7 +325,7 @@ pub async fn dev(
         Role::Gateway => "gateway",
         Role::Worker => "worker",
     };
-    let node = vesper_node::dev::DevNode::start(cfg)
+    let node = vesper::node::DevNode::start(cfg)
         .await
         .with_context(|| format!("starting vesper {what}"))?;
     use base64::Engine as _;
@@ -376,13 +374,38 @@ pub async fn dev(
     }
     println!("Press Ctrl-C to stop.");
     let token = node.shutdown_token();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        eprintln!("shutting down: finishing running jobs...");
-        token.cancel();
-    });
-    node.run_until_stopped().await;
-    Ok(ExitCode::SUCCESS)
+    let run = node.run_until_stopped();
+    stopped(until_interrupted(run, token).await)
+}
+
+/// Exit status 70 (`EX_SOFTWARE`) when a fail-fast task stopped the node (its panic or error
+/// is in the log, with the task's name).
+const EXIT_TASK_FAILED: u8 = 70;
+
+fn stopped(r: Result<(), vesper_supervise::Failure>) -> anyhow::Result<ExitCode> {
+    match r {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(f) => {
+            eprintln!("error: {f}; stopped");
+            Ok(ExitCode::from(EXIT_TASK_FAILED))
+        }
+    }
+}
+
+/// Drive `run` (a node's life) to its end; on Ctrl-C, cancel `token` first.
+async fn until_interrupted<T>(
+    run: impl std::future::Future<Output = T>,
+    token: tokio_util::sync::CancellationToken,
+) -> T {
+    tokio::pin!(run);
+    tokio::select! {
+        r = &mut run => r,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("shutting down: finishing running jobs...");
+            token.cancel();
+            run.await
+        }
+    }
 }
 
 /// Raise the soft `RLIMIT_NOFILE` to the hard limit; returns the soft limit now in force.
@@ -460,17 +483,18 @@ async fn remote_worker_main(c: &crate::config::Config) -> anyhow::Result<ExitCod
         identity.peer_id()
     );
     println!("Press Ctrl-C to stop.");
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let token = shutdown.clone();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        eprintln!("shutting down: finishing running jobs...");
-        token.cancel();
-    });
-    vesper_node::remote::client::run(cfg, shutdown)
-        .await
-        .context("remote worker")?;
-    Ok(ExitCode::SUCCESS)
+    let tasks = vesper_supervise::Supervisor::new(tokio_util::sync::CancellationToken::new());
+    let token = tasks.token();
+    let run = async {
+        vesper_node::remote::client::start(cfg, &tasks).await?;
+        tasks.token().cancelled().await;
+        Ok::<_, vesper_node::NodeError>(())
+    };
+    let started = until_interrupted(run, token).await;
+    // Running jobs get the same grace as a dev node's.
+    let r = tasks.shutdown(Duration::from_secs(10)).await;
+    started.context("remote worker")?;
+    stopped(r)
 }
 
 fn hostname() -> String {

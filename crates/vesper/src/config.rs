@@ -20,6 +20,7 @@ pub struct Config {
     pub worker: WorkerSection,
     pub callbacks: CallbacksSection,
     pub p2p: P2pSection,
+    pub retention: RetentionSection,
 }
 
 /// The node fabric (docs/NETWORK.md).
@@ -128,6 +129,15 @@ pub struct WorkerSection {
     pub wall_ms: u64,
 }
 
+/// What the store forgets, and when (docs/STORAGE.md, "Retention").
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSection {
+    /// How long a finished job (with its result, callbacks and idempotency key) is kept after
+    /// it finished: a duration like "30d" or "12h", or "off" to keep jobs forever.
+    pub jobs: String,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 #[derive(Default)]
@@ -181,6 +191,7 @@ impl Default for Config {
             },
             callbacks: CallbacksSection::default(),
             p2p: P2pSection::default(),
+            retention: RetentionSection { jobs: "30d".into() },
         }
     }
 }
@@ -228,6 +239,11 @@ impl Default for QuotasSection {
 impl Default for SchedulerSection {
     fn default() -> Self {
         Config::default().scheduler
+    }
+}
+impl Default for RetentionSection {
+    fn default() -> Self {
+        Config::default().retention
     }
 }
 impl Default for WorkerSection {
@@ -363,10 +379,28 @@ impl Config {
             bail!("config key `scheduler.quantum` must be at least 1");
         }
         self.callback_networks()?;
+        self.retention_jobs()?;
         self.p2p_listen()?;
         self.p2p_connect()?;
         self.placement()?;
         Ok(())
+    }
+
+    /// How long finished jobs are kept; `None` = forever (`retention.jobs = "off"`).
+    pub fn retention_jobs(&self) -> anyhow::Result<Option<std::time::Duration>> {
+        let v = self.retention.jobs.trim();
+        if v == "off" {
+            return Ok(None);
+        }
+        let d = humantime::parse_duration(v).map_err(|_| {
+            anyhow::anyhow!(
+                "config key `retention.jobs` must be a duration like \"30d\" or \"12h\", or \"off\", got {v:?}"
+            )
+        })?;
+        if d < std::time::Duration::from_secs(1) {
+            bail!("config key `retention.jobs` must be at least 1s, got {v:?}");
+        }
+        Ok(Some(d))
     }
 
     pub fn placement(&self) -> anyhow::Result<vesper_core::placement::Policy> {
@@ -523,6 +557,41 @@ mod tests {
         assert_eq!(cfg.limits.tenant_rate_per_sec, 7);
         assert_eq!(cfg.node.workers, 5);
         assert_eq!(cfg.callback_networks().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn retention_is_a_duration_or_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v.toml");
+        let load_with = |text: &str| {
+            std::fs::write(&p, text).unwrap();
+            load(Some(&p), &no_env)
+        };
+        let (cfg, _) = load_with("").unwrap();
+        assert_eq!(
+            cfg.retention_jobs().unwrap(),
+            Some(std::time::Duration::from_secs(30 * 86_400))
+        );
+        let (cfg, _) = load_with("[retention]\njobs = \"off\"\n").unwrap();
+        assert_eq!(cfg.retention_jobs().unwrap(), None);
+        let (cfg, _) = load_with("[retention]\njobs = \"7d\"\n").unwrap();
+        assert_eq!(
+            cfg.retention_jobs().unwrap(),
+            Some(std::time::Duration::from_secs(7 * 86_400))
+        );
+        for bad in ["soon", "10ms", ""] {
+            let e = format!(
+                "{:#}",
+                load_with(&format!("[retention]\njobs = \"{bad}\"\n")).unwrap_err()
+            );
+            assert!(e.contains("`retention.jobs`"), "{bad}: {e}");
+        }
+        let env = |k: &str| (k == "VESPER_RETENTION_JOBS").then(|| "12h".to_owned());
+        let (cfg, _) = load(None, &env).unwrap();
+        assert_eq!(
+            cfg.retention_jobs().unwrap(),
+            Some(std::time::Duration::from_secs(12 * 3600))
+        );
     }
 
     #[test]

@@ -20,7 +20,10 @@ type Boxed = Box<dyn Layer<Registry> + Send + Sync>;
 const COMPONENTS: &[(&str, &[&str])] = &[
     ("gateway.log", &["vesper_gateway", "tower_http"]),
     ("worker.log", &["vesper_node::worker", "vesper_exec"]),
-    ("scheduler.log", &["vesper_node::dev", "vesper_store"]),
+    (
+        "scheduler.log",
+        &["vesper_node::dev", "vesper_store", "vesper_supervise"],
+    ),
 ];
 
 fn fmt_layer<W>(writer: W, json: bool, ansi: bool) -> Boxed

@@ -9,7 +9,7 @@ mod logging;
 mod peers;
 
 use clap::{Parser, Subcommand};
-use vesper_node::dev::Role;
+use vesper::node::Role;
 
 #[derive(Parser)]
 #[command(name = "vesper", version, about = "Private, verifiable compute")]

@@ -16,7 +16,8 @@ use std::time::Duration;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use reqwest::redirect;
-use url::{Host, Url};
+use url::Url;
+use vesper_api::ApiErrorCode;
 use vesper_core::Clock;
 use vesper_crypto::SigningIdentity;
 
@@ -98,8 +99,8 @@ impl DeliveryError {
     /// Stable machine code, for the outbox's last error.
     pub fn code(&self) -> &'static str {
         match self {
-            DeliveryError::Refused(_) => "callback_address_refused",
-            DeliveryError::InvalidUrl(_) => "invalid_callback_url",
+            DeliveryError::Refused(_) => ApiErrorCode::CallbackAddressRefused.as_str(),
+            DeliveryError::InvalidUrl(_) => ApiErrorCode::InvalidCallbackUrl.as_str(),
             DeliveryError::InvalidEventId => "invalid_callback_event_id",
             DeliveryError::TooManyRedirects => "callback_too_many_redirects",
             DeliveryError::Status(_) => "callback_http_status",
@@ -328,33 +329,17 @@ fn redirect_policy(policy: Arc<AddressPolicy>) -> redirect::Policy {
         if downgrade {
             return attempt.error(RedirectRefused::Url(UrlProblem::Scheme));
         }
-        if let Err(problem) = check_redirect_target(next) {
-            return attempt.error(RedirectRefused::Url(problem));
+        match ssrf::check_url(next, &policy, ssrf::UrlUse::Redirect) {
+            Ok(()) => attempt.follow(),
+            Err(CallbackError::AddressRefused { refusal }) => {
+                attempt.error(RedirectRefused::Address(refusal))
+            }
+            Err(CallbackError::InvalidUrl { problem }) => {
+                attempt.error(RedirectRefused::Url(problem))
+            }
+            Err(_) => attempt.error(RedirectRefused::Url(UrlProblem::Unparseable)),
         }
-        if let Err(refusal) = ssrf::check_ip_literal(next, &policy) {
-            return attempt.error(RedirectRefused::Address(refusal));
-        }
-        attempt.follow()
     })
-}
-
-/// Like the submit-time shape check, but a fragment is harmless here (it is not sent).
-fn check_redirect_target(url: &Url) -> Result<(), UrlProblem> {
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(UrlProblem::Scheme);
-    }
-    match url.host() {
-        None => return Err(UrlProblem::MissingHost),
-        Some(Host::Domain("")) => return Err(UrlProblem::MissingHost),
-        Some(_) => {}
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(UrlProblem::Userinfo);
-    }
-    if url.as_str().len() > ssrf::MAX_CALLBACK_URL_BYTES {
-        return Err(UrlProblem::TooLong);
-    }
-    Ok(())
 }
 
 /// Map a reqwest error to a delivery error, recognising our own refusals in its sources.

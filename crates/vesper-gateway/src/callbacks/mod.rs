@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use vesper_api::ApiErrorCode;
 use vesper_core::{ErrorCode, JobId, JobStatus, Timestamp};
 use vesper_store::JobRecord;
 
@@ -53,14 +54,24 @@ pub enum CallbackError {
 }
 
 impl CallbackError {
-    /// Stable machine code.
+    /// The API error a refused `callback_url` is answered with; `None` for errors that are
+    /// not about a client's URL.
+    pub fn api_code(&self) -> Option<ApiErrorCode> {
+        match self {
+            CallbackError::InvalidUrl { .. } => Some(ApiErrorCode::InvalidCallbackUrl),
+            CallbackError::AddressRefused { .. } => Some(ApiErrorCode::CallbackAddressRefused),
+            _ => None,
+        }
+    }
+
+    /// Stable machine code (the API's code for a refused URL).
     pub fn code(&self) -> &'static str {
         match self {
-            CallbackError::InvalidUrl { .. } => "invalid_callback_url",
-            CallbackError::AddressRefused { .. } => "callback_address_refused",
+            CallbackError::InvalidUrl { .. } => ApiErrorCode::InvalidCallbackUrl.as_str(),
+            CallbackError::AddressRefused { .. } => ApiErrorCode::CallbackAddressRefused.as_str(),
             CallbackError::MalformedHeader { .. } => "malformed_callback_header",
             CallbackError::BadSignature => "bad_callback_signature",
-            CallbackError::Client { .. } => "internal",
+            CallbackError::Client { .. } => ApiErrorCode::Internal.as_str(),
         }
     }
 }

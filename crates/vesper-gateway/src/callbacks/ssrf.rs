@@ -1,10 +1,11 @@
 //! Which callback destinations the gateway may connect to (SSRF protection).
 //!
-//! Two checks, both required:
-//! - at submit time, [`validate_callback_url`] checks the URL's shape and, when the host is an
-//!   IP literal, the address;
-//! - at connect time, every address a name resolves to is checked by the sender's resolver and
-//!   every redirect hop by its redirect policy (see `deliver.rs`).
+//! One policy, [`check_url`] (shape, then an IP-literal host against [`AddressPolicy::check`]),
+//! applied everywhere a URL or an address is met:
+//! - at submit time, [`validate_callback_url`] (the raw string's checks, then [`check_url`]);
+//! - at delivery, again [`validate_callback_url`] (the policy may have changed), every
+//!   redirect hop through [`check_url`] in the sender's redirect policy, and every address a
+//!   name resolves to through [`AddressPolicy::check`] in its resolver (see `deliver.rs`).
 //!
 //! The policy is a deny-list of special-purpose ranges (IANA special-purpose registries, RFC
 //! 6890 and successors) with an operator allow-list on top. IPv6 addresses that embed an IPv4
@@ -168,28 +169,45 @@ impl std::fmt::Display for UrlProblem {
 /// An IP-literal host must pass `policy`; names are checked when the sender connects (they
 /// may resolve differently by then).
 pub fn validate_callback_url(s: &str, policy: &AddressPolicy) -> Result<Url, CallbackError> {
-    let url = check_shape(s).map_err(|problem| CallbackError::InvalidUrl { problem })?;
-    check_ip_literal(&url, policy).map_err(|refusal| CallbackError::AddressRefused { refusal })?;
+    let url = parse(s).map_err(|problem| CallbackError::InvalidUrl { problem })?;
+    check_url(&url, policy, UrlUse::Submitted)?;
     Ok(url)
 }
 
-fn check_shape(s: &str) -> Result<Url, UrlProblem> {
+/// Where a URL is met.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum UrlUse {
+    /// A client's `callback_url`: a fragment is refused (it would be dropped silently).
+    Submitted,
+    /// A redirect target while delivering: a fragment is harmless (it is not sent).
+    Redirect,
+}
+
+/// The callback URL policy, for submitted URLs and redirect targets alike: `http` or
+/// `https`, a host, no userinfo, no fragment (when submitted), at most
+/// [`MAX_CALLBACK_URL_BYTES`] once normalised, and an IP-literal host that `policy` admits.
+/// (Names are vetted when they are resolved, by [`AddressPolicy::check`].)
+pub(super) fn check_url(
+    url: &Url,
+    policy: &AddressPolicy,
+    used: UrlUse,
+) -> Result<(), CallbackError> {
+    check_parsed(url, used).map_err(|problem| CallbackError::InvalidUrl { problem })?;
+    check_ip_literal(url, policy).map_err(|refusal| CallbackError::AddressRefused { refusal })
+}
+
+/// The checks of the string as the client gave it, and parsing.
+fn parse(s: &str) -> Result<Url, UrlProblem> {
     if s.len() > MAX_CALLBACK_URL_BYTES {
         return Err(UrlProblem::TooLong);
     }
     if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(UrlProblem::Whitespace);
     }
-    let url = Url::parse(s).map_err(|_| UrlProblem::Unparseable)?;
-    check_parsed(&url)?;
-    if url.as_str().len() > MAX_CALLBACK_URL_BYTES {
-        return Err(UrlProblem::TooLong);
-    }
-    Ok(url)
+    Url::parse(s).map_err(|_| UrlProblem::Unparseable)
 }
 
-/// The checks that also apply to every redirect target.
-pub(super) fn check_parsed(url: &Url) -> Result<(), UrlProblem> {
+fn check_parsed(url: &Url, used: UrlUse) -> Result<(), UrlProblem> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(UrlProblem::Scheme);
     }
@@ -201,8 +219,11 @@ pub(super) fn check_parsed(url: &Url) -> Result<(), UrlProblem> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(UrlProblem::Userinfo);
     }
-    if url.fragment().is_some() {
+    if used == UrlUse::Submitted && url.fragment().is_some() {
         return Err(UrlProblem::Fragment);
+    }
+    if url.as_str().len() > MAX_CALLBACK_URL_BYTES {
+        return Err(UrlProblem::TooLong);
     }
     Ok(())
 }
@@ -210,7 +231,7 @@ pub(super) fn check_parsed(url: &Url) -> Result<(), UrlProblem> {
 /// Check the host if it is an IP literal. Such hosts never reach a resolver, so this is the
 /// only check they get. (The URL parser already turned `2130706433`, `0x7f.1` and friends
 /// into `Host::Ipv4`.)
-pub(super) fn check_ip_literal(url: &Url, policy: &AddressPolicy) -> Result<(), Refusal> {
+fn check_ip_literal(url: &Url, policy: &AddressPolicy) -> Result<(), Refusal> {
     match url.host() {
         Some(Host::Ipv4(a)) => policy.check(IpAddr::V4(a)),
         Some(Host::Ipv6(a)) => policy.check(IpAddr::V6(a)),

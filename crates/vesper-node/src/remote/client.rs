@@ -7,8 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 use vesper_core::{
     Clock, ErrorCode, ProgramId, RetryDecision, RetryPolicy, SystemClock, Timestamp, WorkerId,
 };
@@ -22,6 +20,7 @@ use vesper_proto::{
     ProgramRequest,
 };
 use vesper_store::{LeaseRef, LeasedJob, NewResult, StoreError};
+use vesper_supervise::{Policy, Supervisor};
 
 use super::{kx_message, leased_job_of};
 use crate::NodeError;
@@ -197,8 +196,13 @@ fn fenced(lease: &LeaseRef) -> StoreError {
     }
 }
 
-/// Run a remote worker until `shutdown`.
-pub async fn run(cfg: RemoteWorkerConfig, shutdown: CancellationToken) -> Result<(), NodeError> {
+/// Start a remote worker under `tasks`: the swarm (`p2p/swarm`, fail-fast), the connection
+/// keeper (`p2p/connection`), then, once a trusted gateway has welcomed it and a custodian has
+/// granted it the pool keys, its workers (`worker/wN`, restarted after a panic). Returns once
+/// they serve, or early (`Ok`) if `tasks`' token is cancelled while it waits; the caller then
+/// waits for the token and stops `tasks`.
+pub async fn start(cfg: RemoteWorkerConfig, tasks: &Supervisor) -> Result<(), NodeError> {
+    let shutdown = tasks.token();
     let identity = NodeIdentity::load_or_create(&cfg.home.join(vesper_net::IDENTITY_FILE))?;
     let trust_path = cfg.home.join(vesper_net::TRUST_FILE);
     let trust = TrustList::load(&trust_path)?;
@@ -217,7 +221,7 @@ pub async fn run(cfg: RemoteWorkerConfig, shutdown: CancellationToken) -> Result
             )));
         }
     }
-    let mut net = Net::spawn(
+    let (mut net, driver) = Net::new(
         &identity,
         trust.peer_ids(),
         NetConfig {
@@ -226,6 +230,7 @@ pub async fn run(cfg: RemoteWorkerConfig, shutdown: CancellationToken) -> Result
             ..NetConfig::default()
         },
     )?;
+    tasks.spawn_once("p2p/swarm", driver.run());
     tracing::info!(peer = %me, "remote worker starting; waiting for a trusted gateway");
 
     // The gateway: the one named by --connect, or the first trusted peer that connects.
@@ -247,28 +252,14 @@ pub async fn run(cfg: RemoteWorkerConfig, shutdown: CancellationToken) -> Result
             _ = shutdown.cancelled() => return Ok(()),
         }
     };
-    // Keep the connection up: redial while it is down; drain events.
+    // Keep the connection up: redial while it is down. (Events are no longer read: the node
+    // drops them when nobody listens.)
+    drop(net.events);
     {
         let handle = net.handle.clone();
         let connect = cfg.connect.clone();
-        let mut events = net.events;
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    e = events.recv() => if e.is_none() { break },
-                    _ = tick.tick() => {
-                        let up = handle.info().await.map(|i| i.connected.contains(&gateway)).unwrap_or(false);
-                        if !up {
-                            for a in &connect {
-                                let _ = handle.dial(a.clone()).await;
-                            }
-                        }
-                    }
-                    _ = stop.cancelled() => break,
-                }
-            }
+        tasks.spawn("p2p/connection", Policy::RESTART, move |stop| {
+            keep_connected(handle.clone(), gateway, connect.clone(), stop)
         });
     }
 
@@ -355,9 +346,8 @@ pub async fn run(cfg: RemoteWorkerConfig, shutdown: CancellationToken) -> Result
     wcfg.heartbeat_ms = welcome.heartbeat_ms.max(100);
     wcfg.idle_poll_ms = 0;
     let id = WorkerId::new(me.to_string())?;
-    let mut tasks = JoinSet::new();
-    for _ in 0..cfg.workers.max(1) {
-        let worker = Worker {
+    for i in 0..cfg.workers.max(1) {
+        let worker = Arc::new(Worker {
             id: id.clone(),
             config: wcfg.clone(),
             identity: SigningIdentity::from_bytes(&identity.secret_seed())?,
@@ -365,10 +355,34 @@ pub async fn run(cfg: RemoteWorkerConfig, shutdown: CancellationToken) -> Result
             executor: executor.clone(),
             source: source.clone(),
             clock: clock.clone(),
-        };
-        tasks.spawn(worker.run(shutdown.clone()));
+        });
+        tasks.spawn(format!("worker/w{i}"), Policy::RESTART, move |stop| {
+            worker.clone().run(stop)
+        });
     }
     tracing::info!(workers = cfg.workers, %gateway, "remote worker serving");
-    while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Redial the gateway while the connection is down.
+async fn keep_connected(
+    handle: NetHandle,
+    gateway: PeerId,
+    connect: Vec<Multiaddr>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let up = handle.info().await.map(|i| i.connected.contains(&gateway)).unwrap_or(false);
+                if !up {
+                    for a in &connect {
+                        let _ = handle.dial(a.clone()).await;
+                    }
+                }
+            }
+            _ = stop.cancelled() => break,
+        }
+    }
 }

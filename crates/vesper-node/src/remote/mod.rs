@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod custodian;
+pub mod pool;
 pub mod server;
 
 use std::str::FromStr as _;

@@ -7,12 +7,12 @@
 use std::str::FromStr as _;
 use std::sync::Arc;
 
+use vesper_api::workers::WorkerDirectory as _;
 use vesper_core::{
     Clock as _, ErrorCode, JobId, JobStatus, ProgramId, Receipt, SystemClock, Timestamp,
     WorkloadType, sha256,
 };
 use vesper_crypto::SigningIdentity;
-use vesper_gateway::workers::WorkerDirectory as _;
 use vesper_net::NodeIdentity;
 use vesper_node::remote::server::{RemotePool, RemotePoolConfig};
 use vesper_proto::{Assignment, Completion, LeaseRequest, Message};

@@ -153,7 +153,7 @@ async fn the_scored_policy_gives_a_slow_remote_worker_fewer_jobs_and_round_robin
 /// that is the worker's (`internal`) lowers its reputation.
 #[tokio::test]
 async fn a_jobs_own_failure_is_counted_but_not_held_against_the_worker() {
-    use vesper_gateway::workers::WorkerDirectory as _;
+    use vesper_api::workers::WorkerDirectory as _;
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open_in_memory(SqliteOptions::default()).unwrap());
     let tenant = store.create_tenant("t", Timestamp(1)).await.unwrap();

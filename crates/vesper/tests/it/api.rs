@@ -1,9 +1,9 @@
 //! The HTTP API against an in-process dev node: auth, tenant isolation, validation, tampering.
 
 use serde_json::Value;
+use vesper::node::{DevConfig, DevNode};
 use vesper_client::Client;
 use vesper_crypto::{ApiKey, X25519SecretKey};
-use vesper_node::dev::{DevConfig, DevNode};
 
 use crate::{CAT, sealed};
 

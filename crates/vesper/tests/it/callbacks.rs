@@ -5,12 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use vesper::node::{DevConfig, DevNode};
 use vesper_client::Client;
 use vesper_crypto::X25519SecretKey;
-use vesper_node::dev::{DevConfig, DevNode};
 
 use crate::{CAT, sealed};
 
@@ -22,33 +19,67 @@ struct Received {
     fail_first: usize,
 }
 
-async fn hook(
-    State(r): State<Arc<Mutex<Received>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
+/// Record one call; answer 500 to the first `fail_first`, then 200.
+fn hook(r: &Mutex<Received>, headers: &HashMap<String, String>, body: Vec<u8>) -> u16 {
     let mut r = r.lock().unwrap();
-    let h = |n: &str| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
+    let h = |n: &str| headers.get(n).cloned().unwrap_or_default();
     let status = if r.calls.len() < r.fail_first {
-        StatusCode::INTERNAL_SERVER_ERROR
+        500
     } else {
-        StatusCode::OK
+        200
     };
     let entry = (
         h("vesper-event-id"),
         h("vesper-timestamp"),
         h("vesper-signature"),
-        body.to_vec(),
-        status.as_u16(),
+        body,
+        status,
     );
     r.calls.push(entry);
     status
+}
+
+/// One HTTP/1.1 request on `stream` (head, then a `Content-Length` body), answered by `hook`
+/// and closed. The receiver is plain tokio: only the gateway crate speaks HTTP with axum.
+async fn serve_one(mut stream: tokio::net::TcpStream, r: Arc<Mutex<Received>>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let headers: HashMap<String, String> = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body = buf[head_end..head_end + len].to_vec();
+    let status = if head.starts_with("POST /hook ") {
+        hook(&r, &headers, body)
+    } else {
+        404
+    };
+    let answer = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    let _ = stream.write_all(answer.as_bytes()).await;
+    let _ = stream.shutdown().await;
 }
 
 async fn receiver(fail_first: usize) -> (std::net::SocketAddr, Arc<Mutex<Received>>) {
@@ -56,12 +87,14 @@ async fn receiver(fail_first: usize) -> (std::net::SocketAddr, Arc<Mutex<Receive
         fail_first,
         ..Default::default()
     }));
-    let app = axum::Router::new()
-        .route("/hook", axum::routing::post(hook))
-        .with_state(state.clone());
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let r = state.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = l.accept().await {
+            tokio::spawn(serve_one(stream, r.clone()));
+        }
+    });
     (addr, state)
 }
 

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use vesper::node::{DevConfig, DevNode};
 use vesper_client::{Client, Program, SubmitRequest, seal_job};
 use vesper_core::{Scopes, Timestamp, WorkloadType};
 use vesper_crypto::{ApiKey, X25519SecretKey};
-use vesper_node::dev::{DevConfig, DevNode};
 use vesper_store::TenantSettings;
 
 /// Spins for a fixed number of iterations (tens of milliseconds), writes nothing.

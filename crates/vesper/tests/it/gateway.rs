@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use vesper::node::{DevConfig, DevNode};
 use vesper_client::Client;
 use vesper_core::{Scopes, Timestamp};
 use vesper_crypto::{ApiKey, X25519SecretKey};
-use vesper_node::dev::{DevConfig, DevNode};
 use vesper_store::TenantSettings;
 
 use crate::{CAT, sealed};

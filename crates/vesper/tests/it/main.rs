@@ -12,7 +12,9 @@ mod observability;
 mod openapi;
 mod privacy;
 mod remote;
+mod retention;
 mod scale;
+mod supervise;
 mod wallet;
 
 use std::net::SocketAddr;

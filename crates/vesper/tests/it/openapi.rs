@@ -9,10 +9,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use vesper::node::{DevConfig, DevNode};
 use vesper_client::Client;
 use vesper_core::{Scopes, Timestamp};
 use vesper_crypto::{ApiKey, X25519SecretKey};
-use vesper_node::dev::{DevConfig, DevNode};
 use vesper_store::TenantSettings;
 
 use crate::{CAT, sealed};
@@ -363,7 +363,7 @@ async fn exercise() {
     let p2p_home = tempfile::tempdir().unwrap();
     let (b, _db) = node_with(|c| {
         c.workers = 2;
-        c.p2p = Some(vesper_node::dev::P2pConfig {
+        c.p2p = Some(vesper::node::P2pConfig {
             home: p2p_home.path().to_owned(),
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
             mdns: false,

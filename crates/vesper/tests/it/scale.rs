@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use vesper_client::{Client, ClientError, SubmitRequest, verify_result};
 use vesper_crypto::{KeyKind, X25519SecretKey, write_key_file};
-use vesper_store::Store as _;
+use vesper_store::TenantStore as _;
 use vesper_store::testkit::RedisServer;
 
 use crate::{BIN, free_addr, sealed};
