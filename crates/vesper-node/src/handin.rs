@@ -12,7 +12,7 @@
 use vesper_core::{ErrorCode, ReceiptField, RetryDecision, RetryPolicy, Timestamp};
 use vesper_store::{LeaseRef, NewResult, StoreError};
 
-use crate::source::JobSource;
+use crate::source::{JobSource, SourceError};
 
 /// What a worker hands in for its lease.
 #[allow(clippy::large_enum_variant)] // one per hand-in, moved, never stored
@@ -31,7 +31,7 @@ pub enum HandedIn {
     /// as `bad_receipt` gave (a fenced lease there means someone else ended it first).
     Refused {
         field: ReceiptField,
-        ended: Result<RetryDecision, StoreError>,
+        ended: Result<RetryDecision, SourceError>,
     },
 }
 
@@ -43,7 +43,7 @@ pub async fn hand_in(
     hand_in: HandIn,
     now: Timestamp,
     retry: RetryPolicy,
-) -> Result<HandedIn, StoreError> {
+) -> Result<HandedIn, SourceError> {
     match hand_in {
         HandIn::Completed(result) => {
             let exec_secs = result.receipt.execution_time_ms as f64 / 1000.0;
@@ -53,7 +53,7 @@ pub async fn hand_in(
                     metrics::histogram!(vesper_api::metrics::JOB_DURATION).record(exec_secs);
                     Ok(HandedIn::Completed)
                 }
-                Err(StoreError::BadReceipt { field, .. }) => {
+                Err(SourceError::Store(StoreError::BadReceipt { field, .. })) => {
                     metrics::counter!(vesper_api::metrics::RECEIPTS_REFUSED, "field" => field.as_str())
                         .increment(1);
                     let ended = fail(source, lease, ErrorCode::BadReceipt, now, retry).await;
@@ -74,7 +74,7 @@ async fn fail(
     code: ErrorCode,
     now: Timestamp,
     retry: RetryPolicy,
-) -> Result<RetryDecision, StoreError> {
+) -> Result<RetryDecision, SourceError> {
     let d = source.fail(lease, code, now, retry).await?;
     if matches!(d, RetryDecision::Fail { .. }) {
         metrics::counter!(vesper_api::metrics::JOBS_FAILED, "error_code" => code.as_str())

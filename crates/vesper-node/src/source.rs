@@ -11,8 +11,30 @@ use tokio::sync::Notify;
 use vesper_core::{ErrorCode, ProgramId, RetryDecision, RetryPolicy, Timestamp, WorkerId};
 use vesper_store::{LeaseRef, LeasedJob, NewResult, Store, StoreError};
 
-/// The worker's view of a job queue. Errors use the store's vocabulary: `Fenced` means the
-/// lease is gone; `Unavailable` means try again later.
+/// Why a job source did not do what the worker asked.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The store's answer, from this process's store or relayed by the gateway (the protocol's
+    /// `unavailable`, `busy` and fenced acks map onto it): `Fenced`, `NotFound`, `BadReceipt`,
+    /// `Unavailable`, ...
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The remote gateway refused the request (the protocol's `error` code), or answered with
+    /// something the protocol does not allow there. Not a store error: the peer said no.
+    #[error("refused by the gateway: {0}")]
+    Refused(String),
+}
+
+impl SourceError {
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SourceError::Store(e) if e.is_transient())
+    }
+}
+
+/// The worker's view of a job queue. Errors use the store's vocabulary where the store
+/// answered (`Fenced` means the lease is gone; `Unavailable` means try again later), and
+/// [`SourceError::Refused`] where a remote gateway refused.
 #[async_trait::async_trait]
 pub trait JobSource: Send + Sync + 'static {
     async fn lease(
@@ -20,28 +42,28 @@ pub trait JobSource: Send + Sync + 'static {
         worker: &WorkerId,
         now: Timestamp,
         lease_ms: u64,
-    ) -> Result<Option<LeasedJob>, StoreError>;
+    ) -> Result<Option<LeasedJob>, SourceError>;
     async fn heartbeat(
         &self,
         lease: &LeaseRef,
         now: Timestamp,
         lease_ms: u64,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), SourceError>;
     async fn complete(
         &self,
         lease: &LeaseRef,
         result: NewResult,
         now: Timestamp,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), SourceError>;
     async fn fail(
         &self,
         lease: &LeaseRef,
         code: ErrorCode,
         now: Timestamp,
         policy: RetryPolicy,
-    ) -> Result<RetryDecision, StoreError>;
+    ) -> Result<RetryDecision, SourceError>;
     /// A registered program's module.
-    async fn program(&self, id: ProgramId) -> Result<Option<Arc<Vec<u8>>>, StoreError>;
+    async fn program(&self, id: ProgramId) -> Result<Option<Arc<Vec<u8>>>, SourceError>;
     /// Woken when a job may be available.
     fn work_available(&self) -> Arc<Notify>;
 }
@@ -56,24 +78,24 @@ impl JobSource for StoreSource {
         worker: &WorkerId,
         now: Timestamp,
         lease_ms: u64,
-    ) -> Result<Option<LeasedJob>, StoreError> {
-        self.0.lease(worker, now, lease_ms).await
+    ) -> Result<Option<LeasedJob>, SourceError> {
+        Ok(self.0.lease(worker, now, lease_ms).await?)
     }
     async fn heartbeat(
         &self,
         lease: &LeaseRef,
         now: Timestamp,
         lease_ms: u64,
-    ) -> Result<(), StoreError> {
-        self.0.heartbeat(lease, now, lease_ms).await
+    ) -> Result<(), SourceError> {
+        Ok(self.0.heartbeat(lease, now, lease_ms).await?)
     }
     async fn complete(
         &self,
         lease: &LeaseRef,
         result: NewResult,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.0.complete(lease, result, now).await
+    ) -> Result<(), SourceError> {
+        Ok(self.0.complete(lease, result, now).await?)
     }
     async fn fail(
         &self,
@@ -81,11 +103,11 @@ impl JobSource for StoreSource {
         code: ErrorCode,
         now: Timestamp,
         policy: RetryPolicy,
-    ) -> Result<RetryDecision, StoreError> {
-        self.0.fail(lease, code, now, policy).await
+    ) -> Result<RetryDecision, SourceError> {
+        Ok(self.0.fail(lease, code, now, policy).await?)
     }
-    async fn program(&self, id: ProgramId) -> Result<Option<Arc<Vec<u8>>>, StoreError> {
-        self.0.get_program(id).await
+    async fn program(&self, id: ProgramId) -> Result<Option<Arc<Vec<u8>>>, SourceError> {
+        Ok(self.0.get_program(id).await?)
     }
     fn work_available(&self) -> Arc<Notify> {
         self.0.work_available()

@@ -17,7 +17,7 @@ use vesper_exec::{Executor, RunRequest};
 use vesper_store::{LeaseRef, LeasedJob, NewResult, StoreError};
 
 use crate::handin::{self, HandIn, HandedIn};
-use crate::source::JobSource;
+use crate::source::{JobSource, SourceError};
 use zeroize::Zeroize;
 
 /// Pool secret keys by key id. Only workers hold this.
@@ -172,7 +172,7 @@ impl Worker {
                     _ = beat.tick() => {
                         match self.source.heartbeat(&lease, self.clock.now(), self.config.lease_ms).await {
                             Ok(()) => {}
-                            Err(StoreError::Fenced { .. } | StoreError::NotFound { .. }) => {
+                            Err(SourceError::Store(StoreError::Fenced { .. } | StoreError::NotFound { .. })) => {
                                 tracing::warn!(job = %lease.job_id, worker = %self.id,
                                     "lease lost while running; stopping the job");
                                 cancel.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -246,7 +246,7 @@ impl Worker {
                     }
                     return;
                 }
-                Err(StoreError::Fenced { .. }) => {
+                Err(SourceError::Store(StoreError::Fenced { .. })) => {
                     tracing::warn!(job = %lease.job_id, worker = %self.id,
                         "lease lost before hand-in; result discarded");
                     return;

@@ -44,10 +44,6 @@ pub enum StoreError {
     InvalidConfig(&'static str),
     #[error("corrupt row in {table}")]
     Corrupt { table: &'static str },
-    /// A remote job source (a gateway serving `/vesper/jobs/1`) refused the request; the code
-    /// is the protocol's `error` code.
-    #[error("refused by the gateway: {0}")]
-    Refused(String),
 }
 
 impl From<rusqlite::Error> for StoreError {

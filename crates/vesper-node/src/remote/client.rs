@@ -24,7 +24,7 @@ use vesper_supervise::{Policy, Supervisor};
 
 use super::{kx_message, leased_job_of};
 use crate::NodeError;
-use crate::source::JobSource;
+use crate::source::{JobSource, SourceError};
 use crate::worker::{PoolKeys, Worker, WorkerConfig};
 
 #[derive(Clone, Debug)]
@@ -52,7 +52,7 @@ pub struct RemoteSource {
 }
 
 impl RemoteSource {
-    async fn call(&self, msg: Message) -> Result<Message, StoreError> {
+    async fn call(&self, msg: Message) -> Result<Message, SourceError> {
         for attempt in 0..2 {
             let r = self.net.request(self.gateway, msg.clone()).await;
             match r {
@@ -64,22 +64,22 @@ impl RemoteSource {
                         .await;
                 }
                 Ok(Message::Error(e)) if e.code == "unavailable" || e.code == "busy" => {
-                    return Err(StoreError::Unavailable);
+                    return Err(StoreError::Unavailable.into());
                 }
-                Ok(Message::Error(e)) => return Err(StoreError::Refused(e.code)),
+                Ok(Message::Error(e)) => return Err(SourceError::Refused(e.code)),
                 Ok(m) => return Ok(m),
                 Err(e) => {
                     tracing::debug!(error = %e, "request to the gateway failed");
-                    return Err(StoreError::Unavailable);
+                    return Err(StoreError::Unavailable.into());
                 }
             }
         }
-        Err(StoreError::Unavailable)
+        Err(StoreError::Unavailable.into())
     }
 }
 
-fn unexpected(m: Message) -> StoreError {
-    StoreError::Refused(format!("unexpected {}", m.kind().name()))
+fn unexpected(m: Message) -> SourceError {
+    SourceError::Refused(format!("unexpected {}", m.kind().name()))
 }
 
 #[async_trait::async_trait]
@@ -89,14 +89,14 @@ impl JobSource for RemoteSource {
         worker: &WorkerId,
         _now: Timestamp,
         _lease_ms: u64,
-    ) -> Result<Option<LeasedJob>, StoreError> {
+    ) -> Result<Option<LeasedJob>, SourceError> {
         match self
             .call(Message::LeaseRequest(LeaseRequest { max_jobs: 1 }))
             .await?
         {
             Message::Assignment(a) => leased_job_of(a, worker.clone())
                 .map(Some)
-                .ok_or_else(|| StoreError::Refused("malformed assignment".into())),
+                .ok_or_else(|| SourceError::Refused("malformed assignment".into())),
             Message::NoWork(_) => Ok(None),
             m => Err(unexpected(m)),
         }
@@ -107,7 +107,7 @@ impl JobSource for RemoteSource {
         lease: &LeaseRef,
         _now: Timestamp,
         _lease_ms: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), SourceError> {
         match self
             .call(Message::Heartbeat(Heartbeat {
                 job_id: lease.job_id.to_string(),
@@ -116,7 +116,7 @@ impl JobSource for RemoteSource {
             .await?
         {
             Message::HeartbeatAck(a) if a.ok => Ok(()),
-            Message::HeartbeatAck(_) => Err(fenced(lease)),
+            Message::HeartbeatAck(_) => Err(fenced(lease).into()),
             m => Err(unexpected(m)),
         }
     }
@@ -126,7 +126,7 @@ impl JobSource for RemoteSource {
         lease: &LeaseRef,
         result: NewResult,
         _now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), SourceError> {
         let msg = Message::Completion(Completion {
             job_id: lease.job_id.to_string(),
             epoch: lease.epoch,
@@ -136,7 +136,7 @@ impl JobSource for RemoteSource {
         });
         match self.call(msg).await? {
             Message::HandInAck(a) if a.accepted => Ok(()),
-            Message::HandInAck(_) => Err(fenced(lease)),
+            Message::HandInAck(_) => Err(fenced(lease).into()),
             m => Err(unexpected(m)),
         }
     }
@@ -147,7 +147,7 @@ impl JobSource for RemoteSource {
         code: ErrorCode,
         now: Timestamp,
         _policy: RetryPolicy,
-    ) -> Result<RetryDecision, StoreError> {
+    ) -> Result<RetryDecision, SourceError> {
         let msg = Message::Failure(Failure {
             job_id: lease.job_id.to_string(),
             epoch: lease.epoch,
@@ -160,12 +160,12 @@ impl JobSource for RemoteSource {
                 not_before: now,
                 retry_count: 0,
             }),
-            Message::HandInAck(_) => Err(fenced(lease)),
+            Message::HandInAck(_) => Err(fenced(lease).into()),
             m => Err(unexpected(m)),
         }
     }
 
-    async fn program(&self, id: ProgramId) -> Result<Option<Arc<Vec<u8>>>, StoreError> {
+    async fn program(&self, id: ProgramId) -> Result<Option<Arc<Vec<u8>>>, SourceError> {
         let msg = Message::ProgramRequest(ProgramRequest {
             program_id: id.to_string(),
         });
@@ -173,11 +173,11 @@ impl JobSource for RemoteSource {
             Ok(Message::Program(p)) => {
                 // Content-addressed: the module must hash to the id asked for.
                 if ProgramId::of_module(&p.module) != id {
-                    return Err(StoreError::Refused("program does not match its id".into()));
+                    return Err(SourceError::Refused("program does not match its id".into()));
                 }
                 Ok(Some(Arc::new(p.module)))
             }
-            Err(StoreError::Refused(code)) if code == "program_not_found" => Ok(None),
+            Err(SourceError::Refused(code)) if code == "program_not_found" => Ok(None),
             Ok(m) => Err(unexpected(m)),
             Err(e) => Err(e),
         }

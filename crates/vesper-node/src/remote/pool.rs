@@ -26,6 +26,7 @@ use vesper_store::{Expired, LeaseRef, LeasedJob, NewResult, StoreError};
 use super::assignment_of;
 use super::server::RemotePoolConfig;
 use crate::handin::{HandIn, HandedIn};
+use crate::source::SourceError;
 
 /// What the core is told.
 #[allow(clippy::large_enum_variant)] // one value per step of one request, moved, never stored
@@ -81,7 +82,7 @@ pub enum StoreOp {
 #[derive(Debug)]
 pub enum StoreOutcome {
     Done(Result<(), StoreError>),
-    HandedIn(Result<HandedIn, StoreError>),
+    HandedIn(Result<HandedIn, SourceError>),
     Program(Result<Option<Arc<Vec<u8>>>, StoreError>),
     Leased(Result<Option<LeasedJob>, StoreError>),
     Expired(Result<Expired, StoreError>),
@@ -192,7 +193,7 @@ fn error(code: &str, message: impl Into<String>) -> Message {
     })
 }
 
-fn unavailable(e: StoreError) -> Message {
+fn unavailable(e: impl std::fmt::Display) -> Message {
     tracing::warn!(error = %e, "store error serving a remote worker");
     error("unavailable", "the gateway's store is unavailable; retry")
 }
@@ -406,17 +407,19 @@ impl PoolCore {
                         "remote worker's receipt misstates the job; hand-in refused");
                     self.forget(&peer, &job_id, Ended::Misreported);
                     match ended {
-                        Ok(_) | Err(Fenced { .. } | NotFound { .. }) => reply(error(
-                            "bad_receipt",
-                            format!("the receipt's {field} does not match the job"),
-                        )),
+                        Ok(_) | Err(SourceError::Store(Fenced { .. } | NotFound { .. })) => {
+                            reply(error(
+                                "bad_receipt",
+                                format!("the receipt's {field} does not match the job"),
+                            ))
+                        }
                         Err(e) => reply(unavailable(e)),
                     }
                 }
                 Ok(HandedIn::Failed(_)) => {
                     reply(error("internal", "completion recorded as a failure"))
                 }
-                Err(Fenced { .. } | NotFound { .. }) => {
+                Err(SourceError::Store(Fenced { .. } | NotFound { .. })) => {
                     self.forget(&peer, &job_id, Ended::Late);
                     ack(raw, false)
                 }
@@ -430,7 +433,7 @@ impl PoolCore {
                     self.forget(&peer, &job_id, Ended::Failed { workers_fault });
                     ack(raw, true)
                 }
-                Err(Fenced { .. } | NotFound { .. }) => {
+                Err(SourceError::Store(Fenced { .. } | NotFound { .. })) => {
                     self.forget(&peer, &job_id, Ended::Late);
                     ack(raw, false)
                 }

@@ -45,7 +45,10 @@ async fn a_node_forgets_finished_jobs_after_their_retention() {
     // The first is forgotten within its window plus one sweep period (KEEP / 2).
     let deadline = old_done + KEEP + KEEP / 2 + Duration::from_secs(2);
     while !not_found(client.status(&old.job_id, 0).await) {
-        assert!(Instant::now() < deadline, "the finished job was kept too long");
+        assert!(
+            Instant::now() < deadline,
+            "the finished job was kept too long"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
