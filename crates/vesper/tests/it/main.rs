@@ -1,6 +1,7 @@
 //! End-to-end tests of the `vesper` binary and the API it serves.
 
 mod api;
+mod architecture;
 mod callbacks;
 mod cli;
 mod crash;
