@@ -35,6 +35,16 @@ pub use dispatch::run_callback_dispatcher;
 pub use error::ApiError;
 pub use serve::{ConnLimits, serve};
 
+/// The node's remote pool as the gateway sees it (both interfaces are `vesper_api::workers`,
+/// implemented by `vesper-node`), given at construction.
+#[derive(Clone)]
+pub struct RemoteWorkers {
+    /// Lists the remote workers for `GET /api/workers`.
+    pub directory: Arc<dyn workers::WorkerDirectory>,
+    /// Serves `/api/admin/key-requests` and `/api/admin/key-grants`.
+    pub broker: Arc<dyn workers::KeyBroker>,
+}
+
 impl Gateway {
     /// Periodic upkeep (forget idle rate-limit state). Call every few seconds.
     pub fn housekeeping(&self) {
@@ -142,8 +152,9 @@ pub struct Gateway {
     tenant_cache:
         std::sync::Mutex<Option<(vesper_core::Timestamp, Arc<Vec<vesper_store::TenantRecord>>)>>,
     callback_policy: callbacks::AddressPolicy,
-    directory: std::sync::OnceLock<Arc<dyn workers::WorkerDirectory>>,
-    key_broker: std::sync::OnceLock<Arc<dyn workers::KeyBroker>>,
+    /// The remote pool, when this node serves remote workers: `GET /api/workers` and the
+    /// key-grant endpoints go through it.
+    remote: Option<RemoteWorkers>,
     /// The node's supervised tasks, for `GET /health`.
     health: vesper_supervise::Health,
 }
@@ -158,6 +169,7 @@ impl Gateway {
         config: GatewayConfig,
         pool_keys: Vec<X25519PublicKey>,
         identity: Arc<SigningIdentity>,
+        remote: Option<RemoteWorkers>,
         tasks: &vesper_supervise::Supervisor,
     ) -> Arc<Self> {
         let waiters = Arc::new(waiters::Waiters::default());
@@ -202,19 +214,8 @@ impl Gateway {
             metrics: metrics::Metrics::install(),
             tenant_cache: std::sync::Mutex::new(None),
             callback_policy,
-            directory: std::sync::OnceLock::new(),
-            key_broker: std::sync::OnceLock::new(),
+            remote,
             health: tasks.health(),
         })
-    }
-
-    /// Let `GET /api/workers` list the workers `d` tracks (remote workers). Set once.
-    pub fn set_worker_directory(&self, d: Arc<dyn workers::WorkerDirectory>) {
-        let _ = self.directory.set(d);
-    }
-
-    /// Serve `/api/admin/key-requests` and `/api/admin/key-grants` through `b`. Set once.
-    pub fn set_key_broker(&self, b: Arc<dyn workers::KeyBroker>) {
-        let _ = self.key_broker.set(b);
     }
 }

@@ -181,12 +181,14 @@ async fn start_gateway(
         cfg.gateway.clone(),
         node.pool_public_keys.clone(),
         Arc::new(identity),
+        node.remote
+            .as_ref()
+            .map(|pool| vesper_gateway::RemoteWorkers {
+                directory: pool.clone(),
+                broker: pool.clone(),
+            }),
         tasks,
     );
-    if let Some(pool) = &node.remote {
-        gateway.set_worker_directory(pool.clone());
-        gateway.set_key_broker(pool.clone());
-    }
     let listen_error = |source| NodeError::Listen {
         addr: cfg.listen,
         source,

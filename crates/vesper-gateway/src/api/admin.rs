@@ -41,7 +41,11 @@ pub(crate) async fn list_workers(
     caller: Caller,
 ) -> Result<Json<WorkerListResponse>, ApiError> {
     caller.need(Scope::Read)?;
-    let mut workers = gw.directory.get().map(|d| d.workers()).unwrap_or_default();
+    let mut workers = gw
+        .remote
+        .as_ref()
+        .map(|r| r.directory.workers())
+        .unwrap_or_default();
     let known: std::collections::HashSet<String> = workers.iter().map(|w| w.id.clone()).collect();
     for r in gw.store.workers().await? {
         if known.contains(&r.worker_id) {
@@ -100,7 +104,7 @@ pub(crate) async fn admin_key_requests(
     caller: Caller,
 ) -> Result<Json<KeyRequestList>, ApiError> {
     caller.need(Scope::Admin)?;
-    let broker = gw.key_broker.get().ok_or_else(p2p_disabled)?;
+    let broker = &gw.remote.as_ref().ok_or_else(p2p_disabled)?.broker;
     Ok(Json(KeyRequestList {
         requests: broker.pending(),
     }))
@@ -131,7 +135,7 @@ pub(crate) async fn admin_key_grant(
     ApiJson(body, _): ApiJson<KeyGrantBody>,
 ) -> Result<StatusCode, ApiError> {
     caller.need(Scope::Admin)?;
-    let broker = gw.key_broker.get().ok_or_else(p2p_disabled)?;
+    let broker = &gw.remote.as_ref().ok_or_else(p2p_disabled)?.broker;
     let invalid = |what: &str| ApiError::new(ApiErrorCode::InvalidGrant, format!("invalid {what}"));
     let kx: [u8; 32] =
         vesper_core::hex_array(&body.kx_pubkey).ok_or_else(|| invalid("kx_pubkey"))?;

@@ -279,6 +279,7 @@ async fn store_down_fails_closed_with_503() {
         GatewayConfig::default(),
         vec![vesper_crypto::X25519SecretKey::generate().public_key()],
         Arc::new(vesper_crypto::SigningIdentity::generate()),
+        None,
         &tasks,
     );
     let app = vesper_gateway::router(gw);

@@ -15,11 +15,21 @@ fn root() -> PathBuf {
 fn metadata() -> (BTreeMap<String, Vec<String>>, Vec<String>) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(root())
         .output()
         .expect("run cargo metadata");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut graph = BTreeMap::new();
     let mut axum = Vec::new();
@@ -112,8 +122,7 @@ fn no_source_file_past_1200_lines_and_no_store_trait_past_15_methods() {
         let n = std::fs::read_to_string(f).unwrap().lines().count();
         assert!(n <= 1200, "{} has {n} lines", f.display());
     }
-    let traits =
-        std::fs::read_to_string(root().join("crates/vesper-store/src/traits.rs")).unwrap();
+    let traits = std::fs::read_to_string(root().join("crates/vesper-store/src/traits.rs")).unwrap();
     let mut counted = 0;
     for block in traits.split("\npub trait ").skip(1) {
         let name = block.split([':', ' ', '{']).next().unwrap();
