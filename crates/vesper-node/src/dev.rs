@@ -186,10 +186,12 @@ pub(crate) fn record_expired(x: &vesper_store::Expired) {
 }
 
 /// Open the store a node's configuration names.
+/// A Redis store's event listener runs under `tasks` (`store/events`).
 pub async fn open_store(
     spec: &StoreSpec,
     data_dir: &Path,
     fair: vesper_core::sched::FairPolicy,
+    tasks: &Supervisor,
 ) -> Result<Arc<dyn Store>, NodeError> {
     Ok(match spec {
         StoreSpec::Embedded => Arc::new(SqliteStore::open(
@@ -204,13 +206,14 @@ pub async fn open_store(
             ..SqliteOptions::default()
         })?),
         StoreSpec::Redis { url, namespace } => Arc::new(
-            RedisStore::open(
+            RedisStore::open_supervised(
                 url,
                 RedisOptions {
                     namespace: namespace.clone(),
                     fair,
                     ..RedisOptions::default()
                 },
+                tasks,
             )
             .await?,
         ),
@@ -295,7 +298,7 @@ impl Node {
         let lock = DirLock::acquire(dir)?;
         prepare_dir(dir)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let store = open_store(&cfg.store, dir, cfg.fair).await?;
+        let store = open_store(&cfg.store, dir, cfg.fair, tasks).await?;
         let role = cfg.role;
 
         let pool_sks = if role.works() {

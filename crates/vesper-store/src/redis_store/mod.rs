@@ -30,6 +30,7 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Client, RedisError, Script};
 use tokio::sync::{Notify, broadcast, watch};
+use tokio_util::sync::CancellationToken;
 use vesper_core::sched::{Candidate, FairPolicy, UNIT};
 use vesper_core::{
     ErrorCode, JobId, JobStatus, Priority, ProgramId, Receipt, RetryDecision, RetryPolicy, Scopes,
@@ -160,7 +161,37 @@ fn validate_namespace(ns: &str) -> Result<()> {
 impl RedisStore {
     /// Connect to `url` (`redis://HOST:PORT/DB`). Connects lazily: a store whose Redis is down
     /// is created all the same and answers [`StoreError::Unavailable`] until Redis is back.
+    /// The event listener (pub/sub → [`Store::events`]) runs as a plain tokio task, for as long
+    /// as the store lives: for tools and tests. A node uses [`RedisStore::open_supervised`].
     pub async fn open(url: &str, opts: RedisOptions) -> Result<Self> {
+        Self::open_with(url, opts, |listener| {
+            tokio::spawn(listener.run(CancellationToken::new()));
+        })
+        .await
+    }
+
+    /// [`RedisStore::open`], with the event listener run under `tasks` as `store/events`
+    /// (restarted if it fails; stopped with the node).
+    pub async fn open_supervised(
+        url: &str,
+        opts: RedisOptions,
+        tasks: &vesper_supervise::Supervisor,
+    ) -> Result<Self> {
+        Self::open_with(url, opts, |listener| {
+            tasks.spawn(
+                "store/events",
+                vesper_supervise::Policy::RESTART,
+                move |stop| listener.run(stop),
+            );
+        })
+        .await
+    }
+
+    async fn open_with(
+        url: &str,
+        opts: RedisOptions,
+        start_listener: impl FnOnce(Listener),
+    ) -> Result<Self> {
         validate_namespace(&opts.namespace)?;
         let client =
             Client::open(url).map_err(|_| StoreError::InvalidConfig("redis url: not valid"))?;
@@ -175,14 +206,14 @@ impl RedisStore {
         let work = Arc::new(Notify::new());
         let (stop, stopped) = watch::channel(());
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(subscribe_loop(
+        start_listener(Listener {
             client,
-            format!("{prefix}events"),
-            events.clone(),
-            work.clone(),
+            channel: format!("{prefix}events"),
+            events: events.clone(),
+            work: work.clone(),
             stopped,
-            ready_tx,
-        ));
+            ready: Arc::new(std::sync::Mutex::new(Some(ready_tx))),
+        });
         // Changes made after `open` returns must reach this store's subscribers: wait for the
         // subscription, unless Redis is down (then the loop keeps trying on its own).
         let _ = tokio::time::timeout(Duration::from_secs(3), ready_rx).await;
@@ -614,22 +645,56 @@ struct Held<'a> {
 }
 
 /// Forward `{ns}:events` to the local channel; reconnect when the connection drops.
+/// The store's event listener: the namespace's pub/sub channel turned into
+/// [`Store::events`] and work wake-ups. Each [`Listener::run`] is one run of a restartable
+/// task.
+pub(crate) struct Listener {
+    client: Client,
+    channel: String,
+    events: broadcast::Sender<JobEvent>,
+    work: Arc<Notify>,
+    /// Changes (closes) when the store is dropped.
+    stopped: watch::Receiver<()>,
+    /// Told once, when the first subscription is up.
+    ready: Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>>,
+}
+
+impl Listener {
+    fn run(&self, stop: CancellationToken) -> impl Future<Output = ()> + Send + use<> {
+        subscribe_loop(
+            self.client.clone(),
+            self.channel.clone(),
+            self.events.clone(),
+            self.work.clone(),
+            self.stopped.clone(),
+            self.ready.clone(),
+            stop,
+        )
+    }
+}
+
+/// Listen until the store is dropped or `stop` is cancelled, reconnecting with a backoff. With
+/// the store gone it waits for `stop` (a supervised task that returns early is a failure).
 async fn subscribe_loop(
     client: Client,
     channel: String,
     events: broadcast::Sender<JobEvent>,
     work: Arc<Notify>,
     mut stopped: watch::Receiver<()>,
-    ready: tokio::sync::oneshot::Sender<()>,
+    ready: Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>>,
+    stop: CancellationToken,
 ) {
     use futures_util::StreamExt;
     let mut backoff = Duration::from_millis(50);
-    let mut ready = Some(ready);
+    let gone = async move |stopped: &mut watch::Receiver<()>| {
+        // `changed` fails once the store (the sender) is dropped.
+        while stopped.changed().await.is_ok() {}
+    };
     loop {
         let session = async {
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(&channel).await?;
-            if let Some(r) = ready.take() {
+            if let Some(r) = ready.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 let _ = r.send(());
             }
             backoff = Duration::from_millis(50);
@@ -659,11 +724,13 @@ async fn subscribe_loop(
                     tracing::warn!(error = %e, "redis event subscription lost; reconnecting");
                 }
             }
-            _ = stopped.changed() => return,
+            _ = gone(&mut stopped) => return stop.cancelled().await,
+            _ = stop.cancelled() => return,
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
-            _ = stopped.changed() => return,
+            _ = gone(&mut stopped) => return stop.cancelled().await,
+            _ = stop.cancelled() => return,
         }
         backoff = (backoff * 2).min(Duration::from_secs(2));
     }
