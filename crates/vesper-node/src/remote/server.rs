@@ -50,8 +50,10 @@ impl Default for RemotePoolConfig {
 }
 
 /// Requests served at once; beyond it the pool takes no more from the network's bounded
-/// queue, whose overflow peers are answered `busy`.
-const MAX_IN_FLIGHT: usize = 1024;
+/// queue, whose overflow peers are answered `busy`. Idle workers' long polls count too (each
+/// slot of each worker keeps one open), so the cap sits well above what a full pool of
+/// workers holds in polls; each waiting request is a small parked future.
+const MAX_IN_FLIGHT: usize = 16_384;
 
 pub struct RemotePool {
     store: Arc<dyn Store>,

@@ -39,7 +39,7 @@ impl JobStore for RedisStore {
         let more = rows.len() > limit;
         let rows = &rows[..rows.len().min(limit)];
         let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
-        let jobs = self.load_jobs(&ids).await?;
+        let jobs = self.load_listed_jobs(&ids).await?;
         let next = if more {
             rows.last().map(|(_, s)| *s as i64)
         } else {

@@ -71,6 +71,12 @@ local function owe_callback(id, st, now)
     end
   end
 end
+-- A job finished at `at`: index it for the retention sweep, unless a callback is owed (it is
+-- indexed when the callback is delivered or given up, by FINISH_CALLBACK).
+local function finished(id, at)
+  local url = redis.call('HGET', jkey(id), 'callback_url')
+  if not url or url == '' then redis.call('ZADD', P .. 'finished', at, id) end
+end
 -- Is `id` leased under (epoch, worker)? (worker '' = any)
 local function holds(id, epoch, worker)
   local j = redis.call('HMGET', jkey(id), 'status', 'epoch', 'worker')
@@ -256,7 +262,7 @@ redis.call('HSET', jk, 'completed_at', now, 'result_epoch', epoch)
 redis.call('HDEL', jk, 'lease_expires', 'error')
 redis.call('ZREM', P .. 'leases', id)
 setstatus(id, j[1], tonumber(j[2]), 'processing', 'completed')
-redis.call('ZADD', P .. 'finished', now, id)
+finished(id, now)
 redis.call('ZADD', P .. 'results', ARGV[6], id)
 owe_callback(id, 'completed', now)
 publish(id, j[1], 'completed')
@@ -287,7 +293,7 @@ else
   redis.call('HSET', jk, 'retries', retries, 'completed_at', now, 'error', code)
   redis.call('HDEL', jk, 'lease_expires')
   setstatus(id, tenant, seq, 'processing', 'failed')
-  redis.call('ZADD', P .. 'finished', now, id)
+  finished(id, now)
   if ARGV[13] == '1' then
     redis.call('LPUSH', P .. 'dead', id)
     redis.call('LTRIM', P .. 'dead', 0, 99999)
@@ -327,7 +333,7 @@ redis.call('ZREM', P .. 'delayed', id)
 if redis.call('ZCARD', tk .. ':ready') == 0 then redis.call('SREM', P .. 'ready', tenant) end
 redis.call('HSET', jk, 'completed_at', now)
 setstatus(id, tenant, tonumber(j[3]), 'queued', 'cancelled')
-redis.call('ZADD', P .. 'finished', now, id)
+finished(id, now)
 dequeue(tenant)
 owe_callback(id, 'cancelled', now)
 publish(id, tenant, 'cancelled')
@@ -349,9 +355,10 @@ end
 return out
 "#;
 
-/// Forget finished jobs (`{ns}:finished`, scored by completion time). ARGV: P, finished_before,
-/// limit, rescore. A job whose callback is still pending is kept, re-scored to `rescore` (just
-/// past this sweep's cut-off) so that the next sweep looks at it again.
+/// Forget finished jobs (`{ns}:finished`, scored by completion time; a job owing a callback
+/// joins it only once the callback is delivered or given up). ARGV: P, finished_before, limit,
+/// rescore. A job found with a callback still pending (a safety net) is kept, re-scored to
+/// `rescore` (just past this sweep's cut-off) so that the next sweep looks at it again.
 /// Returns {id, result epoch, ...} of the forgotten jobs: the caller deletes their data keys.
 pub const FORGET_FINISHED: &str = r#"
 local due = redis.call('ZRANGEBYSCORE', P .. 'finished', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
@@ -414,6 +421,10 @@ if ARGV[3] == 'pending' then
   redis.call('ZADD', P .. 'callbacks', ARGV[4], m)
 else
   redis.call('ZREM', P .. 'callbacks', m)
+  -- Nothing more is owed: the job may now be forgotten when its retention ends.
+  local id = string.match(m, '^(.*)|')
+  local at = id and redis.call('HGET', jkey(id), 'completed_at')
+  if at then redis.call('ZADD', P .. 'finished', at, id) end
 end
 return 1
 "#;

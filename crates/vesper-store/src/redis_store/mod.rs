@@ -336,6 +336,24 @@ impl RedisStore {
         rows.iter().map(job_from_hash).collect()
     }
 
+    /// The jobs an index listed, skipping any forgotten (retention) between reading the index
+    /// and loading them.
+    async fn load_listed_jobs(&self, ids: &[String]) -> Result<Vec<JobRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.hgetall(self.key(&format!("job:{id}")));
+        }
+        let mut con = self.con.clone();
+        let rows: Vec<HashMap<String, String>> = pipe.query_async(&mut con).await.map_err(re)?;
+        rows.iter()
+            .filter(|h| !h.is_empty())
+            .map(job_from_hash)
+            .collect()
+    }
+
     /// The principal a live credential hash (API key or wallet: `tenant`, `scopes`) speaks for.
     async fn credential_principal(&self, h: &HashMap<String, String>) -> Result<Option<Principal>> {
         let (Some(tenant), Some(scopes)) = (field(h, "tenant"), field(h, "scopes")) else {
