@@ -108,11 +108,16 @@ impl RemotePool {
                 },
                 Some(done) = inflight.join_next(), if !inflight.is_empty() => {
                     if done.is_err_and(|e| e.is_panic()) {
-                        tracing::error!("a remote worker's request panicked; answered with nothing");
+                        tracing::error!("a remote worker's request (or its disconnect) panicked; answered with nothing");
                     }
                 }
                 e = events.recv() => match e {
-                    Some(NetEvent::Disconnected { peer }) => self.disconnected(peer).await,
+                    // In the task set too, so that a panic there is contained like a request's
+                    // (this loop is a fail-fast task).
+                    Some(NetEvent::Disconnected { peer }) => {
+                        let me = self.clone();
+                        inflight.spawn(async move { me.disconnected(peer).await });
+                    }
                     Some(_) => {}
                     None => break,
                 },
