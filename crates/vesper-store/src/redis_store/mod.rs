@@ -323,7 +323,8 @@ impl RedisStore {
         job_from_hash(&h).map(Some)
     }
 
-    async fn load_jobs(&self, ids: &[String]) -> Result<Vec<JobRecord>> {
+    /// The hashes of jobs `ids`, in order (empty for a job that is gone), in one round trip.
+    async fn job_hashes(&self, ids: &[String]) -> Result<Vec<HashMap<String, String>>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -332,23 +333,21 @@ impl RedisStore {
             pipe.hgetall(self.key(&format!("job:{id}")));
         }
         let mut con = self.con.clone();
-        let rows: Vec<HashMap<String, String>> = pipe.query_async(&mut con).await.map_err(re)?;
-        rows.iter().map(job_from_hash).collect()
+        pipe.query_async(&mut con).await.map_err(re)
+    }
+
+    async fn load_jobs(&self, ids: &[String]) -> Result<Vec<JobRecord>> {
+        self.job_hashes(ids)
+            .await?
+            .iter()
+            .map(job_from_hash)
+            .collect()
     }
 
     /// The jobs an index listed, skipping any forgotten (retention) between reading the index
     /// and loading them.
     async fn load_listed_jobs(&self, ids: &[String]) -> Result<Vec<JobRecord>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for id in ids {
-            pipe.hgetall(self.key(&format!("job:{id}")));
-        }
-        let mut con = self.con.clone();
-        let rows: Vec<HashMap<String, String>> = pipe.query_async(&mut con).await.map_err(re)?;
-        rows.iter()
+        (self.job_hashes(ids).await?.iter())
             .filter(|h| !h.is_empty())
             .map(job_from_hash)
             .collect()

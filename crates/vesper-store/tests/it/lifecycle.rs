@@ -202,51 +202,21 @@ fn model_step(model: &mut Model, op: &Op, now: Timestamp, leased: Option<JobId>)
             Answer::Leased(Some((id, s.epoch, s.lease_expires_at.unwrap())))
         }
         Op::Heartbeat { job, who, lease_ms } => {
-            let lease = presented(model, *job, *who);
-            let h = Holder {
-                epoch: lease.epoch,
-                worker: lease.worker.as_str(),
-            };
-            apply(
-                model.find(lease.job_id),
-                Event::Heartbeat {
-                    holder: h,
-                    lease_ms: *lease_ms,
-                },
-                now,
-            )
+            by_holder(model, *job, *who, now, |holder| Event::Heartbeat {
+                holder,
+                lease_ms: *lease_ms,
+            })
         }
         Op::Complete { job, who } => {
-            let lease = presented(model, *job, *who);
-            let h = Holder {
-                epoch: lease.epoch,
-                worker: lease.worker.as_str(),
-            };
-            apply(model.find(lease.job_id), Event::Complete { holder: h }, now)
+            by_holder(model, *job, *who, now, |holder| Event::Complete { holder })
         }
-        Op::Fail { job, who, code } => {
-            let lease = presented(model, *job, *who);
-            let h = Holder {
-                epoch: lease.epoch,
-                worker: lease.worker.as_str(),
-            };
-            apply(
-                model.find(lease.job_id),
-                Event::Fail {
-                    holder: h,
-                    code: *code,
-                    policy: policy(),
-                },
-                now,
-            )
-        }
+        Op::Fail { job, who, code } => by_holder(model, *job, *who, now, |holder| Event::Fail {
+            holder,
+            code: *code,
+            policy: policy(),
+        }),
         Op::Release { job, who } => {
-            let lease = presented(model, *job, *who);
-            let h = Holder {
-                epoch: lease.epoch,
-                worker: lease.worker.as_str(),
-            };
-            apply(model.find(lease.job_id), Event::Release { holder: h }, now)
+            by_holder(model, *job, *who, now, |holder| Event::Release { holder })
         }
         Op::Advance { .. } => Answer::Skipped,
         Op::RequeueExpired => expire_all(model, Event::LeaseRanOut { policy: policy() }, now, None),
@@ -267,6 +237,22 @@ fn model_step(model: &mut Model, op: &Op, now: Timestamp, leased: Option<JobId>)
             }
         }
     }
+}
+
+/// Apply the event `make` builds from the lease an operation presents for job `i`.
+fn by_holder(
+    model: &mut Model,
+    i: usize,
+    who: Who,
+    now: Timestamp,
+    make: impl for<'a> FnOnce(Holder<'a>) -> Event<'a>,
+) -> Answer {
+    let lease = presented(model, i, who);
+    let holder = Holder {
+        epoch: lease.epoch,
+        worker: lease.worker.as_str(),
+    };
+    apply(model.find(lease.job_id), make(holder), now)
 }
 
 fn apply(s: &mut Lifecycle, e: Event<'_>, now: Timestamp) -> Answer {
@@ -302,7 +288,6 @@ fn expire_all(model: &mut Model, e: Event<'_>, now: Timestamp, prefix: Option<&s
 /// Run `op` against one backend.
 async fn backend_step(
     s: &dyn Store,
-    tenants: &[TenantId],
     model: &Model,
     op: &Op,
     now: Timestamp,
@@ -352,7 +337,6 @@ async fn backend_step(
         ),
         Op::Cancel { job } => {
             let (id, tenant, _) = model.jobs[*job];
-            let _ = tenants;
             Answer::Cancel(match s.cancel(tenant, id, now).await.unwrap() {
                 CancelOutcome::Cancelled(_) => "cancelled",
                 CancelOutcome::NotCancellable(_) => "not_cancellable",
@@ -459,7 +443,7 @@ async fn run_sequence(seed: u64, redis_url: String) -> Result<(), String> {
         for (name, b) in &backends {
             answers.push((
                 *name,
-                backend_step(&**b, &tenants, &model, &op, now, new_job.as_ref()).await,
+                backend_step(&**b, &model, &op, now, new_job.as_ref()).await,
             ));
         }
         if let Some(j) = &new_job {
