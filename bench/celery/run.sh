@@ -54,5 +54,5 @@ kill "$CPID"; wait "$CPID" 2>/dev/null || true; CPID=""
 
 echo "== Vesper: $WORKERS workers, same Redis (gateway over HTTP included) =="
 cd "$ROOT"
-"$VESPER" bench --store "redis://127.0.0.1:$PORT/0" --workers "$WORKERS" \
+"$VESPER" bench --store "redis://127.0.0.1:$PORT/0" --workers "$WORKERS" --ceiling \
     --jobs "$JOBS" --concurrency "$CONC" --low-load-jobs "$LOW"

@@ -43,7 +43,7 @@ use crate::NodeError;
 use crate::datadir::{DirLock, Incarnations};
 use crate::remote::server::{RemotePool, RemotePoolConfig};
 use crate::source::StoreSource;
-use crate::worker::{PoolKeys, Worker, WorkerConfig};
+use crate::worker::{PoolKeys, Runner, Worker, WorkerConfig};
 
 /// What a node runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -522,13 +522,15 @@ async fn start_workers(
             .register_worker(&id, identity.public_key().0, clock.now())
             .await?;
         let worker = Arc::new(Worker {
-            id,
-            config: cfg.worker.clone(),
-            identity,
-            keys: keys.clone(),
-            executor: executor.clone(),
+            runner: Arc::new(Runner {
+                id,
+                config: cfg.worker.clone(),
+                identity,
+                keys: keys.clone(),
+                executor: executor.clone(),
+                clock: clock.clone(),
+            }),
             source: Arc::new(StoreSource(store.clone())),
-            clock: clock.clone(),
         });
         tasks.spawn(format!("worker/w{i}"), Policy::RESTART, move |stop| {
             worker.clone().run(stop)

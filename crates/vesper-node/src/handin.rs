@@ -68,6 +68,45 @@ pub async fn hand_in(
     }
 }
 
+/// Hand several completed leases in with one store call ([`JobSource::complete_batch`]), each
+/// counted and, when refused, ended as `bad_receipt`, exactly as [`hand_in`] does for one. The
+/// outer `Err` means the store took none of them (the caller may retry them all).
+pub async fn complete_batch(
+    source: &dyn JobSource,
+    items: Vec<(LeaseRef, NewResult)>,
+    now: Timestamp,
+    retry: RetryPolicy,
+) -> Result<Vec<Result<HandedIn, SourceError>>, SourceError> {
+    let leases: Vec<(LeaseRef, f64)> = items
+        .iter()
+        .map(|(l, r)| (l.clone(), r.receipt.execution_time_ms as f64 / 1000.0))
+        .collect();
+    let answers = source.complete_batch(items, now).await?;
+    if answers.len() != leases.len() {
+        return Err(SourceError::Refused(
+            "the store answered a different number of hand-ins".into(),
+        ));
+    }
+    let mut out = Vec::with_capacity(answers.len());
+    for ((lease, exec_secs), answer) in leases.into_iter().zip(answers) {
+        out.push(match answer {
+            Ok(()) => {
+                metrics::counter!(vesper_api::metrics::JOBS_COMPLETED).increment(1);
+                metrics::histogram!(vesper_api::metrics::JOB_DURATION).record(exec_secs);
+                Ok(HandedIn::Completed)
+            }
+            Err(SourceError::Store(StoreError::BadReceipt { field, .. })) => {
+                metrics::counter!(vesper_api::metrics::RECEIPTS_REFUSED, "field" => field.as_str())
+                    .increment(1);
+                let ended = fail(source, &lease, ErrorCode::BadReceipt, now, retry).await;
+                Ok(HandedIn::Refused { field, ended })
+            }
+            Err(e) => Err(e),
+        });
+    }
+    Ok(out)
+}
+
 async fn fail(
     source: &dyn JobSource,
     lease: &LeaseRef,

@@ -66,6 +66,44 @@ pub trait JobSource: Send + Sync + 'static {
     async fn program(&self, id: ProgramId) -> Result<Option<Arc<Vec<u8>>>, SourceError>;
     /// Woken when a job may be available.
     fn work_available(&self) -> Arc<Notify>;
+
+    /// The most jobs one [`lease_batch`](Self::lease_batch) call hands out. `1` for a source
+    /// without batches (the remote protocol leases one job per request): the worker then
+    /// neither prefetches nor holds a job it is not running.
+    fn max_batch(&self) -> u32 {
+        1
+    }
+    /// Up to `max` jobs under leases, in one call where the source batches.
+    async fn lease_batch(
+        &self,
+        worker: &WorkerId,
+        now: Timestamp,
+        lease_ms: u64,
+        max: u32,
+    ) -> Result<Vec<LeasedJob>, SourceError> {
+        let _ = max;
+        Ok(self
+            .lease(worker, now, lease_ms)
+            .await?
+            .into_iter()
+            .collect())
+    }
+    /// Complete several leases, each fenced on its own: one answer per item, in order. The
+    /// outer `Err` means none was taken. One call where the source batches.
+    async fn complete_batch(
+        &self,
+        items: Vec<(LeaseRef, NewResult)>,
+        now: Timestamp,
+    ) -> Result<Vec<Result<(), SourceError>>, SourceError> {
+        let mut out = Vec::with_capacity(items.len());
+        for (lease, result) in items {
+            out.push(self.complete(&lease, result, now).await);
+        }
+        Ok(out)
+    }
+    /// Give back a prefetched job without counting an attempt (the worker is stopping, or a
+    /// long run would keep it waiting). Only called for sources with `max_batch() > 1`.
+    async fn release(&self, lease: &LeaseRef) -> Result<(), SourceError>;
 }
 
 /// Jobs straight from a store.
@@ -112,4 +150,38 @@ impl JobSource for StoreSource {
     fn work_available(&self) -> Arc<Notify> {
         self.0.work_available()
     }
+    fn max_batch(&self) -> u32 {
+        MAX_LEASE_BATCH
+    }
+    async fn lease_batch(
+        &self,
+        worker: &WorkerId,
+        now: Timestamp,
+        lease_ms: u64,
+        max: u32,
+    ) -> Result<Vec<LeasedJob>, SourceError> {
+        Ok(self
+            .0
+            .lease_batch(worker, now, lease_ms, max.min(MAX_LEASE_BATCH))
+            .await?)
+    }
+    async fn complete_batch(
+        &self,
+        items: Vec<(LeaseRef, NewResult)>,
+        now: Timestamp,
+    ) -> Result<Vec<Result<(), SourceError>>, SourceError> {
+        Ok(self
+            .0
+            .complete_batch(items, now)
+            .await?
+            .into_iter()
+            .map(|r| r.map_err(SourceError::from))
+            .collect())
+    }
+    async fn release(&self, lease: &LeaseRef) -> Result<(), SourceError> {
+        Ok(self.0.release(lease).await?)
+    }
 }
+
+/// The most jobs a worker leases from a store in one call.
+pub const MAX_LEASE_BATCH: u32 = 64;

@@ -1,10 +1,13 @@
 //! The pool worker: lease a job, open it, run it in the sandbox, seal the result to the
 //! client, sign a receipt, hand both in. The same code serves every job source.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::futures::OwnedNotified;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use vesper_core::{
     Clock, ErrorCode, ExecLimits, KeyId, ProgramId, Receipt, ResultPlaintext, RetryPolicy,
@@ -56,6 +59,16 @@ pub struct WorkerConfig {
     pub limits: ExecLimits,
     pub result_ttl_ms: u64,
     pub retry: RetryPolicy,
+    /// Jobs leased per store call (prefetched while the current one runs). 1 turns batching
+    /// off. Sources without batches (remote workers) lease one job at a time whatever this is.
+    pub batch: u32,
+    /// A job running longer than this gives back the jobs prefetched behind it.
+    pub prefetch_hold_ms: u64,
+    /// How much work, in time, a worker holds leased ahead of what it runs: it leases up to
+    /// `prefetch_window_ms / (typical run time)` jobs at once (at most `batch`, at least one).
+    /// Short jobs come in batches; long jobs one at a time, leased when the worker is free,
+    /// so that a leased job never waits long behind another tenant's (fairness, `started_at`).
+    pub prefetch_window_ms: u64,
 }
 
 impl Default for WorkerConfig {
@@ -67,21 +80,57 @@ impl Default for WorkerConfig {
             limits: ExecLimits::default(),
             result_ttl_ms: 24 * 3600 * 1000,
             retry: RetryPolicy::default(),
+            batch: 16,
+            prefetch_hold_ms: 200,
+            prefetch_window_ms: 10,
         }
     }
 }
 
+/// A worker: a [`Runner`] fed by a [`JobSource`].
 pub struct Worker {
+    pub runner: Arc<Runner>,
+    pub source: Arc<dyn JobSource>,
+}
+
+/// What runs a job once it is leased: the worker's identity, pool keys and sandbox. No queue,
+/// no I/O (`vesper bench --ceiling` times it alone).
+pub struct Runner {
     pub id: WorkerId,
     pub config: WorkerConfig,
     pub identity: SigningIdentity,
     pub keys: Arc<PoolKeys>,
     pub executor: Arc<Executor>,
-    pub source: Arc<dyn JobSource>,
     pub clock: Arc<dyn Clock>,
 }
 
+/// Jobs leased ahead of running them, and the lease call in flight with the wake-up registered
+/// before it started.
+#[derive(Default)]
+struct Prefetch {
+    jobs: VecDeque<LeasedJob>,
+    leasing: Option<(LeaseCall, Pin<Box<OwnedNotified>>)>,
+}
+
+type LeaseCall = tokio::task::JoinHandle<Result<Vec<LeasedJob>, SourceError>>;
+
+/// A finished run, waiting to be handed in.
+struct Finished {
+    lease: LeaseRef,
+    outcome: Outcome,
+    started: vesper_core::Timestamp,
+    request_id: Option<String>,
+}
+
+/// A leased job, opened: what [`Runner::finish`] runs.
+pub struct Opened {
+    client_pk: X25519PublicKey,
+    workload: WorkloadPlaintext,
+    program_id: ProgramId,
+}
+
 /// What became of one leased job.
+#[allow(clippy::large_enum_variant)] // one per job, moved to the hand-in task, never stored
 enum Outcome {
     Done(NewResult),
     Failed(ErrorCode),
@@ -91,89 +140,305 @@ enum Outcome {
 }
 
 impl Worker {
-    /// Serve jobs until `shutdown` is cancelled. A job already running is finished first.
+    /// Serve jobs until `shutdown` is cancelled. A job already running is finished first, and
+    /// jobs prefetched but not started are given back.
     /// Shared, so that its supervisor can start it again after a panic.
+    ///
+    /// From a source that batches (a store), the worker leases up to `config.batch` jobs per
+    /// call and leases the next batch while it runs the current one; its hand-in task hands in
+    /// every result that piled up meanwhile with one call. A source without batches (the remote
+    /// protocol) gets one lease per job, as before.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let work = self.source.work_available();
-        // The previous job's hand-in, still committing while this worker leases and runs the
-        // next one: at most one outstanding, so a worker never has more than two jobs.
-        let mut handing_in: Option<tokio::task::JoinHandle<()>> = None;
-        tracing::info!(worker = %self.id, "worker started");
+        let batch = self.runner.config.batch.clamp(1, self.source.max_batch());
+        // Results wait here for the hand-in task; the bound is how far running may get ahead
+        // of handing in.
+        let (finished, to_hand_in) = mpsc::channel::<Finished>(batch as usize);
+        let hand_ins = tokio::spawn(self.clone().hand_in_loop(to_hand_in));
+        let mut pre = Prefetch::default();
+        // Typical run time (moving average, µs), which sizes the batch: `None` until a job ran.
+        let mut typical_us: Option<f64> = None;
+        let window_us = self.runner.config.prefetch_window_ms as f64 * 1000.0;
+        tracing::info!(worker = %self.runner.id, batch, "worker started");
         loop {
             if shutdown.is_cancelled() {
                 break;
             }
-            let notified = work.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            match self
-                .source
-                .lease(&self.id, self.clock.now(), self.config.lease_ms)
-                .await
-            {
-                Ok(Some(job)) => {
-                    let request_id = job.request_id.clone();
-                    let (lease, outcome, started) = self.execute(job).await;
-                    if let Some(prev) = handing_in.take() {
-                        let _ = prev.await;
-                    }
-                    // A run stopped for a lost lease has nothing to hand in.
-                    if !matches!(outcome, Outcome::LeaseLost) {
-                        let me = self.clone();
-                        handing_in = Some(tokio::spawn(async move {
-                            me.hand_in(lease, outcome, started, request_id).await
-                        }));
-                    }
-                }
-                Ok(None) => {
+            let batch = match typical_us {
+                Some(t) => ((window_us / t.max(1.0)) as u32).clamp(1, batch),
+                None => 1,
+            };
+            // Lease again once half the batch is used, so that the next batch is there when
+            // this one runs out. With batches of one (long jobs, or a source without
+            // batches) the worker leases when it is free.
+            if pre.leasing.is_none() && pre.jobs.len() as u32 <= batch / 2 {
+                let notified = Box::pin(work.clone().notified_owned());
+                let mut notified = notified;
+                notified.as_mut().enable();
+                let me = self.clone();
+                let want = batch - pre.jobs.len() as u32;
+                let call = tokio::spawn(async move {
+                    me.source
+                        .lease_batch(
+                            &me.runner.id,
+                            me.runner.clock.now(),
+                            me.runner.config.lease_ms,
+                            want,
+                        )
+                        .await
+                });
+                pre.leasing = Some((call, notified));
+            }
+            if let Some(job) = pre.jobs.pop_front() {
+                let t = std::time::Instant::now();
+                self.run_one(job, &mut pre, &finished).await;
+                let us = t.elapsed().as_micros() as f64;
+                typical_us = Some(typical_us.map_or(us, |a| 0.8 * a + 0.2 * us));
+                continue;
+            }
+            // Nothing to run: wait for the lease in flight.
+            let Some((call, notified)) = pre.leasing.take() else {
+                continue;
+            };
+            match call.await {
+                Ok(Ok(jobs)) if !jobs.is_empty() => pre.jobs.extend(jobs),
+                Ok(Ok(_)) => {
+                    // The queue looked empty when the lease ran: wait for a submit (registered
+                    // before the lease, so none is missed) or the idle poll.
                     tokio::select! {
-                        _ = &mut notified => {}
-                        _ = tokio::time::sleep(Duration::from_millis(self.config.idle_poll_ms)) => {}
+                        _ = notified => {}
+                        _ = tokio::time::sleep(Duration::from_millis(self.runner.config.idle_poll_ms)) => {}
                         _ = shutdown.cancelled() => break,
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(worker = %self.id, error = %e, "lease failed; backing off");
+                Ok(Err(e)) => {
+                    tracing::warn!(worker = %self.runner.id, error = %e, "lease failed; backing off");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                         _ = shutdown.cancelled() => break,
                     }
                 }
+                Err(e) => {
+                    tracing::error!(worker = %self.runner.id, error = %e, "lease task failed");
+                }
             }
         }
-        if let Some(prev) = handing_in.take() {
-            let _ = prev.await;
+        // Stopping: jobs leased but not started go back without counting an attempt.
+        if let Some((call, _)) = pre.leasing.take()
+            && let Ok(Ok(jobs)) = call.await
+        {
+            pre.jobs.extend(jobs);
         }
-        tracing::info!(worker = %self.id, "worker stopped");
+        self.give_back(&mut pre.jobs).await;
+        drop(finished);
+        let _ = hand_ins.await;
+        tracing::info!(worker = %self.runner.id, "worker stopped");
     }
 
-    async fn execute(&self, job: LeasedJob) -> (LeaseRef, Outcome, vesper_core::Timestamp) {
+    /// Run one prefetched job and queue its outcome for the hand-in task.
+    async fn run_one(
+        self: &Arc<Self>,
+        mut job: LeasedJob,
+        pre: &mut Prefetch,
+        finished: &mpsc::Sender<Finished>,
+    ) {
+        // A job that waited behind a long one may be close to losing its lease: renew it first
+        // (and drop it if it is gone).
+        let now = self.runner.clock.now();
+        if job.lease_expires_at.saturating_since(now) < self.runner.config.lease_ms / 2 {
+            match self
+                .source
+                .heartbeat(&job.lease, now, self.runner.config.lease_ms)
+                .await
+            {
+                Ok(()) => job.lease_expires_at = now.plus_ms(self.runner.config.lease_ms),
+                Err(e) => {
+                    tracing::warn!(job = %job.lease.job_id, worker = %self.runner.id, error = %e,
+                        "prefetched lease lost before the job started");
+                    return;
+                }
+            }
+        }
+        let request_id = job.request_id.clone();
+        let (lease, outcome, started) = self.execute(job, pre).await;
+        // A run stopped for a lost lease has nothing to hand in.
+        if !matches!(outcome, Outcome::LeaseLost) {
+            let _ = finished
+                .send(Finished {
+                    lease,
+                    outcome,
+                    started,
+                    request_id,
+                })
+                .await;
+        }
+    }
+
+    /// Give prefetched jobs back to the queue.
+    async fn give_back(&self, jobs: &mut VecDeque<LeasedJob>) {
+        for job in jobs.drain(..) {
+            if let Err(e) = self.source.release(&job.lease).await {
+                tracing::warn!(job = %job.lease.job_id, error = %e,
+                    "could not give a prefetched job back; its lease will run out");
+            }
+        }
+    }
+
+    /// Hand in what the runs produce: every completion waiting is handed in with one store
+    /// call (one commit, still fenced per lease); failures one by one.
+    async fn hand_in_loop(self: Arc<Self>, mut rx: mpsc::Receiver<Finished>) {
+        let limit = self.runner.config.batch.max(1) as usize;
+        let mut got = Vec::with_capacity(limit);
+        while rx.recv_many(&mut got, limit).await > 0 {
+            let mut done = Vec::with_capacity(got.len());
+            for f in got.drain(..) {
+                match f.outcome {
+                    Outcome::Done(result) => done.push((f.lease, result, f.started, f.request_id)),
+                    Outcome::Failed(code) => {
+                        self.hand_in(f.lease, HandIn::Failed(code), f.started, f.request_id)
+                            .await
+                    }
+                    Outcome::LeaseLost => {}
+                }
+            }
+            match done.len() {
+                0 => {}
+                1 => {
+                    let (lease, result, started, request_id) = done.pop().expect("one");
+                    self.hand_in(lease, HandIn::Completed(result), started, request_id)
+                        .await
+                }
+                _ => self.hand_in_completed(done).await,
+            }
+        }
+    }
+
+    /// Hand several completions in with one call; while the store is unreachable, retry them
+    /// (as [`hand_in`](Self::hand_in) does for one) for as long as their leases could hold.
+    async fn hand_in_completed(
+        &self,
+        mut pending: Vec<(LeaseRef, NewResult, vesper_core::Timestamp, Option<String>)>,
+    ) {
+        let deadline =
+            std::time::Instant::now() + Duration::from_millis(self.runner.config.lease_ms);
+        let mut delay = Duration::from_millis(100);
+        while !pending.is_empty() {
+            let now = self.runner.clock.now();
+            let items = pending
+                .iter()
+                .map(|(l, r, ..)| (l.clone(), r.clone()))
+                .collect();
+            let answers =
+                match handin::complete_batch(&*self.source, items, now, self.runner.config.retry)
+                    .await
+                {
+                    Ok(a) => a,
+                    Err(e) if e.is_transient() && std::time::Instant::now() + delay < deadline => {
+                        tracing::warn!(worker = %self.runner.id, jobs = pending.len(), error = %e,
+                            retry_ms = delay.as_millis() as u64, "hand-in failed; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(2));
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::error!(worker = %self.runner.id, jobs = pending.len(), error = %e,
+                            "hand-in failed");
+                        return;
+                    }
+                };
+            let mut again = Vec::new();
+            for (item, answer) in pending.into_iter().zip(answers) {
+                let (lease, _, started, request_id) = &item;
+                let request_id = request_id.as_deref().unwrap_or("-");
+                match answer {
+                    Ok(HandedIn::Completed) => {
+                        tracing::info!(job = %lease.job_id, worker = %self.runner.id, request_id,
+                            ms = now.saturating_since(*started), "job completed");
+                    }
+                    Ok(HandedIn::Refused { field, ended }) => {
+                        tracing::error!(job = %lease.job_id, worker = %self.runner.id, %field,
+                            "hand-in refused: the receipt misstates the job");
+                        if let Err(e) = ended {
+                            tracing::warn!(job = %lease.job_id, error = %e,
+                                "could not report the refused hand-in");
+                        }
+                    }
+                    Ok(HandedIn::Failed(_)) => {}
+                    Err(SourceError::Store(StoreError::Fenced { .. })) => {
+                        tracing::warn!(job = %lease.job_id, worker = %self.runner.id,
+                            "lease lost before hand-in; result discarded");
+                    }
+                    Err(e) if e.is_transient() => again.push(item),
+                    Err(e) => {
+                        tracing::error!(job = %lease.job_id, error = %e, "hand-in failed");
+                    }
+                }
+            }
+            pending = again;
+            if !pending.is_empty() {
+                if std::time::Instant::now() + delay >= deadline {
+                    tracing::error!(worker = %self.runner.id, jobs = pending.len(), "hand-in failed");
+                    return;
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+
+    async fn execute(
+        self: &Arc<Self>,
+        job: LeasedJob,
+        pre: &mut Prefetch,
+    ) -> (LeaseRef, Outcome, vesper_core::Timestamp) {
         use tracing::Instrument as _;
         let lease = job.lease.clone();
-        let started = self.clock.now();
+        let started = self.runner.clock.now();
         // The submitting request's id follows the job into the worker's logs.
         let span = tracing::info_span!(
             "job",
             job_id = %lease.job_id,
             request_id = job.request_id.as_deref().unwrap_or("-"),
         );
-        tracing::debug!(parent: &span, worker = %self.id, attempt = job.retry_count + 1, "job started");
+        tracing::debug!(parent: &span, worker = %self.runner.id, attempt = job.retry_count + 1, "job started");
         // Keep the lease alive while the job runs; once it is known lost, stop the run (the
         // sandbox checks the flag every tick) and free this worker for other work.
         let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let outcome = {
             let work = self.process(job, cancel.clone()).instrument(span);
             tokio::pin!(work);
-            let mut beat = tokio::time::interval(Duration::from_millis(self.config.heartbeat_ms));
-            beat.tick().await;
+            // The first beat one period in (an interval's immediate first tick would wait for
+            // the timer wheel's next millisecond: most of a millisecond per job).
+            let period = Duration::from_millis(self.runner.config.heartbeat_ms);
+            let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            // A long run gives back the jobs prefetched behind it, so that idle workers can
+            // take them rather than wait.
+            let hold =
+                tokio::time::sleep(Duration::from_millis(self.runner.config.prefetch_hold_ms));
+            tokio::pin!(hold);
+            let mut long_run = false;
             loop {
                 tokio::select! {
                     o = &mut work => break o,
+                    _ = &mut hold, if !long_run => {
+                        long_run = true;
+                        self.give_back(&mut pre.jobs).await;
+                    }
+                    r = async { (&mut pre.leasing.as_mut().expect("guarded").0).await },
+                        if pre.leasing.is_some() => {
+                        pre.leasing = None;
+                        if let Ok(Ok(jobs)) = r {
+                            pre.jobs.extend(jobs);
+                        }
+                        if long_run {
+                            self.give_back(&mut pre.jobs).await;
+                        }
+                    }
                     _ = beat.tick() => {
-                        match self.source.heartbeat(&lease, self.clock.now(), self.config.lease_ms).await {
+                        match self.source.heartbeat(&lease, self.runner.clock.now(), self.runner.config.lease_ms).await {
                             Ok(()) => {}
                             Err(SourceError::Store(StoreError::Fenced { .. } | StoreError::NotFound { .. })) => {
-                                tracing::warn!(job = %lease.job_id, worker = %self.id,
+                                tracing::warn!(job = %lease.job_id, worker = %self.runner.id,
                                     "lease lost while running; stopping the job");
                                 cancel.store(true, std::sync::atomic::Ordering::Relaxed);
                                 let _ = (&mut work).await;
@@ -197,32 +462,27 @@ impl Worker {
     async fn hand_in(
         &self,
         lease: LeaseRef,
-        outcome: Outcome,
+        hand_in: HandIn,
         started: vesper_core::Timestamp,
         request_id: Option<String>,
     ) {
-        let hand_in = match outcome {
-            Outcome::Done(result) => HandIn::Completed(result),
-            Outcome::Failed(code) => HandIn::Failed(code),
-            // Never handed in (`run` spawns no hand-in for it).
-            Outcome::LeaseLost => return,
-        };
         let request_id = request_id.as_deref().unwrap_or("-");
-        let deadline = std::time::Instant::now() + Duration::from_millis(self.config.lease_ms);
+        let deadline =
+            std::time::Instant::now() + Duration::from_millis(self.runner.config.lease_ms);
         let mut delay = Duration::from_millis(100);
         loop {
-            let now = self.clock.now();
+            let now = self.runner.clock.now();
             let r = handin::hand_in(
                 &*self.source,
                 &lease,
                 hand_in.clone(),
                 now,
-                self.config.retry,
+                self.runner.config.retry,
             )
             .await;
             match r {
                 Ok(HandedIn::Completed) => {
-                    tracing::info!(job = %lease.job_id, worker = %self.id, request_id,
+                    tracing::info!(job = %lease.job_id, worker = %self.runner.id, request_id,
                         ms = now.saturating_since(started), "job completed");
                     return;
                 }
@@ -231,7 +491,7 @@ impl Worker {
                         HandIn::Failed(code) => code.as_str(),
                         HandIn::Completed(_) => "-",
                     };
-                    tracing::info!(job = %lease.job_id, worker = %self.id, request_id, code,
+                    tracing::info!(job = %lease.job_id, worker = %self.runner.id, request_id, code,
                         decision = ?d, "job attempt failed");
                     return;
                 }
@@ -239,7 +499,7 @@ impl Worker {
                     // This worker's own receipt disagrees with the job: a bug, never stored.
                     // The attempt ended now, so that the job is retried without waiting out
                     // the lease.
-                    tracing::error!(job = %lease.job_id, worker = %self.id, %field,
+                    tracing::error!(job = %lease.job_id, worker = %self.runner.id, %field,
                         "hand-in refused: the receipt misstates the job");
                     if let Err(e) = ended {
                         tracing::warn!(job = %lease.job_id, error = %e, "could not report the refused hand-in");
@@ -247,7 +507,7 @@ impl Worker {
                     return;
                 }
                 Err(SourceError::Store(StoreError::Fenced { .. })) => {
-                    tracing::warn!(job = %lease.job_id, worker = %self.id,
+                    tracing::warn!(job = %lease.job_id, worker = %self.runner.id,
                         "lease lost before hand-in; result discarded");
                     return;
                 }
@@ -265,7 +525,11 @@ impl Worker {
         }
     }
 
-    async fn process(&self, job: LeasedJob, cancel: Arc<std::sync::atomic::AtomicBool>) -> Outcome {
+    async fn process(
+        self: &Arc<Self>,
+        job: LeasedJob,
+        cancel: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Outcome {
         match self.try_process(job, cancel).await {
             Ok(r) => Outcome::Done(r),
             Err(code) => Outcome::Failed(code),
@@ -273,10 +537,32 @@ impl Worker {
     }
 
     async fn try_process(
-        &self,
+        self: &Arc<Self>,
         job: LeasedJob,
         cancel: Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<NewResult, ErrorCode> {
+        let mut opened = self.runner.open(&job)?;
+        let module = match &mut opened.workload.program {
+            WorkloadProgram::Registry if self.runner.executor.is_cached(&opened.program_id) => None,
+            WorkloadProgram::Registry => Some(
+                self.source
+                    .program(opened.program_id)
+                    .await
+                    .map_err(|_| ErrorCode::Internal)?
+                    .ok_or(ErrorCode::ProgramNotFound)?,
+            ),
+            WorkloadProgram::Inline(bytes) => Some(Arc::new(std::mem::take(bytes))),
+        };
+        let runner = self.runner.clone();
+        tokio::task::spawn_blocking(move || runner.finish(&job, opened, module, Some(cancel)))
+            .await
+            .map_err(|_| ErrorCode::Internal)?
+    }
+}
+
+impl Runner {
+    /// Open a leased job: decrypt its workload with the pool key it names and decode it.
+    pub fn open(&self, job: &LeasedJob) -> Result<Opened, ErrorCode> {
         let client_pk =
             X25519PublicKey::from_bytes(&job.client_pubkey).map_err(|_| ErrorCode::BadPayload)?;
         let meta = JobMetadata {
@@ -288,59 +574,56 @@ impl Worker {
         let sk = self.keys.get(&job.key_id).ok_or(ErrorCode::DecryptFailed)?;
         let plaintext = open_workload(sk, &meta, &job.encrypted_key, &job.encrypted_payload)
             .map_err(|_| ErrorCode::DecryptFailed)?;
-        let mut workload =
-            WorkloadPlaintext::decode(&plaintext).map_err(|_| ErrorCode::BadPayload)?;
+        let workload = WorkloadPlaintext::decode(&plaintext).map_err(|_| ErrorCode::BadPayload)?;
         drop(plaintext);
-
-        let (program_id, module): (ProgramId, Option<Arc<Vec<u8>>>) = match &mut workload.program {
-            WorkloadProgram::Registry => {
-                let id = job.program_id.ok_or(ErrorCode::BadPayload)?;
-                if self.executor.is_cached(&id) {
-                    (id, None)
-                } else {
-                    let m = self
-                        .source
-                        .program(id)
-                        .await
-                        .map_err(|_| ErrorCode::Internal)?
-                        .ok_or(ErrorCode::ProgramNotFound)?;
-                    (id, Some(m))
-                }
-            }
+        let program_id = match &workload.program {
+            WorkloadProgram::Registry => job.program_id.ok_or(ErrorCode::BadPayload)?,
             WorkloadProgram::Inline(bytes) => {
                 let id = ProgramId::of_module(bytes);
                 if job.program_id.is_some_and(|p| p != id) {
                     return Err(ErrorCode::BadPayload);
                 }
-                (id, Some(Arc::new(std::mem::take(bytes))))
+                id
             }
         };
+        Ok(Opened {
+            client_pk,
+            workload,
+            program_id,
+        })
+    }
 
-        let executor = self.executor.clone();
+    /// The rest of a job's work, on the calling thread (blocking): run the program in the
+    /// sandbox (`module` unless it is compiled already), seal the result to the client, sign
+    /// the receipt. `vesper bench --ceiling` times [`open`](Self::open) + this, as one job's
+    /// pure CPU cost.
+    pub fn finish(
+        &self,
+        job: &LeasedJob,
+        mut opened: Opened,
+        module: Option<Arc<Vec<u8>>>,
+        cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    ) -> Result<NewResult, ErrorCode> {
         let mut limits = self.config.limits;
         if let Some(f) = job.max_fuel {
             limits.fuel = limits.fuel.min(f);
         }
         let seed = sha256(&[b"vesper/v1/job-seed\0", &job.payload_digest]);
-        let clock = job.created_at;
         let started_at = self.clock.now();
-        let run = tokio::task::spawn_blocking(move || {
-            let out = executor.run(RunRequest {
-                program_id,
-                module: module.as_deref().map(|m| &m[..]),
-                input: &workload.input,
-                seed,
-                clock,
-                limits,
-                cancel: Some(cancel),
-            });
-            workload.input.zeroize();
-            out
-        })
-        .await
-        .map_err(|_| ErrorCode::Internal)?;
+        let run = self.executor.run(RunRequest {
+            program_id: opened.program_id,
+            module: module.as_deref().map(|m| &m[..]),
+            input: &opened.workload.input,
+            seed,
+            clock: job.created_at,
+            limits,
+            cancel,
+        });
+        opened.workload.input.zeroize();
         let mut out = run.map_err(|e| e.code())?;
         let completed_at = self.clock.now();
+        let client_pk = opened.client_pk;
+        let program_id = opened.program_id;
 
         let mut salt = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);

@@ -114,10 +114,28 @@ pub trait QueueStore: Send + Sync + 'static {
         now: Timestamp,
         lease_ms: u64,
     ) -> Result<Option<LeasedJob>>;
+    /// Take up to `max` jobs under leases in one store call (one commit, one round trip): the
+    /// jobs `max` calls of [`lease`](Self::lease) would have handed out, in that order. Empty
+    /// when nothing is ready.
+    async fn lease_batch(
+        &self,
+        worker: &WorkerId,
+        now: Timestamp,
+        lease_ms: u64,
+        max: u32,
+    ) -> Result<Vec<LeasedJob>>;
     /// Extend a live lease. `Err(Fenced)` if the lease is no longer held.
     async fn heartbeat(&self, lease: &LeaseRef, now: Timestamp, lease_ms: u64) -> Result<()>;
     /// Store the sealed result and mark the job completed, if `lease` still holds it.
     async fn complete(&self, lease: &LeaseRef, result: NewResult, now: Timestamp) -> Result<()>;
+    /// [`complete`](Self::complete) several leases in one store call (one commit, one round
+    /// trip), each fenced on its own: one answer per item, in order. The outer `Err` means the
+    /// store took none of them (unreachable, commit failed).
+    async fn complete_batch(
+        &self,
+        items: Vec<(LeaseRef, NewResult)>,
+        now: Timestamp,
+    ) -> Result<Vec<Result<()>>>;
     /// Record a failed attempt: retry with backoff or fail for good, per `policy`.
     async fn fail(
         &self,

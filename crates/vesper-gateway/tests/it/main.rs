@@ -146,6 +146,22 @@ impl QueueStore for Down {
     ) -> vesper_store::Result<Option<LeasedJob>> {
         down()
     }
+    async fn lease_batch(
+        &self,
+        _: &WorkerId,
+        _: Timestamp,
+        _: u64,
+        _: u32,
+    ) -> vesper_store::Result<Vec<LeasedJob>> {
+        down()
+    }
+    async fn complete_batch(
+        &self,
+        _: Vec<(LeaseRef, NewResult)>,
+        _: Timestamp,
+    ) -> vesper_store::Result<Vec<vesper_store::Result<()>>> {
+        down()
+    }
     async fn heartbeat(&self, _: &LeaseRef, _: Timestamp, _: u64) -> vesper_store::Result<()> {
         down()
     }

@@ -25,7 +25,7 @@ use vesper_supervise::{Policy, Supervisor};
 use super::{kx_message, leased_job_of};
 use crate::NodeError;
 use crate::source::{JobSource, SourceError};
-use crate::worker::{PoolKeys, Worker, WorkerConfig};
+use crate::worker::{PoolKeys, Runner, Worker, WorkerConfig};
 
 #[derive(Clone, Debug)]
 pub struct RemoteWorkerConfig {
@@ -186,6 +186,14 @@ impl JobSource for RemoteSource {
     fn work_available(&self) -> Arc<Notify> {
         // The gateway long-polls lease requests, so nothing needs waking here.
         self.idle.clone()
+    }
+
+    async fn release(&self, _lease: &LeaseRef) -> Result<(), SourceError> {
+        // Never called: this source leases one job at a time (`max_batch` is 1), so the worker
+        // holds no job it is not running. The protocol has no release; a lease runs out.
+        Err(SourceError::Refused(
+            "release is not part of /vesper/jobs/1".into(),
+        ))
     }
 }
 
@@ -348,13 +356,15 @@ pub async fn start(cfg: RemoteWorkerConfig, tasks: &Supervisor) -> Result<(), No
     let id = WorkerId::new(me.to_string())?;
     for i in 0..cfg.workers.max(1) {
         let worker = Arc::new(Worker {
-            id: id.clone(),
-            config: wcfg.clone(),
-            identity: SigningIdentity::from_bytes(&identity.secret_seed())?,
-            keys: keys.clone(),
-            executor: executor.clone(),
+            runner: Arc::new(Runner {
+                id: id.clone(),
+                config: wcfg.clone(),
+                identity: SigningIdentity::from_bytes(&identity.secret_seed())?,
+                keys: keys.clone(),
+                executor: executor.clone(),
+                clock: clock.clone(),
+            }),
             source: source.clone(),
-            clock: clock.clone(),
         });
         tasks.spawn(format!("worker/w{i}"), Policy::RESTART, move |stop| {
             worker.clone().run(stop)

@@ -130,8 +130,10 @@ return 1
 "#;
 
 /// Submit jobs, all or none. ARGV: P, unit, burst, n, then 18 fields per job (see
-/// `RedisStore::submit_jobs`). Returns {'ok', o1, ..., on} where o is '' for a new job or the
-/// existing job's id; or {'conflict', i, existing job's id}; or {'quota', i, kind} (i 0-based).
+/// `RedisStore::submit_jobs`). Returns {'ok', {o1, ..., on}, {h1, ..., hn}} where o is '' for a
+/// new job or the existing job's id and h is that job's hash (HGETALL form) as the submit left
+/// it; or {'conflict', i, existing job's id}; or {'quota', i, kind}; or {'no_tenant', i}
+/// (i 0-based).
 pub const SUBMIT: &str = r#"
 local unit, burst, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local F = 18
@@ -185,13 +187,23 @@ for i = 0, n - 1 do
     publish(id, tenant, 'queued')
   end
 end
-return out
+local outcomes, records = {}, {}
+for i = 0, n - 1 do
+  local o = out[i + 2]
+  outcomes[i + 1] = o
+  if o == '' then o = ARGV[4 + i * F + 1] end
+  records[i + 1] = redis.call('HGETALL', jkey(o))
+end
+return {'ok', outcomes, records}
 "#;
 
 /// Promote delayed jobs whose backoff is over, then list every tenant with a ready job:
-/// {tenant, vtime, weight, disabled, head score} per tenant. ARGV: P, now.
+/// {tenant, vtime, weight, disabled, id1, score1, ..., idn, scoren} per tenant, its first `n`
+/// ready jobs (by score: the order its leases take them; one for a disabled tenant).
+/// ARGV: P, now, n (absent: 1).
 pub const CANDIDATES: &str = r#"
 local now = tonumber(ARGV[2])
+local n = math.max(num(ARGV[3], 1), 1)
 local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, 256)
 for _, id in ipairs(due) do
   redis.call('ZREM', P .. 'delayed', id)
@@ -203,43 +215,70 @@ for _, id in ipairs(due) do
 end
 local out = {}
 for _, t in ipairs(redis.call('SMEMBERS', P .. 'ready')) do
-  local head = redis.call('ZRANGE', tkey(t) .. ':ready', 0, 0, 'WITHSCORES')
-  if #head == 0 then
+  local h = redis.call('HMGET', tkey(t), 'vtime', 'weight', 'disabled')
+  local disabled = h[3] or '0'
+  local heads = redis.call('ZRANGE', tkey(t) .. ':ready', 0, (disabled == '1' and 1 or n) - 1, 'WITHSCORES')
+  if #heads == 0 then
     redis.call('SREM', P .. 'ready', t)
   else
-    local h = redis.call('HMGET', tkey(t), 'vtime', 'weight', 'disabled')
-    out[#out + 1] = {t, h[1] or '0', h[2] or '1', h[3] or '0', head[2]}
+    local row = {t, h[1] or '0', h[2] or '1', disabled}
+    for _, v in ipairs(heads) do row[#row + 1] = v end
+    out[#out + 1] = row
   end
 end
 return out
 "#;
 
+/// Lease the head job of a tenant the policy chose: the one transition both [`LEASE`] and
+/// [`LEASE_BATCH`] make, so that a batch leases exactly as single leases do. Prepended to
+/// both after [`PRELUDE`].
+pub const LEASE_HEAD: &str = r#"
+-- Returns the leased job's id, or false when the tenant is disabled or has nothing ready.
+local function lease_head(tenant, worker, now, expires, unit)
+  local tk = tkey(tenant)
+  if redis.call('HGET', tk, 'disabled') == '1' then return false end
+  local popped = redis.call('ZPOPMIN', tk .. ':ready')
+  if #popped == 0 then
+    redis.call('SREM', P .. 'ready', tenant)
+    return false
+  end
+  local id = popped[1]
+  if redis.call('ZCARD', tk .. ':ready') == 0 then redis.call('SREM', P .. 'ready', tenant) end
+  local vt = num(redis.call('HGET', tk, 'vtime'), 0)
+  local w = math.max(num(redis.call('HGET', tk, 'weight'), 1), 1)
+  if vt > num(redis.call('GET', P .. 'sysvtime'), 0) then redis.call('SET', P .. 'sysvtime', int(vt)) end
+  redis.call('HSET', tk, 'vtime', int(vt + math.floor(unit / w)))
+  dequeue(tenant)
+  local jk = jkey(id)
+  redis.call('HINCRBY', jk, 'epoch', 1)
+  redis.call('HSET', jk, 'worker', worker, 'lease_expires', expires, 'started_at', now)
+  setstatus(id, tenant, tonumber(redis.call('HGET', jk, 'seq')), 'queued', 'processing')
+  redis.call('ZADD', P .. 'leases', expires, id)
+  publish(id, tenant, 'processing')
+  return id
+end
+"#;
+
 /// Lease the head job of the tenant the policy chose. ARGV: P, tenant, worker, now, expires,
 /// unit. Returns the job's hash (HGETALL form) or false when the tenant has nothing ready.
 pub const LEASE: &str = r#"
-local tenant, worker, now, expires = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local unit = tonumber(ARGV[6])
-local tk = tkey(tenant)
-if redis.call('HGET', tk, 'disabled') == '1' then return false end
-local popped = redis.call('ZPOPMIN', tk .. ':ready')
-if #popped == 0 then
-  redis.call('SREM', P .. 'ready', tenant)
-  return false
+local id = lease_head(ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]))
+if not id then return false end
+return redis.call('HGETALL', jkey(id))
+"#;
+
+/// Lease the head jobs of the tenants the policy chose, in order (a tenant named k times gives
+/// its first k jobs). ARGV: P, worker, now, expires, unit, tenant1, ..., tenantn. A tenant
+/// found disabled or with nothing ready (another worker was faster) is skipped. Returns the
+/// leased jobs' hashes (HGETALL form), in lease order.
+pub const LEASE_BATCH: &str = r#"
+local worker, now, expires, unit = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local out = {}
+for i = 6, #ARGV do
+  local id = lease_head(ARGV[i], worker, now, expires, unit)
+  if id then out[#out + 1] = redis.call('HGETALL', jkey(id)) end
 end
-local id = popped[1]
-if redis.call('ZCARD', tk .. ':ready') == 0 then redis.call('SREM', P .. 'ready', tenant) end
-local vt = num(redis.call('HGET', tk, 'vtime'), 0)
-local w = math.max(num(redis.call('HGET', tk, 'weight'), 1), 1)
-if vt > num(redis.call('GET', P .. 'sysvtime'), 0) then redis.call('SET', P .. 'sysvtime', int(vt)) end
-redis.call('HSET', tk, 'vtime', int(vt + math.floor(unit / w)))
-dequeue(tenant)
-local jk = jkey(id)
-redis.call('HINCRBY', jk, 'epoch', 1)
-redis.call('HSET', jk, 'worker', worker, 'lease_expires', expires, 'started_at', now)
-setstatus(id, tenant, tonumber(redis.call('HGET', jk, 'seq')), 'queued', 'processing')
-redis.call('ZADD', P .. 'leases', expires, id)
-publish(id, tenant, 'processing')
-return redis.call('HGETALL', jk)
+return out
 "#;
 
 /// Extend a lease. ARGV: P, id, epoch, worker, expires. Returns 1, or 0 when fenced.

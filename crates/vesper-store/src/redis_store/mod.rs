@@ -74,6 +74,7 @@ struct Scripts {
     submit: Script,
     candidates: Script,
     lease: Script,
+    lease_batch: Script,
     heartbeat: Script,
     complete: Script,
     retry: Script,
@@ -98,7 +99,18 @@ impl Scripts {
             nonce: s(lua::NONCE),
             submit: s(lua::SUBMIT),
             candidates: s(lua::CANDIDATES),
-            lease: s(lua::LEASE),
+            lease: Script::new(&format!(
+                "{}{}{}",
+                lua::PRELUDE,
+                lua::LEASE_HEAD,
+                lua::LEASE
+            )),
+            lease_batch: Script::new(&format!(
+                "{}{}{}",
+                lua::PRELUDE,
+                lua::LEASE_HEAD,
+                lua::LEASE_BATCH
+            )),
             heartbeat: s(lua::HEARTBEAT),
             complete: s(lua::COMPLETE),
             retry: s(lua::RETRY),
@@ -137,6 +149,16 @@ fn re(e: RedisError) -> StoreError {
     } else {
         StoreError::from(e)
     }
+}
+
+/// Whether the server answered that it does not have a script (its cache was lost: restart).
+fn is_noscript(e: &RedisError) -> bool {
+    e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
+}
+
+/// A reply (or one element of one) decoded as `T`; a reply of another shape is corrupt.
+fn value<T: redis::FromRedisValue>(v: redis::Value) -> Result<T> {
+    redis::from_redis_value(v).map_err(|_| corrupt())
 }
 
 fn corrupt() -> StoreError {
@@ -287,11 +309,7 @@ impl RedisStore {
             pipe.invoke_script(&inv);
             match pipe.query_async::<(T,)>(&mut con).await {
                 Ok((t,)) => return Ok(t),
-                Err(e)
-                    if attempt == 0
-                        && e.kind()
-                            == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
-                {
+                Err(e) if attempt == 0 && is_noscript(&e) => {
                     inv.load_async(&mut con).await.map_err(re)?;
                 }
                 Err(e) => return Err(re(e)),
@@ -303,10 +321,23 @@ impl RedisStore {
     /// Delete a job's payload once nothing can need it, without making the caller wait: a
     /// failure leaves only an unreferenced key.
     fn drop_payload(&self, id: &JobId) {
-        let key = self.payload_key(id);
+        self.drop_payloads([*id]);
+    }
+
+    /// [`Self::drop_payload`] for several jobs, in one pipeline (one `DEL` per key: each job's
+    /// data lives in its own slot).
+    fn drop_payloads(&self, ids: impl IntoIterator<Item = JobId>) {
+        let keys: Vec<String> = ids.into_iter().map(|id| self.payload_key(&id)).collect();
+        if keys.is_empty() {
+            return;
+        }
         let mut con = self.con.clone();
         tokio::spawn(async move {
-            let _: std::result::Result<(), _> = con.del(key).await;
+            let mut pipe = redis::pipe();
+            for k in &keys {
+                pipe.del(k).ignore();
+            }
+            let _: std::result::Result<(), _> = pipe.query_async(&mut con).await;
         });
     }
 
@@ -334,14 +365,6 @@ impl RedisStore {
         }
         let mut con = self.con.clone();
         pipe.query_async(&mut con).await.map_err(re)
-    }
-
-    async fn load_jobs(&self, ids: &[String]) -> Result<Vec<JobRecord>> {
-        self.job_hashes(ids)
-            .await?
-            .iter()
-            .map(job_from_hash)
-            .collect()
     }
 
     /// The jobs an index listed, skipping any forgotten (retention) between reading the index
@@ -426,76 +449,60 @@ impl RedisStore {
             .iter()
             .map(|a| a as &(dyn std::fmt::Display + Sync))
             .collect();
-        let reply: Vec<String> = match self.eval_after(&pipe, &self.scripts.submit, &refs).await {
-            Ok(r) => r,
-            Err(e) => {
-                // The script did not run (or we cannot tell): the payloads may be referenced,
-                // so they stay. An unreferenced one is garbage only, never a lost job.
-                return Err(e);
+        // The script's answer carries the jobs' records: no read after it (one round trip).
+        // If it failed (or we cannot tell whether it ran), the payloads may be referenced, so
+        // they stay: an unreferenced one is garbage only, never a lost job.
+        let reply: Vec<redis::Value> = self.eval_after(&pipe, &self.scripts.submit, &refs).await?;
+        let mut reply = reply.into_iter();
+        let kind: String = value(reply.next().ok_or_else(corrupt)?)?;
+        if kind == "ok" {
+            let outcomes: Vec<String> = value(reply.next().ok_or_else(corrupt)?)?;
+            let records: Vec<HashMap<String, String>> = value(reply.next().ok_or_else(corrupt)?)?;
+            if outcomes.len() != jobs.len() || records.len() != jobs.len() {
+                return Err(corrupt());
             }
-        };
-        let drop_payloads = |ids: Vec<JobId>| async move {
-            if ids.is_empty() {
-                return;
-            }
-            let keys: Vec<String> = ids.iter().map(|id| self.payload_key(id)).collect();
-            let mut con = self.con.clone();
-            let _: std::result::Result<(), _> = con.del(keys).await;
-        };
-        match reply.first().map(String::as_str) {
-            Some("ok") => {
-                let mut unused = Vec::new();
-                let mut ids = Vec::with_capacity(jobs.len());
-                for (j, o) in jobs.iter().zip(&reply[1..]) {
-                    if o.is_empty() {
-                        ids.push(j.job_id.to_string());
+            // Payloads written for jobs that already existed (idempotency) are not referenced.
+            self.drop_payloads(
+                (jobs.iter().zip(&outcomes))
+                    .filter(|(_, o)| !o.is_empty())
+                    .map(|(j, _)| j.job_id),
+            );
+            let out = records
+                .iter()
+                .zip(&outcomes)
+                .map(|(h, o)| {
+                    let r = job_from_hash(h)?;
+                    Ok(if o.is_empty() {
+                        SubmitOutcome::Created(r)
                     } else {
-                        unused.push(j.job_id);
-                        ids.push(o.clone());
-                    }
-                }
-                drop_payloads(unused).await;
-                let records = self.load_jobs(&ids).await?;
-                let out = records
-                    .into_iter()
-                    .zip(&reply[1..])
-                    .map(|(r, o)| {
-                        if o.is_empty() {
-                            SubmitOutcome::Created(r)
-                        } else {
-                            SubmitOutcome::Existing(r)
-                        }
+                        SubmitOutcome::Existing(r)
                     })
-                    .collect();
-                Ok(BatchOutcome::Accepted(out))
-            }
-            Some(kind) => {
-                let kind = kind.to_owned();
-                let index: usize = reply
-                    .get(1)
-                    .and_then(|i| i.parse().ok())
-                    .ok_or_else(corrupt)?;
-                drop_payloads(jobs.iter().map(|j| j.job_id).collect()).await;
-                let outcome = match kind.as_str() {
-                    "conflict" => SubmitOutcome::IdempotencyConflict {
-                        existing: reply
-                            .get(2)
-                            .and_then(|id| id.parse().ok())
-                            .ok_or_else(corrupt)?,
-                    },
-                    "quota" => {
-                        SubmitOutcome::QuotaExceeded(match reply.get(2).map(String::as_str) {
-                            Some("jobs_per_day") => QuotaKind::JobsPerDay,
-                            _ => QuotaKind::MaxQueued,
-                        })
-                    }
-                    "no_tenant" => return Err(StoreError::TenantNotFound),
-                    _ => return Err(corrupt()),
-                };
-                Ok(BatchOutcome::Rejected { index, outcome })
-            }
-            None => Err(corrupt()),
+                })
+                .collect::<Result<_>>()?;
+            return Ok(BatchOutcome::Accepted(out));
         }
+        let rest: Vec<String> = reply.map(value).collect::<Result<_>>()?;
+        let index: usize = rest
+            .first()
+            .and_then(|i| i.parse().ok())
+            .ok_or_else(corrupt)?;
+        // Rejected: none of the payloads is referenced.
+        self.drop_payloads(jobs.iter().map(|j| j.job_id));
+        let outcome = match kind.as_str() {
+            "conflict" => SubmitOutcome::IdempotencyConflict {
+                existing: rest
+                    .get(1)
+                    .and_then(|id| id.parse().ok())
+                    .ok_or_else(corrupt)?,
+            },
+            "quota" => SubmitOutcome::QuotaExceeded(match rest.get(1).map(String::as_str) {
+                Some("jobs_per_day") => QuotaKind::JobsPerDay,
+                _ => QuotaKind::MaxQueued,
+            }),
+            "no_tenant" => return Err(StoreError::TenantNotFound),
+            _ => return Err(corrupt()),
+        };
+        Ok(BatchOutcome::Rejected { index, outcome })
     }
 
     /// Apply `policy`'s decision to a lease that failed with `code` (or ran out).
@@ -553,28 +560,38 @@ impl RedisStore {
         Ok(Some(decision))
     }
 
-    /// The job's immutable facts, to check a receipt against; `None` for an unknown job.
-    async fn job_facts(&self, id: &JobId) -> Result<Option<vesper_core::JobFacts>> {
+    /// The jobs' immutable facts, to check receipts against, in order (`None` for an unknown
+    /// job), in one round trip.
+    async fn jobs_facts(&self, ids: &[JobId]) -> Result<Vec<Option<vesper_core::JobFacts>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.hmget(self.job_key(id), &["workload", "program", "payload_digest"]);
+        }
         let mut con = self.con.clone();
-        let row: Vec<Option<String>> = con
-            .hmget(
-                self.key(&format!("job:{id}")),
-                &["workload", "program", "payload_digest"],
-            )
-            .await
-            .map_err(re)?;
-        let [Some(workload), program, Some(digest)] = &row[..] else {
-            return Ok(None);
-        };
-        Ok(Some(vesper_core::JobFacts {
-            job_id: *id,
-            program_id: match program.as_deref() {
-                None | Some("") => None,
-                Some(p) => Some(p.parse().map_err(|_| corrupt())?),
-            },
-            workload_type: workload.parse().map_err(|_| corrupt())?,
-            payload_digest: hex32(digest)?,
-        }))
+        let rows: Vec<Vec<Option<String>>> = pipe.query_async(&mut con).await.map_err(re)?;
+        if rows.len() != ids.len() {
+            return Err(corrupt());
+        }
+        ids.iter()
+            .zip(rows)
+            .map(|(id, row)| {
+                let [Some(workload), program, Some(digest)] = &row[..] else {
+                    return Ok(None);
+                };
+                Ok(Some(vesper_core::JobFacts {
+                    job_id: *id,
+                    program_id: match program.as_deref() {
+                        None | Some("") => None,
+                        Some(p) => Some(p.parse().map_err(|_| corrupt())?),
+                    },
+                    workload_type: workload.parse().map_err(|_| corrupt())?,
+                    payload_digest: hex32(digest)?,
+                }))
+            })
+            .collect()
     }
 
     /// Expire the leases listed as (id, worker, epoch, retries, max_retries).

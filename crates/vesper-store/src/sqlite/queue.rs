@@ -66,6 +66,82 @@ fn expire_rows(
     Ok(out)
 }
 
+/// Lease the next job (fair between tenants, priority then FIFO within one), inside the
+/// caller's transaction.
+fn lease_one(
+    c: &Connection,
+    fx: &mut Effects,
+    sched: &Sched,
+    worker: &WorkerId,
+    now: Timestamp,
+    lease_ms: u64,
+) -> Result<Option<LeasedJob>> {
+    // Which job: fair between tenants, priority then FIFO within one; skip jobs
+    // backing off (`vesper_core::sched`).
+    let Some((seq, tenant, vtime, weight)) = pick_next(c, sched, now)? else {
+        return Ok(None);
+    };
+    let row = lifecycle::by_seq(c, seq)?.ok_or(StoreError::Corrupt { table: "jobs" })?;
+    // What happens to it: the lifecycle machine.
+    let st = step(
+        &row.state,
+        Event::Lease {
+            worker: worker.as_str(),
+            lease_ms,
+        },
+        now,
+    )
+    .map_err(|_| StoreError::Corrupt { table: "jobs" })?;
+    lifecycle::apply(c, fx, sched, &row, &st, None, now)?;
+    // The lease's fair-queueing charge.
+    sched.system_vtime.fetch_max(vtime, Ordering::Relaxed);
+    c.prepare_cached("UPDATE tenants SET vtime = ?2 WHERE id = ?1")?
+        .execute(params![tenant.0, sched.policy.charge(vtime, weight) as i64])?;
+    let meta = c
+        .prepare_cached(
+            "SELECT workload_type, program_id, key_id, client_pubkey, payload_digest, \
+                 created_at, max_fuel, request_id FROM jobs WHERE seq = ?1",
+        )?
+        .query_row(params![seq], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<Vec<u8>>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, Option<i64>>(6)?,
+                r.get::<_, Option<String>>(7)?,
+            ))
+        })?;
+    let (encrypted_key, encrypted_payload): (Vec<u8>, Vec<u8>) = c
+        .prepare_cached("SELECT encrypted_key, encrypted_payload FROM payloads WHERE seq = ?1")?
+        .query_row(params![seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let corrupt = || StoreError::Corrupt { table: "jobs" };
+    Ok(Some(LeasedJob {
+        lease: LeaseRef {
+            job_id: row.job_id,
+            epoch: st.state.epoch,
+            worker: worker.clone(),
+        },
+        lease_expires_at: st.state.lease_expires_at.ok_or_else(corrupt)?,
+        workload_type: meta.0.parse().map_err(|_| corrupt())?,
+        program_id: match meta.1 {
+            None => None,
+            Some(p) => Some(ProgramId(p.try_into().map_err(|_| corrupt())?)),
+        },
+        key_id: meta.2.parse().map_err(|_| corrupt())?,
+        client_pubkey: meta.3.try_into().map_err(|_| corrupt())?,
+        encrypted_key,
+        encrypted_payload,
+        payload_digest: meta.4.try_into().map_err(|_| corrupt())?,
+        created_at: Timestamp(meta.5 as u64),
+        retry_count: st.state.retry_count,
+        max_fuel: meta.6.map(|f| f.max(0) as u64),
+        request_id: meta.7,
+    }))
+}
+
 #[async_trait::async_trait]
 impl QueueStore for SqliteStore {
     async fn lease(
@@ -76,73 +152,28 @@ impl QueueStore for SqliteStore {
     ) -> Result<Option<LeasedJob>> {
         let worker = worker.clone();
         let sched = self.sched.clone();
+        self.write(move |c, fx| lease_one(c, fx, &sched, &worker, now, lease_ms))
+            .await
+    }
+
+    async fn lease_batch(
+        &self,
+        worker: &WorkerId,
+        now: Timestamp,
+        lease_ms: u64,
+        max: u32,
+    ) -> Result<Vec<LeasedJob>> {
+        let worker = worker.clone();
+        let sched = self.sched.clone();
         self.write(move |c, fx| {
-            // Which job: fair between tenants, priority then FIFO within one; skip jobs
-            // backing off (`vesper_core::sched`).
-            let Some((seq, tenant, vtime, weight)) = pick_next(c, &sched, now)? else {
-                return Ok(None);
-            };
-            let row = lifecycle::by_seq(c, seq)?.ok_or(StoreError::Corrupt { table: "jobs" })?;
-            // What happens to it: the lifecycle machine.
-            let st = step(
-                &row.state,
-                Event::Lease {
-                    worker: worker.as_str(),
-                    lease_ms,
-                },
-                now,
-            )
-            .map_err(|_| StoreError::Corrupt { table: "jobs" })?;
-            lifecycle::apply(c, fx, &sched, &row, &st, None, now)?;
-            // The lease's fair-queueing charge.
-            sched.system_vtime.fetch_max(vtime, Ordering::Relaxed);
-            c.prepare_cached("UPDATE tenants SET vtime = ?2 WHERE id = ?1")?
-                .execute(params![tenant.0, sched.policy.charge(vtime, weight) as i64])?;
-            let meta = c
-                .prepare_cached(
-                    "SELECT workload_type, program_id, key_id, client_pubkey, payload_digest, \
-                     created_at, max_fuel, request_id FROM jobs WHERE seq = ?1",
-                )?
-                .query_row(params![seq], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Option<Vec<u8>>>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Vec<u8>>(3)?,
-                        r.get::<_, Vec<u8>>(4)?,
-                        r.get::<_, i64>(5)?,
-                        r.get::<_, Option<i64>>(6)?,
-                        r.get::<_, Option<String>>(7)?,
-                    ))
-                })?;
-            let (encrypted_key, encrypted_payload): (Vec<u8>, Vec<u8>) = c
-                .prepare_cached(
-                    "SELECT encrypted_key, encrypted_payload FROM payloads WHERE seq = ?1",
-                )?
-                .query_row(params![seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let corrupt = || StoreError::Corrupt { table: "jobs" };
-            Ok(Some(LeasedJob {
-                lease: LeaseRef {
-                    job_id: row.job_id,
-                    epoch: st.state.epoch,
-                    worker: worker.clone(),
-                },
-                lease_expires_at: st.state.lease_expires_at.ok_or_else(corrupt)?,
-                workload_type: meta.0.parse().map_err(|_| corrupt())?,
-                program_id: match meta.1 {
-                    None => None,
-                    Some(p) => Some(ProgramId(p.try_into().map_err(|_| corrupt())?)),
-                },
-                key_id: meta.2.parse().map_err(|_| corrupt())?,
-                client_pubkey: meta.3.try_into().map_err(|_| corrupt())?,
-                encrypted_key,
-                encrypted_payload,
-                payload_digest: meta.4.try_into().map_err(|_| corrupt())?,
-                created_at: Timestamp(meta.5 as u64),
-                retry_count: st.state.retry_count,
-                max_fuel: meta.6.map(|f| f.max(0) as u64),
-                request_id: meta.7,
-            }))
+            let mut out = Vec::with_capacity(max.min(256) as usize);
+            while out.len() < max as usize {
+                match lease_one(c, fx, &sched, &worker, now, lease_ms)? {
+                    Some(job) => out.push(job),
+                    None => break,
+                }
+            }
+            Ok(out)
         })
         .await
     }
@@ -168,6 +199,29 @@ impl QueueStore for SqliteStore {
                 holder: holder(&lease),
             };
             by_holder(c, fx, &sched, &lease, event, Some(&result), now).map(|_| ())
+        })
+        .await
+    }
+
+    async fn complete_batch(
+        &self,
+        items: Vec<(LeaseRef, NewResult)>,
+        now: Timestamp,
+    ) -> Result<Vec<Result<()>>> {
+        let sched = self.sched.clone();
+        self.write(move |c, fx| {
+            // Each hand-in in its own savepoint: a fenced one leaves the others standing.
+            Ok(items
+                .into_iter()
+                .map(|(lease, result)| {
+                    in_savepoint(c, fx, |c, fx| {
+                        let event = Event::Complete {
+                            holder: holder(&lease),
+                        };
+                        by_holder(c, fx, &sched, &lease, event, Some(&result), now).map(|_| ())
+                    })
+                })
+                .collect())
         })
         .await
     }

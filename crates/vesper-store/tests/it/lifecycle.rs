@@ -1,8 +1,10 @@
 //! The lease machine, checked three ways: `vesper_core::lifecycle` (the pure model), the SQLite
 //! backend and the Redis backend (whose Lua scripts carry their own copy of the rules for
-//! atomicity) are driven with the same random sequences of submit / lease / heartbeat /
-//! complete / fail / release / expire / cancel, and must agree on every operation's answer and
-//! on every job's observable state after every step.
+//! atomicity) are driven with the same random sequences of submit / lease / batch lease /
+//! heartbeat / complete / batch complete / fail / release / expire / cancel, and must agree on
+//! every operation's answer and on every job's observable state after every step. The model
+//! takes a batch lease as that many leases in a row, and a batch hand-in as that many hand-ins
+//! in a row, each fenced on its own.
 //!
 //! `VESPER_LIFECYCLE_SEQUENCES` sets the number of sequences (default 1,000, the CI figure);
 //! `VESPER_LIFECYCLE_SEED` replays one sequence. A failure prints the seed and the operations.
@@ -27,6 +29,11 @@ enum Op {
         worker: usize,
         lease_ms: u64,
     },
+    LeaseBatch {
+        worker: usize,
+        lease_ms: u64,
+        max: u32,
+    },
     Heartbeat {
         job: usize,
         who: Who,
@@ -35,6 +42,9 @@ enum Op {
     Complete {
         job: usize,
         who: Who,
+    },
+    CompleteBatch {
+        items: Vec<(usize, Who)>,
     },
     Fail {
         job: usize,
@@ -70,6 +80,9 @@ enum Who {
 enum Answer {
     Submitted,
     Leased(Option<(JobId, u64, Timestamp)>),
+    LeasedBatch(Vec<(JobId, u64, Timestamp)>),
+    /// One answer per item of a batch.
+    Each(Vec<Answer>),
     Done,
     Fenced,
     Decided(RetryDecision),
@@ -85,7 +98,7 @@ fn gen_op(rng: &mut StdRng, jobs: usize) -> Op {
         1 => Who::OtherWorker,
         _ => Who::Holder,
     };
-    match rng.gen_range(0..100) {
+    match rng.gen_range(0..116) {
         _ if jobs == 0 => Op::Submit {
             tenant: 0,
             prio: 5,
@@ -125,7 +138,17 @@ fn gen_op(rng: &mut StdRng, jobs: usize) -> Op {
         89..=91 => Op::ExpireOf {
             worker: rng.gen_range(0..WORKERS.len()),
         },
-        _ => Op::Cancel { job: job(rng) },
+        92..=99 => Op::Cancel { job: job(rng) },
+        100..=107 => Op::LeaseBatch {
+            worker: rng.gen_range(0..WORKERS.len()),
+            lease_ms: [50, 200][rng.gen_range(0..2)],
+            max: rng.gen_range(1..=4),
+        },
+        _ => Op::CompleteBatch {
+            items: (0..rng.gen_range(1..=3))
+                .map(|_| (job(rng), who(rng)))
+                .collect(),
+        },
     }
 }
 
@@ -176,12 +199,63 @@ fn presented(model: &Model, i: usize, who: Who) -> LeaseRef {
 }
 
 /// Apply `op` to the model: the expected answer. Leases are the one place the backend decides
-/// (which job: the scheduler); the model checks the chosen job was leasable and follows it.
-fn model_step(model: &mut Model, op: &Op, now: Timestamp, leased: Option<JobId>) -> Answer {
+/// (which jobs: the scheduler); the model checks each chosen job was leasable and follows it.
+fn model_step(model: &mut Model, op: &Op, now: Timestamp, leased: &[JobId]) -> Answer {
     match op {
         Op::Submit { .. } => Answer::Submitted,
+        Op::LeaseBatch {
+            worker,
+            lease_ms,
+            max,
+        } => {
+            assert!(
+                leased.len() <= *max as usize,
+                "a batch took more than asked"
+            );
+            let mut out = Vec::new();
+            for id in leased {
+                let s = model.find(*id);
+                let st = lifecycle::step(
+                    s,
+                    Event::Lease {
+                        worker: WORKERS[*worker],
+                        lease_ms: *lease_ms,
+                    },
+                    now,
+                )
+                .expect("the backend leased a job the machine says is not leasable");
+                *s = st.state;
+                out.push((*id, s.epoch, s.lease_expires_at.unwrap()));
+            }
+            if leased.len() < *max as usize {
+                assert!(
+                    !model.jobs.iter().any(|j| j.2.is_leasable(now)),
+                    "a job was leasable but the batch stopped short"
+                );
+            }
+            Answer::LeasedBatch(out)
+        }
+        Op::CompleteBatch { items } => {
+            // Every item presents the lease it named before the batch.
+            let leases: Vec<LeaseRef> = items
+                .iter()
+                .map(|(job, who)| presented(model, *job, *who))
+                .collect();
+            Answer::Each(
+                leases
+                    .iter()
+                    .map(|lease| {
+                        let holder = Holder {
+                            epoch: lease.epoch,
+                            worker: lease.worker.as_str(),
+                        };
+                        apply(model.find(lease.job_id), Event::Complete { holder }, now)
+                    })
+                    .collect(),
+            )
+        }
         Op::Lease { worker, lease_ms } => {
-            let Some(id) = leased else {
+            let Some(&id) = leased.first() else {
                 assert!(
                     !model.jobs.iter().any(|j| j.2.is_leasable(now)),
                     "a job was leasable but none was leased"
@@ -309,6 +383,36 @@ async fn backend_step(
                 .unwrap()
                 .map(|l| (l.lease.job_id, l.lease.epoch, l.lease_expires_at)),
         ),
+        Op::LeaseBatch {
+            worker,
+            lease_ms,
+            max,
+        } => Answer::LeasedBatch(
+            s.lease_batch(&w(WORKERS[*worker]), now, *lease_ms, *max)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|l| (l.lease.job_id, l.lease.epoch, l.lease_expires_at))
+                .collect(),
+        ),
+        Op::CompleteBatch { items } => {
+            let batch = items
+                .iter()
+                .map(|(job, who)| {
+                    let lease = presented(model, *job, *who);
+                    let result = result_for(&lease, now.0);
+                    (lease, result)
+                })
+                .collect();
+            Answer::Each(
+                s.complete_batch(batch, now)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(fenced)
+                    .collect(),
+            )
+        }
         Op::Heartbeat { job, who, lease_ms } => fenced(
             s.heartbeat(&presented(model, *job, *who), now, *lease_ms)
                 .await,
@@ -451,11 +555,12 @@ async fn run_sequence(seed: u64, redis_url: String) -> Result<(), String> {
                 .jobs
                 .push((j.job_id, j.tenant, Lifecycle::new(j.max_retries, now)));
         }
-        let leased = match &answers[0].1 {
-            Answer::Leased(l) => l.map(|l| l.0),
-            _ => None,
+        let leased: Vec<JobId> = match &answers[0].1 {
+            Answer::Leased(l) => l.iter().map(|l| l.0).collect(),
+            Answer::LeasedBatch(l) => l.iter().map(|l| l.0).collect(),
+            _ => Vec::new(),
         };
-        let expected = model_step(&mut model, &op, now, leased);
+        let expected = model_step(&mut model, &op, now, &leased);
         for (name, got) in &answers {
             if *got != expected {
                 return Err(fail(format!(

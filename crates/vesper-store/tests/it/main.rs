@@ -36,6 +36,7 @@ macro_rules! behaviour {
     };
 }
 
+mod batch;
 mod fair;
 mod lifecycle;
 mod redis_only;
@@ -87,6 +88,31 @@ impl Backend {
             store,
             kind: Kind::Redis { server },
         })
+    }
+
+    /// A second, empty store of the same kind (another file, another in-memory database, or
+    /// another namespace on the same server): to run one scenario two ways and compare.
+    async fn twin(&self) -> Arc<dyn Store> {
+        match &self.kind {
+            Kind::Embedded { path, .. } => Arc::new(
+                SqliteStore::open(&path.with_file_name("twin.db"), SqliteOptions::default())
+                    .unwrap(),
+            ),
+            Kind::Memory => {
+                Arc::new(SqliteStore::open_in_memory(SqliteOptions::default()).unwrap())
+            }
+            Kind::Redis { server } => Arc::new(
+                RedisStore::open(
+                    &server.url(),
+                    RedisOptions {
+                        namespace: "suite-twin".into(),
+                        ..RedisOptions::default()
+                    },
+                )
+                .await
+                .unwrap(),
+            ),
+        }
     }
 
     /// Close the store and open it again on the same data, as a restarted process would.

@@ -14,6 +14,9 @@ use vesper_core::{JobId, Priority, ProgramId, TenantId, WorkloadType};
 use vesper_crypto::X25519SecretKey;
 use vesper_store::NewJob;
 
+mod ceiling;
+use ceiling::Ceiling;
+
 /// The trivial program: echoes nothing, exits 0.
 const TRIVIAL: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
 
@@ -50,6 +53,24 @@ pub struct BenchArgs {
     /// API key for `--target`.
     #[arg(long, env = "VESPER_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
+    /// Also measure, in this run and on the cores it uses, the pure CPU cost of the work in
+    /// the timed window (no store, no HTTP, one thread), print it as a ceiling in jobs/s and
+    /// every throughput as a fraction of it (`bench/ceiling.rs` says what is timed).
+    #[arg(long)]
+    ceiling: bool,
+    /// Jobs each in-process worker leases per store call (1: no batching).
+    #[arg(long)]
+    batch: Option<u32>,
+}
+
+/// Measure the ceiling off the async runtime's threads and print it.
+async fn measure_ceiling(workers: usize) -> anyhow::Result<Ceiling> {
+    let module = wat::parse_str(TRIVIAL)?;
+    let config = vesper_node::worker::WorkerConfig::default();
+    let c =
+        tokio::task::spawn_blocking(move || ceiling::measure(&module, workers, &config)).await??;
+    c.print();
+    Ok(c)
 }
 
 /// One sealed job for the trivial program (input `x`).
@@ -114,7 +135,15 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         ip_burst: 0,
     };
     cfg.gateway.quotas.max_queued = None;
+    if let Some(b) = a.batch {
+        cfg.worker.batch = b.max(1);
+    }
     let workers = cfg.workers;
+    let ceiling = if a.ceiling {
+        Some(measure_ceiling(workers).await?)
+    } else {
+        None
+    };
     let node = vesper::node::DevNode::start(cfg).await?;
     let base = format!("http://{}", node.addr);
     let client = Client::new(&base, Some(node.api_key().expose().to_owned()))?;
@@ -180,13 +209,18 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let secs = start.elapsed().as_secs_f64();
     all.sort();
+    let rate = all.len() as f64 / secs;
     println!(
-        "throughput ({} jobs, {} in flight): {:.0} jobs/s, p50 {:.2} ms, p99 {:.2} ms",
+        "throughput ({} jobs, {} in flight): {:.0} jobs/s, p50 {:.2} ms, p99 {:.2} ms{}",
         all.len(),
         a.concurrency,
-        all.len() as f64 / secs,
+        rate,
         pct(&all, 0.5),
-        pct(&all, 0.99)
+        pct(&all, 0.99),
+        ceiling.as_ref().map_or(String::new(), |c| format!(
+            " ({})",
+            Ceiling::fraction(rate, c.jobs_per_sec())
+        ))
     );
     if a.prefill > 0 {
         println!("queue depth after run: {}", node.store.queue_depth().await?);
@@ -264,6 +298,19 @@ async fn run_against(a: BenchArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|u| Client::new(u.trim_end_matches('/'), Some(key.clone())))
         .collect::<Result<_, _>>()?;
+    // Workers run elsewhere; on one machine they share its cores with this client.
+    let ceiling = if a.ceiling {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let c = measure_ceiling(a.workers.unwrap_or(cores)).await?;
+        println!(
+            "ceiling for this mode (worker share + the client's open + verify, inside the \
+             window): {:.0} jobs/s",
+            c.target_jobs_per_sec()
+        );
+        Some(c)
+    } else {
+        None
+    };
     let sk = Arc::new(X25519SecretKey::generate());
     let pid = clients[0].upload_program(wat::parse_str(TRIVIAL)?).await?;
     let keys = clients[0].keys(None).await?;
@@ -331,12 +378,17 @@ async fn run_against(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let listed = list_all(&clients[0]).await?;
     let mut lat: Vec<Duration> = all.iter().map(|(_, l)| *l).collect();
     lat.sort();
+    let rate = all.len() as f64 / secs;
     println!(
-        "throughput ({} jobs): {:.0} jobs/s, p50 {:.2} ms, p99 {:.2} ms",
+        "throughput ({} jobs): {:.0} jobs/s, p50 {:.2} ms, p99 {:.2} ms{}",
         all.len(),
-        all.len() as f64 / secs,
+        rate,
         pct(&lat, 0.5),
-        pct(&lat, 0.99)
+        pct(&lat, 0.99),
+        ceiling.as_ref().map_or(String::new(), |c| format!(
+            " ({})",
+            Ceiling::fraction(rate, c.target_jobs_per_sec())
+        ))
     );
     println!(
         "receipts verified and results decrypted: {}; distinct job ids: {}; new jobs listed: {}",
