@@ -55,7 +55,7 @@ outproc() {
     DPID=$!
     for _ in $(seq 400); do grep -q "Press Ctrl-C" "$data.log" 2>/dev/null && break; sleep 0.05; done
     echo "### $label"
-    VESPER_API_KEY=$(cat "$data/dev-api-key") "$VESPER" bench --target "http://127.0.0.1:$gw" \
+    VESPER_API_KEY=$(grep -o "vsk_[0-9a-f]*" "$data/dev-api-key") "$VESPER" bench --target "http://127.0.0.1:$gw" \
         --jobs "$JOBS" --concurrency "$CONC" "$@" | grep -v '^vesper bench' | tee -a "$DIR/$label.log"
     kill "$DPID"; wait "$DPID" 2>/dev/null || true; DPID=""
     rm -rf "$data"
@@ -77,11 +77,12 @@ d = pathlib.Path(sys.argv[1])
 def med(xs): return statistics.median(xs) if xs else float("nan")
 rows = {}
 for f in sorted(d.glob("*.log")):
-    if f.name.startswith("dev-"): continue
+    if f.name.startswith("dev-") or f.stem == "redis": continue
     t = f.read_text()
     thr = [float(x) for x in re.findall(r"throughput \([^)]*\): (\d+) jobs/s", t)]
     frac = [float(x) for x in re.findall(r"(\d+) % of the in-run ceiling", t)]
-    ceil = [float(x) for x in re.findall(r"^ceiling: (\d+) jobs/s", t, re.M)]
+    ceil = [float(x) for x in re.findall(r"^ceiling for this mode[^:]*: (\d+) jobs/s", t, re.M)] \
+        or [float(x) for x in re.findall(r"^ceiling: (\d+) jobs/s", t, re.M)]
     lp50 = [float(x) for x in re.findall(r"low load .*: p50 ([\d.]+) ms", t)]
     lp99 = [float(x) for x in re.findall(r"low load .*p99 ([\d.]+) ms", t)]
     rows[f.stem] = (med(thr), med(frac), med(ceil), med(lp50), med(lp99), thr)

@@ -58,9 +58,12 @@ pub struct BenchArgs {
     /// every throughput as a fraction of it (`bench/ceiling.rs` says what is timed).
     #[arg(long)]
     ceiling: bool,
-    /// Jobs each in-process worker leases per store call (1: no batching).
+    /// Jobs each in-process worker leases per store call at most (1: no batching).
     #[arg(long)]
     batch: Option<u32>,
+    /// Work, in milliseconds, a worker leases ahead of what it runs (sizes its batches).
+    #[arg(long)]
+    prefetch_window_ms: Option<u64>,
 }
 
 /// Measure the ceiling off the async runtime's threads and print it.
@@ -137,6 +140,9 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     cfg.gateway.quotas.max_queued = None;
     if let Some(b) = a.batch {
         cfg.worker.batch = b.max(1);
+    }
+    if let Some(w) = a.prefetch_window_ms {
+        cfg.worker.prefetch_window_ms = w;
     }
     let workers = cfg.workers;
     let ceiling = if a.ceiling {
