@@ -47,20 +47,8 @@ pub async fn hand_in(
     match hand_in {
         HandIn::Completed(result) => {
             let exec_secs = result.receipt.execution_time_ms as f64 / 1000.0;
-            match source.complete(lease, result, now).await {
-                Ok(()) => {
-                    metrics::counter!(vesper_api::metrics::JOBS_COMPLETED).increment(1);
-                    metrics::histogram!(vesper_api::metrics::JOB_DURATION).record(exec_secs);
-                    Ok(HandedIn::Completed)
-                }
-                Err(SourceError::Store(StoreError::BadReceipt { field, .. })) => {
-                    metrics::counter!(vesper_api::metrics::RECEIPTS_REFUSED, "field" => field.as_str())
-                        .increment(1);
-                    let ended = fail(source, lease, ErrorCode::BadReceipt, now, retry).await;
-                    Ok(HandedIn::Refused { field, ended })
-                }
-                Err(e) => Err(e),
-            }
+            let answer = source.complete(lease, result, now).await;
+            completed(source, lease, answer, exec_secs, now, retry).await
         }
         HandIn::Failed(code) => fail(source, lease, code, now, retry)
             .await
@@ -89,22 +77,34 @@ pub async fn complete_batch(
     }
     let mut out = Vec::with_capacity(answers.len());
     for ((lease, exec_secs), answer) in leases.into_iter().zip(answers) {
-        out.push(match answer {
-            Ok(()) => {
-                metrics::counter!(vesper_api::metrics::JOBS_COMPLETED).increment(1);
-                metrics::histogram!(vesper_api::metrics::JOB_DURATION).record(exec_secs);
-                Ok(HandedIn::Completed)
-            }
-            Err(SourceError::Store(StoreError::BadReceipt { field, .. })) => {
-                metrics::counter!(vesper_api::metrics::RECEIPTS_REFUSED, "field" => field.as_str())
-                    .increment(1);
-                let ended = fail(source, &lease, ErrorCode::BadReceipt, now, retry).await;
-                Ok(HandedIn::Refused { field, ended })
-            }
-            Err(e) => Err(e),
-        });
+        out.push(completed(source, &lease, answer, exec_secs, now, retry).await);
     }
     Ok(out)
+}
+
+/// The store's answer to one completion, counted; a refused receipt ends the attempt.
+async fn completed(
+    source: &dyn JobSource,
+    lease: &LeaseRef,
+    answer: Result<(), SourceError>,
+    exec_secs: f64,
+    now: Timestamp,
+    retry: RetryPolicy,
+) -> Result<HandedIn, SourceError> {
+    match answer {
+        Ok(()) => {
+            metrics::counter!(vesper_api::metrics::JOBS_COMPLETED).increment(1);
+            metrics::histogram!(vesper_api::metrics::JOB_DURATION).record(exec_secs);
+            Ok(HandedIn::Completed)
+        }
+        Err(SourceError::Store(StoreError::BadReceipt { field, .. })) => {
+            metrics::counter!(vesper_api::metrics::RECEIPTS_REFUSED, "field" => field.as_str())
+                .increment(1);
+            let ended = fail(source, lease, ErrorCode::BadReceipt, now, retry).await;
+            Ok(HandedIn::Refused { field, ended })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 async fn fail(
