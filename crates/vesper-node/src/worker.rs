@@ -172,8 +172,7 @@ impl Worker {
             // this one runs out. With batches of one (long jobs, or a source without
             // batches) the worker leases when it is free.
             if pre.leasing.is_none() && pre.jobs.len() as u32 <= batch / 2 {
-                let notified = Box::pin(work.clone().notified_owned());
-                let mut notified = notified;
+                let mut notified = Box::pin(work.clone().notified_owned());
                 notified.as_mut().enable();
                 let me = self.clone();
                 let want = batch - pre.jobs.len() as u32;
@@ -295,22 +294,61 @@ impl Worker {
                 match f.outcome {
                     Outcome::Done(result) => done.push((f.lease, result, f.started, f.request_id)),
                     Outcome::Failed(code) => {
-                        self.hand_in(f.lease, HandIn::Failed(code), f.started, f.request_id)
+                        self.hand_in_failure(f.lease, code, f.started, f.request_id)
                             .await
                     }
                     Outcome::LeaseLost => {}
                 }
             }
-            match done.len() {
-                0 => {}
-                1 => {
-                    let (lease, result, started, request_id) = done.pop().expect("one");
-                    self.hand_in(lease, HandIn::Completed(result), started, request_id)
-                        .await
-                }
-                _ => self.hand_in_completed(done).await,
+            if !done.is_empty() {
+                self.hand_in_completed(done).await;
             }
         }
+    }
+
+    /// Log what became of one hand-in. `true`: the store could not be reached, try again.
+    fn report(
+        &self,
+        lease: &LeaseRef,
+        code: Option<ErrorCode>,
+        started: vesper_core::Timestamp,
+        request_id: &Option<String>,
+        now: vesper_core::Timestamp,
+        answer: Result<HandedIn, SourceError>,
+    ) -> bool {
+        let request_id = request_id.as_deref().unwrap_or("-");
+        match answer {
+            Ok(HandedIn::Completed) => {
+                tracing::info!(job = %lease.job_id, worker = %self.runner.id, request_id,
+                    ms = now.saturating_since(started), "job completed");
+            }
+            Ok(HandedIn::Failed(d)) => {
+                tracing::info!(job = %lease.job_id, worker = %self.runner.id, request_id,
+                    code = code.map_or("-", |c| c.as_str()), decision = ?d, "job attempt failed");
+            }
+            Ok(HandedIn::Refused { field, ended }) => {
+                // This worker's own receipt disagrees with the job: a bug, never stored. The
+                // attempt ended now, so that the job is retried without waiting out the lease.
+                tracing::error!(job = %lease.job_id, worker = %self.runner.id, %field,
+                    "hand-in refused: the receipt misstates the job");
+                if let Err(e) = ended {
+                    tracing::warn!(job = %lease.job_id, error = %e,
+                        "could not report the refused hand-in");
+                }
+            }
+            Err(SourceError::Store(StoreError::Fenced { .. })) => {
+                tracing::warn!(job = %lease.job_id, worker = %self.runner.id,
+                    "lease lost before hand-in; result discarded");
+            }
+            Err(e) if e.is_transient() => {
+                tracing::warn!(job = %lease.job_id, error = %e, "hand-in failed; will retry");
+                return true;
+            }
+            Err(e) => {
+                tracing::error!(job = %lease.job_id, error = %e, "hand-in failed");
+            }
+        }
+        false
     }
 
     /// Hand several completions in with one call; while the store is unreachable, retry them
@@ -349,29 +387,8 @@ impl Worker {
             let mut again = Vec::new();
             for (item, answer) in pending.into_iter().zip(answers) {
                 let (lease, _, started, request_id) = &item;
-                let request_id = request_id.as_deref().unwrap_or("-");
-                match answer {
-                    Ok(HandedIn::Completed) => {
-                        tracing::info!(job = %lease.job_id, worker = %self.runner.id, request_id,
-                            ms = now.saturating_since(*started), "job completed");
-                    }
-                    Ok(HandedIn::Refused { field, ended }) => {
-                        tracing::error!(job = %lease.job_id, worker = %self.runner.id, %field,
-                            "hand-in refused: the receipt misstates the job");
-                        if let Err(e) = ended {
-                            tracing::warn!(job = %lease.job_id, error = %e,
-                                "could not report the refused hand-in");
-                        }
-                    }
-                    Ok(HandedIn::Failed(_)) => {}
-                    Err(SourceError::Store(StoreError::Fenced { .. })) => {
-                        tracing::warn!(job = %lease.job_id, worker = %self.runner.id,
-                            "lease lost before hand-in; result discarded");
-                    }
-                    Err(e) if e.is_transient() => again.push(item),
-                    Err(e) => {
-                        tracing::error!(job = %lease.job_id, error = %e, "hand-in failed");
-                    }
+                if self.report(lease, None, *started, request_id, now, answer) {
+                    again.push(item);
                 }
             }
             pending = again;
@@ -455,73 +472,38 @@ impl Worker {
         (lease, outcome, started)
     }
 
-    /// Hand the outcome in (the shared path, `handin.rs`). While the store is unreachable
+    /// Hand a failed attempt in (the shared path, `handin.rs`). While the store is unreachable
     /// (Redis restarting, a disk hiccup) keep trying, with backoff, for as long as the lease
-    /// could still be ours: the work is done and a retry is cheaper than running the job
-    /// again. A fenced lease ends it.
-    async fn hand_in(
+    /// could still be ours. A fenced lease ends it.
+    async fn hand_in_failure(
         &self,
         lease: LeaseRef,
-        hand_in: HandIn,
+        code: ErrorCode,
         started: vesper_core::Timestamp,
         request_id: Option<String>,
     ) {
-        let request_id = request_id.as_deref().unwrap_or("-");
         let deadline =
             std::time::Instant::now() + Duration::from_millis(self.runner.config.lease_ms);
         let mut delay = Duration::from_millis(100);
         loop {
             let now = self.runner.clock.now();
-            let r = handin::hand_in(
+            let answer = handin::hand_in(
                 &*self.source,
                 &lease,
-                hand_in.clone(),
+                HandIn::Failed(code),
                 now,
                 self.runner.config.retry,
             )
             .await;
-            match r {
-                Ok(HandedIn::Completed) => {
-                    tracing::info!(job = %lease.job_id, worker = %self.runner.id, request_id,
-                        ms = now.saturating_since(started), "job completed");
-                    return;
-                }
-                Ok(HandedIn::Failed(d)) => {
-                    let code = match &hand_in {
-                        HandIn::Failed(code) => code.as_str(),
-                        HandIn::Completed(_) => "-",
-                    };
-                    tracing::info!(job = %lease.job_id, worker = %self.runner.id, request_id, code,
-                        decision = ?d, "job attempt failed");
-                    return;
-                }
-                Ok(HandedIn::Refused { field, ended }) => {
-                    // This worker's own receipt disagrees with the job: a bug, never stored.
-                    // The attempt ended now, so that the job is retried without waiting out
-                    // the lease.
-                    tracing::error!(job = %lease.job_id, worker = %self.runner.id, %field,
-                        "hand-in refused: the receipt misstates the job");
-                    if let Err(e) = ended {
-                        tracing::warn!(job = %lease.job_id, error = %e, "could not report the refused hand-in");
-                    }
-                    return;
-                }
-                Err(SourceError::Store(StoreError::Fenced { .. })) => {
-                    tracing::warn!(job = %lease.job_id, worker = %self.runner.id,
-                        "lease lost before hand-in; result discarded");
-                    return;
-                }
-                Err(e) if e.is_transient() && std::time::Instant::now() + delay < deadline => {
-                    tracing::warn!(job = %lease.job_id, error = %e,
-                        retry_ms = delay.as_millis() as u64, "hand-in failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
-                Err(e) => {
-                    tracing::error!(job = %lease.job_id, error = %e, "hand-in failed");
-                    return;
-                }
+            if !self.report(&lease, Some(code), started, &request_id, now, answer) {
+                return;
             }
+            if std::time::Instant::now() + delay >= deadline {
+                tracing::error!(job = %lease.job_id, worker = %self.runner.id, "hand-in failed");
+                return;
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
         }
     }
 

@@ -106,17 +106,10 @@ pub trait JobStore: Send + Sync + 'static {
 /// [`vesper_core::lifecycle`]; the lease fencing check is [`vesper_core::lifecycle::Lifecycle::holds`].
 #[async_trait::async_trait]
 pub trait QueueStore: Send + Sync + 'static {
-    /// Take the next job under a lease: fair between tenants, priority then FIFO within one
-    /// (`vesper_core::sched`, docs/SCHEDULING.md).
-    async fn lease(
-        &self,
-        worker: &WorkerId,
-        now: Timestamp,
-        lease_ms: u64,
-    ) -> Result<Option<LeasedJob>>;
     /// Take up to `max` jobs under leases in one store call (one commit, one round trip): the
-    /// jobs `max` calls of [`lease`](Self::lease) would have handed out, in that order. Empty
-    /// when nothing is ready.
+    /// jobs `max` leases one by one would have handed out, in that order (fair between tenants,
+    /// priority then FIFO within one: `vesper_core::sched`, docs/SCHEDULING.md). Empty when
+    /// nothing is ready.
     async fn lease_batch(
         &self,
         worker: &WorkerId,
@@ -124,6 +117,16 @@ pub trait QueueStore: Send + Sync + 'static {
         lease_ms: u64,
         max: u32,
     ) -> Result<Vec<LeasedJob>>;
+    /// Take the next job under a lease: fair between tenants, priority then FIFO within one
+    /// (`vesper_core::sched`, docs/SCHEDULING.md). A batch of one: the same path.
+    async fn lease(
+        &self,
+        worker: &WorkerId,
+        now: Timestamp,
+        lease_ms: u64,
+    ) -> Result<Option<LeasedJob>> {
+        Ok(self.lease_batch(worker, now, lease_ms, 1).await?.pop())
+    }
     /// Extend a live lease. `Err(Fenced)` if the lease is no longer held.
     async fn heartbeat(&self, lease: &LeaseRef, now: Timestamp, lease_ms: u64) -> Result<()>;
     /// Store the sealed result and mark the job completed, if `lease` still holds it.

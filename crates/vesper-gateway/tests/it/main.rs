@@ -138,14 +138,6 @@ impl JobStore for Down {
 
 #[async_trait::async_trait]
 impl QueueStore for Down {
-    async fn lease(
-        &self,
-        _: &WorkerId,
-        _: Timestamp,
-        _: u64,
-    ) -> vesper_store::Result<Option<LeasedJob>> {
-        down()
-    }
     async fn lease_batch(
         &self,
         _: &WorkerId,

@@ -229,9 +229,8 @@ end
 return out
 "#;
 
-/// Lease the head job of a tenant the policy chose: the one transition both [`LEASE`] and
-/// [`LEASE_BATCH`] make, so that a batch leases exactly as single leases do. Prepended to
-/// both after [`PRELUDE`].
+/// Lease the head job of a tenant the policy chose: the one transition [`LEASE_BATCH`] makes
+/// per job (a single lease is a batch of one). Prepended after [`PRELUDE`].
 pub const LEASE_HEAD: &str = r#"
 -- Returns the leased job's id, or false when the tenant is disabled or has nothing ready.
 local function lease_head(tenant, worker, now, expires, unit)
@@ -257,14 +256,6 @@ local function lease_head(tenant, worker, now, expires, unit)
   publish(id, tenant, 'processing')
   return id
 end
-"#;
-
-/// Lease the head job of the tenant the policy chose. ARGV: P, tenant, worker, now, expires,
-/// unit. Returns the job's hash (HGETALL form) or false when the tenant has nothing ready.
-pub const LEASE: &str = r#"
-local id = lease_head(ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]))
-if not id then return false end
-return redis.call('HGETALL', jkey(id))
 "#;
 
 /// Lease the head jobs of the tenants the policy chose, in order (a tenant named k times gives

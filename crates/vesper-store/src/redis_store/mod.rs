@@ -73,7 +73,6 @@ struct Scripts {
     nonce: Script,
     submit: Script,
     candidates: Script,
-    lease: Script,
     lease_batch: Script,
     heartbeat: Script,
     complete: Script,
@@ -99,12 +98,6 @@ impl Scripts {
             nonce: s(lua::NONCE),
             submit: s(lua::SUBMIT),
             candidates: s(lua::CANDIDATES),
-            lease: Script::new(&format!(
-                "{}{}{}",
-                lua::PRELUDE,
-                lua::LEASE_HEAD,
-                lua::LEASE
-            )),
             lease_batch: Script::new(&format!(
                 "{}{}{}",
                 lua::PRELUDE,

@@ -248,47 +248,6 @@ impl RedisStore {
 
 #[async_trait::async_trait]
 impl QueueStore for RedisStore {
-    async fn lease(
-        &self,
-        worker: &WorkerId,
-        now: Timestamp,
-        lease_ms: u64,
-    ) -> Result<Option<LeasedJob>> {
-        // Decide in Rust (FairPolicy), commit in Lua; another worker may take the chosen
-        // tenant's last job first, in which case look again.
-        for _ in 0..8 {
-            let ready = self.ready_tenants(now, 1).await?;
-            let cands: Vec<Candidate> = ready
-                .iter()
-                .filter(|r| !r.disabled)
-                .map(|r| r.candidate(0))
-                .collect();
-            let Some(i) = self.fair.pick(&cands) else {
-                return Ok(None);
-            };
-            let expires = now.plus_ms(lease_ms);
-            let h: Option<HashMap<String, String>> = self
-                .eval(
-                    &self.scripts.lease,
-                    &[
-                        &cands[i].tenant.0,
-                        &worker.as_str(),
-                        &now.0,
-                        &expires.0,
-                        &UNIT,
-                    ],
-                )
-                .await?;
-            let Some(h) = h else { continue };
-            let job_id: JobId = parse_field(&h, "id")?;
-            let mut con = self.con.clone();
-            let payload: HashMap<String, Vec<u8>> =
-                con.hgetall(self.payload_key(&job_id)).await.map_err(re)?;
-            return leased_job(&h, payload, worker, expires).map(Some);
-        }
-        Ok(None)
-    }
-
     async fn lease_batch(
         &self,
         worker: &WorkerId,

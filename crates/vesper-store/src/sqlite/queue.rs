@@ -144,18 +144,6 @@ fn lease_one(
 
 #[async_trait::async_trait]
 impl QueueStore for SqliteStore {
-    async fn lease(
-        &self,
-        worker: &WorkerId,
-        now: Timestamp,
-        lease_ms: u64,
-    ) -> Result<Option<LeasedJob>> {
-        let worker = worker.clone();
-        let sched = self.sched.clone();
-        self.write(move |c, fx| lease_one(c, fx, &sched, &worker, now, lease_ms))
-            .await
-    }
-
     async fn lease_batch(
         &self,
         worker: &WorkerId,
