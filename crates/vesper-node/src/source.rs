@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 use vesper_core::{ErrorCode, ProgramId, RetryDecision, RetryPolicy, Timestamp, WorkerId};
-use vesper_store::{LeaseRef, LeasedJob, NewResult, Store, StoreError};
+use vesper_store::{LeaseAsk, LeaseRef, LeasedJob, NewResult, Store, StoreError};
 
 /// Why a job source did not do what the worker asked.
 #[derive(Debug, thiserror::Error)]
@@ -73,15 +73,16 @@ pub trait JobSource: Send + Sync + 'static {
     fn max_batch(&self) -> u32 {
         1
     }
-    /// Up to `max` jobs under leases, in one call where the source batches.
+    /// Jobs under leases as `ask` says ([`vesper_store::QueueStore::lease_batch`]), in one call
+    /// where the source batches; one job where it does not.
     async fn lease_batch(
         &self,
         worker: &WorkerId,
         now: Timestamp,
         lease_ms: u64,
-        max: u32,
+        ask: LeaseAsk,
     ) -> Result<Vec<LeasedJob>, SourceError> {
-        let _ = max;
+        let _ = ask;
         Ok(self
             .lease(worker, now, lease_ms)
             .await?
@@ -158,12 +159,13 @@ impl JobSource for StoreSource {
         worker: &WorkerId,
         now: Timestamp,
         lease_ms: u64,
-        max: u32,
+        ask: LeaseAsk,
     ) -> Result<Vec<LeasedJob>, SourceError> {
-        Ok(self
-            .0
-            .lease_batch(worker, now, lease_ms, max.min(MAX_LEASE_BATCH))
-            .await?)
+        let ask = LeaseAsk {
+            max: ask.max.min(MAX_LEASE_BATCH),
+            ..ask
+        };
+        Ok(self.0.lease_batch(worker, now, lease_ms, ask).await?)
     }
     async fn complete_batch(
         &self,

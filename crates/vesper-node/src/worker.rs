@@ -10,14 +10,14 @@ use tokio::sync::futures::OwnedNotified;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use vesper_core::{
-    Clock, ErrorCode, ExecLimits, KeyId, ProgramId, Receipt, ResultPlaintext, RetryPolicy,
-    WorkerId, WorkloadPlaintext, WorkloadProgram, result_hash, sha256,
+    Clock, ErrorCode, ExecLimits, KeyId, Priority, ProgramId, Receipt, ResultPlaintext,
+    RetryPolicy, WorkerId, WorkloadPlaintext, WorkloadProgram, result_hash, sha256,
 };
 use vesper_crypto::{
     JobMetadata, SigningIdentity, X25519PublicKey, X25519SecretKey, open_workload, seal_result,
 };
 use vesper_exec::{Executor, RunRequest};
-use vesper_store::{LeaseRef, LeasedJob, NewResult, StoreError};
+use vesper_store::{LeaseAsk, LeaseRef, LeasedJob, NewResult, StoreError};
 
 use crate::handin::{self, HandIn, HandedIn};
 use crate::source::{JobSource, SourceError};
@@ -122,6 +122,9 @@ struct Finished {
     request_id: Option<String>,
 }
 
+/// How long a worker remembers the highest priority it ran (`LeaseAsk::floor`).
+const TOP_PRIORITY_MEMORY: Duration = Duration::from_secs(1);
+
 /// A leased job, opened: what [`Runner::finish`] runs.
 pub struct Opened {
     client_pk: X25519PublicKey,
@@ -159,6 +162,10 @@ impl Worker {
         // Typical run time (moving average, µs), which sizes the batch: `None` until a job ran.
         let mut typical_us: Option<f64> = None;
         let window_us = self.runner.config.prefetch_window_ms as f64 * 1000.0;
+        // The highest priority this worker ran lately, and when: while it is fresh, batches
+        // take nothing below it after their first job (`LeaseAsk::floor`), so lower-priority
+        // work is leased one job at a time and never waits in a batch ahead of it.
+        let mut top: Option<(Priority, std::time::Instant)> = None;
         tracing::info!(worker = %self.runner.id, batch, "worker started");
         loop {
             if shutdown.is_cancelled() {
@@ -175,14 +182,19 @@ impl Worker {
                 let mut notified = Box::pin(work.clone().notified_owned());
                 notified.as_mut().enable();
                 let me = self.clone();
-                let want = batch - pre.jobs.len() as u32;
+                let ask = LeaseAsk {
+                    max: batch - pre.jobs.len() as u32,
+                    floor: top
+                        .filter(|(_, at)| at.elapsed() < TOP_PRIORITY_MEMORY)
+                        .map(|(p, _)| p),
+                };
                 let call = tokio::spawn(async move {
                     me.source
                         .lease_batch(
                             &me.runner.id,
                             me.runner.clock.now(),
                             me.runner.config.lease_ms,
-                            want,
+                            ask,
                         )
                         .await
                 });
@@ -190,6 +202,11 @@ impl Worker {
             }
             if let Some(job) = pre.jobs.pop_front() {
                 let t = std::time::Instant::now();
+                if let Some(p) = job.priority
+                    && top.is_none_or(|(tp, at)| p >= tp || at.elapsed() >= TOP_PRIORITY_MEMORY)
+                {
+                    top = Some((p, t));
+                }
                 self.run_one(job, &mut pre, &finished).await;
                 let us = t.elapsed().as_micros() as f64;
                 typical_us = Some(typical_us.map_or(us, |a| 0.8 * a + 0.2 * us));

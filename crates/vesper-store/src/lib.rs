@@ -32,8 +32,8 @@ pub use traits::{
     TenantStore, WorkerStore,
 };
 pub use types::{
-    BatchOutcome, CallbackOutcome, CancelOutcome, Expired, JobEvent, JobPage, JobRecord, LeaseRef,
-    LeasedJob, NewJob, NewResult, PendingCallback, Principal, QuotaKind, StoredResult,
+    BatchOutcome, CallbackOutcome, CancelOutcome, Expired, JobEvent, JobPage, JobRecord, LeaseAsk,
+    LeaseRef, LeasedJob, NewJob, NewResult, PendingCallback, Principal, QuotaKind, StoredResult,
     SubmitOutcome, SubmitQuota, TenantRecord, TenantSettings, WorkerRecord,
 };
 

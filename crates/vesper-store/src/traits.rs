@@ -106,8 +106,9 @@ pub trait JobStore: Send + Sync + 'static {
 /// [`vesper_core::lifecycle`]; the lease fencing check is [`vesper_core::lifecycle::Lifecycle::holds`].
 #[async_trait::async_trait]
 pub trait QueueStore: Send + Sync + 'static {
-    /// Take up to `max` jobs under leases in one store call (one commit, one round trip): the
-    /// jobs `max` leases one by one would have handed out, in that order (fair between tenants,
+    /// Take up to `ask.max` jobs under leases in one store call (one commit, one round trip):
+    /// the jobs that many leases one by one would have handed out, in that order, stopping
+    /// before the first one (after the first) below `ask.floor` (fair between tenants,
     /// priority then FIFO within one: `vesper_core::sched`, docs/SCHEDULING.md). Empty when
     /// nothing is ready.
     async fn lease_batch(
@@ -115,7 +116,7 @@ pub trait QueueStore: Send + Sync + 'static {
         worker: &WorkerId,
         now: Timestamp,
         lease_ms: u64,
-        max: u32,
+        ask: LeaseAsk,
     ) -> Result<Vec<LeasedJob>>;
     /// Take the next job under a lease: fair between tenants, priority then FIFO within one
     /// (`vesper_core::sched`, docs/SCHEDULING.md). A batch of one: the same path.
@@ -125,7 +126,10 @@ pub trait QueueStore: Send + Sync + 'static {
         now: Timestamp,
         lease_ms: u64,
     ) -> Result<Option<LeasedJob>> {
-        Ok(self.lease_batch(worker, now, lease_ms, 1).await?.pop())
+        Ok(self
+            .lease_batch(worker, now, lease_ms, LeaseAsk::up_to(1))
+            .await?
+            .pop())
     }
     /// Extend a live lease. `Err(Fenced)` if the lease is no longer held.
     async fn heartbeat(&self, lease: &LeaseRef, now: Timestamp, lease_ms: u64) -> Result<()>;

@@ -195,6 +195,27 @@ pub struct LeasedJob {
     pub retry_count: u32,
     pub max_fuel: Option<u64>,
     pub request_id: Option<String>,
+    /// The job's priority, where the source says (stores do; the remote protocol does not).
+    pub priority: Option<Priority>,
+}
+
+/// What a batch lease may take ([`crate::QueueStore::lease_batch`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseAsk {
+    /// At most this many jobs.
+    pub max: u32,
+    /// After the first job (whatever the scheduler picks, as a single lease would), only jobs
+    /// of at least this priority: a worker that has been running higher-priority work leases
+    /// lower-priority work one job at a time, so that none of it waits in its batch ahead of
+    /// the higher-priority jobs still arriving. `None`: no floor.
+    pub floor: Option<Priority>,
+}
+
+impl LeaseAsk {
+    /// Up to `max` jobs, no floor.
+    pub fn up_to(max: u32) -> Self {
+        LeaseAsk { max, floor: None }
+    }
 }
 
 /// A sealed result with its signed receipt, as a worker hands it in.

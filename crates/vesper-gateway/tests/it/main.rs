@@ -143,7 +143,7 @@ impl QueueStore for Down {
         _: &WorkerId,
         _: Timestamp,
         _: u64,
-        _: u32,
+        _: vesper_store::LeaseAsk,
     ) -> vesper_store::Result<Vec<LeasedJob>> {
         down()
     }

@@ -75,6 +75,7 @@ pub(crate) fn leased_job_of(a: Assignment, worker: vesper_core::WorkerId) -> Opt
         retry_count: a.retry_count,
         max_fuel: a.max_fuel,
         request_id: a.request_id,
+        priority: None,
     })
 }
 

@@ -33,8 +33,15 @@ impl Ready {
 /// The tenants `want` single leases would take from, in order, with the job each would get
 /// (ignoring other workers): `policy.pick` over local copies of the tenants, charging the
 /// chosen one's virtual time as its lease does (`lua::LEASE_HEAD`, `FairPolicy::charge`) and
-/// moving it on to its next job. Disabled tenants are not candidates.
-fn plan_leases(policy: &FairPolicy, ready: Vec<Ready>, want: usize) -> Vec<(TenantId, String)> {
+/// moving it on to its next job. Disabled tenants are not candidates. The plan stops before a
+/// job below `floor`, unless it would be the plan's first and `first_free`.
+fn plan_leases(
+    policy: &FairPolicy,
+    ready: Vec<Ready>,
+    want: usize,
+    floor: Option<Priority>,
+    first_free: bool,
+) -> Vec<(TenantId, String)> {
     let mut ready: Vec<Ready> = ready.into_iter().filter(|r| !r.disabled).collect();
     let mut next = vec![0usize; ready.len()];
     let mut plan = Vec::with_capacity(want);
@@ -46,6 +53,10 @@ fn plan_leases(policy: &FairPolicy, ready: Vec<Ready>, want: usize) -> Vec<(Tena
         let Some(c) = policy.pick(&cands) else {
             break;
         };
+        let below = floor.is_some_and(|f| cands[c].head_priority < f);
+        if below && !(first_free && plan.is_empty()) {
+            break;
+        }
         let i = live[c];
         let r = &mut ready[i];
         plan.push((r.tenant, r.heads[next[i]].0.clone()));
@@ -83,6 +94,7 @@ fn leased_job(
         retry_count: parse_field(h, "retries")?,
         max_fuel: opt_field(h, "max_fuel")?,
         request_id: field(h, "request_id").map(str::to_owned),
+        priority: Some(Priority::new(parse_field(h, "priority")?).map_err(|_| corrupt())?),
     })
 }
 
@@ -134,12 +146,15 @@ impl RedisStore {
         now: Timestamp,
         lease_ms: u64,
         want: usize,
+        floor: Option<Priority>,
+        first_free: bool,
     ) -> Result<Vec<LeasedJob>> {
         let expires = now.plus_ms(lease_ms);
         // Decide in Rust (FairPolicy), commit in Lua; another worker may take the chosen
         // tenants' jobs first, in which case those are skipped (or, if none is left, look again).
         for _ in 0..8 {
-            let plan = plan_leases(&self.fair, self.ready_tenants(now, want).await?, want);
+            let ready = self.ready_tenants(now, want).await?;
+            let plan = plan_leases(&self.fair, ready, want, floor, first_free);
             if plan.is_empty() {
                 return Ok(Vec::new());
             }
@@ -253,13 +268,15 @@ impl QueueStore for RedisStore {
         worker: &WorkerId,
         now: Timestamp,
         lease_ms: u64,
-        max: u32,
+        ask: LeaseAsk,
     ) -> Result<Vec<LeasedJob>> {
-        let max = max as usize;
+        let max = ask.max as usize;
         let mut out = Vec::new();
         while out.len() < max {
             let want = (max - out.len()).min(LEASE_ROUND);
-            let got = match self.lease_round(worker, now, lease_ms, want).await {
+            // The first job is whatever a single lease would take; the floor is for the rest.
+            let round = self.lease_round(worker, now, lease_ms, want, ask.floor, out.is_empty());
+            let got = match round.await {
                 Ok(got) => got,
                 // Leases already granted are handed out; the next call reports the error.
                 Err(_) if !out.is_empty() => break,

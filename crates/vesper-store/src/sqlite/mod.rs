@@ -772,7 +772,7 @@ fn pick_next(
     conn: &Connection,
     sched: &Sched,
     now: Timestamp,
-) -> Result<Option<(i64, TenantId, u64, u32)>> {
+) -> Result<Option<(i64, TenantId, u64, u32, Priority)>> {
     let tenants: Vec<(i64, i64, i64)> = conn
         .prepare_cached("SELECT id, vtime, weight FROM tenants WHERE queued > 0 AND disabled = 0")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -803,7 +803,7 @@ fn pick_next(
     }
     Ok(sched.policy.pick(&cands).map(|i| {
         let c = cands[i];
-        (meta[i].0, c.tenant, c.vtime, meta[i].1)
+        (meta[i].0, c.tenant, c.vtime, meta[i].1, c.head_priority)
     }))
 }
 

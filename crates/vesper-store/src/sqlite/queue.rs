@@ -67,7 +67,7 @@ fn expire_rows(
 }
 
 /// Lease the next job (fair between tenants, priority then FIFO within one), inside the
-/// caller's transaction.
+/// caller's transaction; none when the next one's priority is below `floor`.
 fn lease_one(
     c: &Connection,
     fx: &mut Effects,
@@ -75,12 +75,16 @@ fn lease_one(
     worker: &WorkerId,
     now: Timestamp,
     lease_ms: u64,
+    floor: Option<Priority>,
 ) -> Result<Option<LeasedJob>> {
     // Which job: fair between tenants, priority then FIFO within one; skip jobs
     // backing off (`vesper_core::sched`).
-    let Some((seq, tenant, vtime, weight)) = pick_next(c, sched, now)? else {
+    let Some((seq, tenant, vtime, weight, priority)) = pick_next(c, sched, now)? else {
         return Ok(None);
     };
+    if floor.is_some_and(|f| priority < f) {
+        return Ok(None);
+    }
     let row = lifecycle::by_seq(c, seq)?.ok_or(StoreError::Corrupt { table: "jobs" })?;
     // What happens to it: the lifecycle machine.
     let st = step(
@@ -139,6 +143,7 @@ fn lease_one(
         retry_count: st.state.retry_count,
         max_fuel: meta.6.map(|f| f.max(0) as u64),
         request_id: meta.7,
+        priority: Some(priority),
     }))
 }
 
@@ -149,14 +154,16 @@ impl QueueStore for SqliteStore {
         worker: &WorkerId,
         now: Timestamp,
         lease_ms: u64,
-        max: u32,
+        ask: LeaseAsk,
     ) -> Result<Vec<LeasedJob>> {
         let worker = worker.clone();
         let sched = self.sched.clone();
         self.write(move |c, fx| {
-            let mut out = Vec::with_capacity(max.min(256) as usize);
-            while out.len() < max as usize {
-                match lease_one(c, fx, &sched, &worker, now, lease_ms)? {
+            let mut out = Vec::with_capacity(ask.max.min(256) as usize);
+            while out.len() < ask.max as usize {
+                // The first job is whatever a single lease would take; the floor is for the rest.
+                let floor = if out.is_empty() { None } else { ask.floor };
+                match lease_one(c, fx, &sched, &worker, now, lease_ms, floor)? {
                     Some(job) => out.push(job),
                     None => break,
                 }

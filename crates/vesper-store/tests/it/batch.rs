@@ -78,7 +78,7 @@ async fn lease_batches(s: &dyn Store, sizes: &[u32]) -> Vec<LeasedJob> {
     let mut out = Vec::new();
     for &n in sizes {
         let got = s
-            .lease_batch(&w("n/w0"), Timestamp(NOW), 60_000, n)
+            .lease_batch(&w("n/w0"), Timestamp(NOW), 60_000, LeaseAsk::up_to(n))
             .await
             .unwrap();
         assert!(got.len() <= n as usize);
@@ -181,7 +181,7 @@ async fn lease_batch_hands_out_what_single_leases_would(b: Backend) {
     for s in stores {
         assert_eq!(s.queue_depth().await.unwrap(), 0);
         assert!(
-            s.lease_batch(&w("n/w0"), Timestamp(NOW), 60_000, 5)
+            s.lease_batch(&w("n/w0"), Timestamp(NOW), 60_000, LeaseAsk::up_to(5))
                 .await
                 .unwrap()
                 .is_empty()
@@ -204,7 +204,7 @@ async fn batched_leases_keep_a_flood_from_starving_another(b: Backend) {
     let mut owners = Vec::new();
     for _ in 0..3 {
         let batch = s
-            .lease_batch(&w("n/w0"), Timestamp(2000), 60_000, 8)
+            .lease_batch(&w("n/w0"), Timestamp(2000), 60_000, LeaseAsk::up_to(8))
             .await
             .unwrap();
         assert_eq!(batch.len(), 8);
@@ -237,7 +237,7 @@ async fn complete_batch_fences_each_hand_in_alone(b: Backend) {
     let stale = s.lease(&w("a"), Timestamp(10), 100).await.unwrap().unwrap();
     assert_eq!(stale.lease.job_id, j1.job_id);
     let rest = s
-        .lease_batch(&w("a"), Timestamp(10), 60_000, 5)
+        .lease_batch(&w("a"), Timestamp(10), 60_000, LeaseAsk::up_to(5))
         .await
         .unwrap();
     let [good, lied] = &rest[..] else {
@@ -349,7 +349,7 @@ async fn lease_batch_takes_only_what_is_ready(b: Backend) {
     let s = &*b.store;
     let wk = w("n/w0");
     assert!(
-        s.lease_batch(&wk, Timestamp(10), 1000, 8)
+        s.lease_batch(&wk, Timestamp(10), 1000, LeaseAsk::up_to(8))
             .await
             .unwrap()
             .is_empty()
@@ -365,12 +365,15 @@ async fn lease_batch_takes_only_what_is_ready(b: Backend) {
     }
     s.set_tenant_disabled("off", true).await.unwrap();
     assert!(
-        s.lease_batch(&wk, Timestamp(10), 1000, 0)
+        s.lease_batch(&wk, Timestamp(10), 1000, LeaseAsk::up_to(0))
             .await
             .unwrap()
             .is_empty()
     );
-    let got = s.lease_batch(&wk, Timestamp(10), 1000, 10).await.unwrap();
+    let got = s
+        .lease_batch(&wk, Timestamp(10), 1000, LeaseAsk::up_to(10))
+        .await
+        .unwrap();
     assert_eq!(
         got.iter().map(|l| l.lease.job_id).collect::<Vec<_>>(),
         mine,
@@ -378,7 +381,7 @@ async fn lease_batch_takes_only_what_is_ready(b: Backend) {
     );
     assert!(got.iter().all(|l| l.lease.epoch == 1 && l.retry_count == 0));
     assert!(
-        s.lease_batch(&wk, Timestamp(10), 1000, 10)
+        s.lease_batch(&wk, Timestamp(10), 1000, LeaseAsk::up_to(10))
             .await
             .unwrap()
             .is_empty()
@@ -398,14 +401,14 @@ async fn lease_batch_takes_only_what_is_ready(b: Backend) {
         panic!("expected a retry")
     };
     assert!(
-        s.lease_batch(&wk, Timestamp(not_before.0 - 1), 1000, 10)
+        s.lease_batch(&wk, Timestamp(not_before.0 - 1), 1000, LeaseAsk::up_to(10))
             .await
             .unwrap()
             .is_empty()
     );
     s.set_tenant_disabled("off", false).await.unwrap();
     let again = s
-        .lease_batch(&wk, Timestamp(not_before.0), 1000, 10)
+        .lease_batch(&wk, Timestamp(not_before.0), 1000, LeaseAsk::up_to(10))
         .await
         .unwrap();
     assert_eq!(
@@ -444,7 +447,12 @@ async fn concurrent_batches_lease_each_job_once(b: Backend) {
             let mut mine = Vec::new();
             loop {
                 let got = s
-                    .lease_batch(&w(&format!("n/w{n}")), Timestamp(NOW), 60_000, 16)
+                    .lease_batch(
+                        &w(&format!("n/w{n}")),
+                        Timestamp(NOW),
+                        60_000,
+                        LeaseAsk::up_to(16),
+                    )
                     .await
                     .unwrap();
                 if got.is_empty() && s.queue_depth().await.unwrap() == 0 {
@@ -469,7 +477,58 @@ async fn concurrent_batches_lease_each_job_once(b: Backend) {
     assert_eq!(seen.len(), 300);
 }
 
+/// After its first job a batch takes nothing below its floor, and stops there: a worker that
+/// has been running priority-9 work gets priority-2 work one job at a time.
+async fn a_batch_stops_at_its_floor(b: Backend) {
+    let s = &*b.store;
+    let a = tenant(s, "a").await;
+    let other = tenant(s, "other").await;
+    for i in 0..3 {
+        s.submit(job(a, 9, i)).await.unwrap();
+    }
+    for i in 0..4 {
+        s.submit(job(a, 2, 10 + i)).await.unwrap();
+        s.submit(job(other, 2, 20 + i)).await.unwrap();
+    }
+    let wk = w("n/w0");
+    let ask = |floor: Option<i64>| LeaseAsk {
+        max: 8,
+        floor: floor.map(|p| Priority::new(p).unwrap()),
+    };
+    let prios =
+        |got: &[LeasedJob]| -> Vec<u8> { got.iter().map(|l| l.priority.unwrap().get()).collect() };
+    let got = s
+        .lease_batch(&wk, Timestamp(NOW), 60_000, ask(Some(9)))
+        .await
+        .unwrap();
+    // Tenant a's three priority-9 jobs; the other tenant's first job (priority 2) comes
+    // before a's last under fair sharing, which ends the batch there.
+    assert!(!got.is_empty() && got.len() <= 3, "{:?}", prios(&got));
+    assert!(prios(&got).iter().all(|p| *p == 9), "{:?}", prios(&got));
+    let mut nines = got.len();
+    // Below the floor, the first job still comes (a single lease would take it), alone.
+    loop {
+        let got = s
+            .lease_batch(&wk, Timestamp(NOW), 60_000, ask(Some(9)))
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1, "{:?}", prios(&got));
+        if got[0].priority.unwrap().get() == 2 {
+            break;
+        }
+        nines += 1;
+    }
+    assert_eq!(nines, 3);
+    // Without a floor, a batch takes the rest.
+    let got = s
+        .lease_batch(&wk, Timestamp(NOW), 60_000, ask(None))
+        .await
+        .unwrap();
+    assert_eq!(prios(&got), vec![2; 7]);
+}
+
 behaviour!(
+    a_batch_stops_at_its_floor,
     lease_batch_hands_out_what_single_leases_would,
     concurrent_batches_lease_each_job_once,
     batched_leases_keep_a_flood_from_starving_another,

@@ -388,7 +388,7 @@ async fn backend_step(
             lease_ms,
             max,
         } => Answer::LeasedBatch(
-            s.lease_batch(&w(WORKERS[*worker]), now, *lease_ms, *max)
+            s.lease_batch(&w(WORKERS[*worker]), now, *lease_ms, LeaseAsk::up_to(*max))
                 .await
                 .unwrap()
                 .into_iter()

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use vesper_client::{Program, seal_job};
-use vesper_core::{JobId, ProgramId, SystemClock, Timestamp, WorkerId, WorkloadType};
+use vesper_core::{JobId, Priority, ProgramId, SystemClock, Timestamp, WorkerId, WorkloadType};
 use vesper_crypto::{SigningIdentity, X25519SecretKey, open_result, verify_receipt};
 use vesper_exec::{Executor, ExecutorConfig, RunRequest};
 use vesper_node::worker::{PoolKeys, Runner, WorkerConfig};
@@ -208,5 +208,6 @@ fn leased(
         retry_count: 0,
         max_fuel: None,
         request_id: None,
+        priority: Priority::new(10).ok(),
     })
 }

@@ -83,6 +83,7 @@ fn leased(peer: &PeerId) -> LeasedJob {
         retry_count: 0,
         max_fuel: None,
         request_id: None,
+        priority: None,
     }
 }
 
