@@ -10,8 +10,12 @@ use crate::CoreError;
 pub struct JobId(uuid::Uuid);
 
 impl JobId {
+    /// A new job id: a UUIDv7, time-ordered (48 bits of milliseconds, 74 random bits), so that
+    /// a new job's id lands at the end of every index keyed by it rather than on a random page
+    /// of a large one (docs/PERFORMANCE.md, [G]). The creation time it carries is the job's
+    /// `created_at`, which its owner sees anyway.
     pub fn new_random() -> Self {
-        JobId(uuid::Uuid::new_v4())
+        JobId(uuid::Uuid::now_v7())
     }
     pub fn from_bytes(b: [u8; 16]) -> Self {
         JobId(uuid::Uuid::from_bytes(b))

@@ -70,16 +70,23 @@ pub(super) fn processing_where(
     filter_sql: &str,
     arg: rusqlite::types::Value,
 ) -> Result<Vec<JobRow>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM jobs WHERE status = 'processing' AND {filter_sql} ORDER BY seq"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut stmt = conn.prepare_cached(&processing_sql(filter_sql))?;
     let mut rows = stmt.query(params![arg])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         out.push(from_row(r)?);
     }
     Ok(out)
+}
+
+/// The query behind [`processing_where`]. Through the partial index of processing jobs, named:
+/// left to itself the planner walks the whole table in `seq` order to spare a sort, a scan of
+/// every job ever kept (200 ms at 10⁶ queued) on the writer thread at every sweep.
+fn processing_sql(filter_sql: &str) -> String {
+    format!(
+        "SELECT {COLUMNS} FROM jobs INDEXED BY jobs_leases \
+         WHERE status = 'processing' AND {filter_sql} ORDER BY seq"
+    )
 }
 
 /// Write `step`'s new state over `row` and carry out its effects. `result` is the hand-in a
@@ -139,4 +146,30 @@ pub(super) fn apply(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sweep's queries read only processing jobs, whatever the table holds.
+    #[test]
+    fn sweeps_read_the_processing_index_not_the_table() {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::migrate(&conn).unwrap();
+        for filter in ["lease_expires_at <= ?1", "worker_id LIKE ?1 ESCAPE '\\'"] {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {}", processing_sql(filter)))
+                .unwrap()
+                .query_map([0], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<std::result::Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter().any(|p| p.contains("INDEX jobs_leases"))
+                    && !plan.iter().any(|p| p == "SCAN jobs"),
+                "{filter}: {plan:?}"
+            );
+        }
+    }
 }
