@@ -81,13 +81,14 @@ for f in sorted(d.glob("*.log")):
     t = f.read_text()
     thr = [float(x) for x in re.findall(r"throughput \([^)]*\): (\d+) jobs/s", t)]
     frac = [float(x) for x in re.findall(r"(\d+) % of the in-run ceiling", t)]
+    par = [float(x) for x in re.findall(r"(\d+) % of what \d+ threads do at once", t)]
     ceil = [float(x) for x in re.findall(r"^ceiling for this mode[^:]*: (\d+) jobs/s", t, re.M)] \
         or [float(x) for x in re.findall(r"^ceiling: (\d+) jobs/s", t, re.M)]
     lp50 = [float(x) for x in re.findall(r"low load .*: p50 ([\d.]+) ms", t)]
     lp99 = [float(x) for x in re.findall(r"low load .*p99 ([\d.]+) ms", t)]
-    rows[f.stem] = (med(thr), med(frac), med(ceil), med(lp50), med(lp99), thr)
-for k, (thr, frac, ceil, lp50, lp99, all_) in rows.items():
-    print(f"{k:26} {thr:7.0f} jobs/s  {frac:4.0f} % of ceiling {ceil:6.0f}  low-load p50 {lp50:5.2f} ms p99 {lp99:5.2f} ms  runs {all_}")
+    rows[f.stem] = (med(thr), med(frac), med(ceil), med(par), med(lp50), med(lp99), thr)
+for k, (thr, frac, ceil, par, lp50, lp99, all_) in rows.items():
+    print(f"{k:26} {thr:7.0f} jobs/s  {frac:4.0f} % of ceiling {ceil:6.0f} ({par:3.0f} % of all cores at once)  low-load p50 {lp50:5.2f} ms p99 {lp99:5.2f} ms  runs {all_}")
 if "before-embedded" in rows:
     print(f"embedded after/before: {rows['after-embedded'][0] / rows['before-embedded'][0]:.2f}x")
 if "before-redis" in rows:

@@ -9,6 +9,8 @@
 //! sign the receipt (Ed25519). The in-process benchmark client seals every job before its timer
 //! starts and does not open results inside it, so no client crypto is in that window.
 //!
+//! Also reported: the same worker work on every core at once (one thread per core), which shows
+//! how much less than `cores` times one thread the machine does when all its cores are busy.
 //! Also reported, for the whole picture: the client's crypto per job (seal the workload; open
 //! the result and verify the receipt, as `vesper bench --target` does inside its window), and
 //! the wasm instantiate + run of the trivial program alone.
@@ -35,6 +37,9 @@ pub struct Ceiling {
     pub wasm_us: f64,
     /// Cores the ceiling is for (workers, at most the machine's cores).
     pub cores: usize,
+    /// The worker's share with one thread per core at once (no store, no HTTP): what the cores
+    /// do together, which on a shared or throttled machine is less than `cores` times one.
+    pub parallel_jobs_per_sec: f64,
 }
 
 impl Ceiling {
@@ -65,6 +70,12 @@ impl Ceiling {
             self.jobs_per_sec(),
             self.cores,
             self.worker_us
+        );
+        println!(
+            "  the same work on {} threads at once: {:.0} jobs/s ({:.2}x one thread's rate)",
+            self.cores,
+            self.parallel_jobs_per_sec,
+            self.parallel_jobs_per_sec * self.worker_us / 1e6
         );
         println!(
             "full client + worker crypto: {:.0} µs/job (client seal {:.0} µs, client open + \
@@ -171,13 +182,31 @@ pub fn measure(module: &[u8], workers: usize, config: &WorkerConfig) -> anyhow::
             })
             .expect("run");
     });
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(workers.max(1));
+    // The same work on every core at once: each thread its own share of the jobs.
+    let per = jobs.len() / cores;
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for part in jobs.chunks(per).take(cores) {
+            let runner = &runner;
+            s.spawn(move || {
+                for job in part {
+                    let opened = runner.open(job).expect("open");
+                    runner.finish(job, opened, None, None).expect("run");
+                }
+            });
+        }
+    });
+    let parallel_jobs_per_sec = (per * cores) as f64 / t.elapsed().as_secs_f64();
     Ok(Ceiling {
         worker_us,
         client_seal_us,
         client_open_us,
         wasm_us,
-        cores: workers.clamp(1, cores),
+        cores,
+        parallel_jobs_per_sec,
     })
 }
 

@@ -229,8 +229,10 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         pct(&all, 0.5),
         pct(&all, 0.99),
         ceiling.as_ref().map_or(String::new(), |c| format!(
-            " ({})",
-            Ceiling::fraction(rate, c.jobs_per_sec())
+            " ({}; {:.0} % of what {} threads do at once)",
+            Ceiling::fraction(rate, c.jobs_per_sec()),
+            100.0 * rate / c.parallel_jobs_per_sec,
+            c.cores
         ))
     );
     if a.prefill > 0 {
