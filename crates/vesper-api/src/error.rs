@@ -73,6 +73,12 @@ codes! {
     InvalidCursor = ("invalid_cursor", 400),
     /// `POST /api/admin/key-grants`: a malformed grant.
     InvalidGrant = ("invalid_grant", 400),
+    /// A tenant name outside `[A-Za-z0-9._-]{1,64}`.
+    InvalidTenantName = ("invalid_tenant_name", 400),
+    /// A scope list that is empty or names an unknown scope.
+    InvalidScopes = ("invalid_scopes", 400),
+    /// A wallet that is not `ed25519:<64 hex>` or `eip191:0x<40 hex>`.
+    InvalidWallet = ("invalid_wallet", 400),
     // 401: credentials (docs/AUTH.md §1).
     /// Missing or invalid credentials.
     Unauthorized = ("unauthorized", 401),
@@ -93,6 +99,10 @@ codes! {
     JobNotFound = ("job_not_found", 404),
     TenantNotFound = ("tenant_not_found", 404),
     KeyRequestNotFound = ("key_request_not_found", 404),
+    /// No live API key of this tenant has this id.
+    KeyNotFound = ("key_not_found", 404),
+    /// The wallet is not mapped to any tenant.
+    WalletNotFound = ("wallet_not_found", 404),
     // 405
     MethodNotAllowed = ("method_not_allowed", 405),
     // 409: the job (or the gateway) is not in a state that allows it.
@@ -102,6 +112,9 @@ codes! {
     NotCancellable = ("not_cancellable", 409),
     /// The gateway serves no remote workers.
     P2pDisabled = ("p2p_disabled", 409),
+    TenantExists = ("tenant_exists", 409),
+    /// The wallet already signs for a tenant.
+    WalletExists = ("wallet_exists", 409),
     // 410
     ResultExpired = ("result_expired", 410),
     // 413, 414, 415

@@ -9,7 +9,9 @@
 mod dto;
 mod error;
 pub mod metrics;
+mod operator;
 pub mod workers;
 
 pub use dto::*;
 pub use error::{ApiErrorCode, ErrorBody, ErrorDetail};
+pub use operator::*;

@@ -122,6 +122,17 @@ impl fmt::Display for TenantId {
     }
 }
 
+impl TenantId {
+    /// Whether `name` is a valid tenant name: 1–64 characters of `[A-Za-z0-9._-]`.
+    pub fn valid_name(name: &str) -> bool {
+        !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    }
+}
+
 /// A worker's name as shown in status and receipts: printable ASCII, at most 64 bytes.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub struct WorkerId(String);

@@ -10,6 +10,7 @@
 mod api;
 mod auth;
 pub mod callbacks;
+pub mod console;
 mod dispatch;
 mod dto;
 mod error;
@@ -17,6 +18,7 @@ mod guard;
 mod limits;
 pub mod metrics;
 mod openapi;
+mod series;
 mod serve;
 mod stream;
 mod waiters;
@@ -157,6 +159,8 @@ pub struct Gateway {
     remote: Option<RemoteWorkers>,
     /// The node's supervised tasks, for `GET /health`.
     health: vesper_supervise::Health,
+    /// The last minutes of the metrics, for `GET /api/metrics/series`.
+    series: series::Series,
 }
 
 impl Gateway {
@@ -199,7 +203,7 @@ impl Gateway {
         let callback_policy = callbacks::AddressPolicy {
             allow: config.callback_allow.clone(),
         };
-        Arc::new(Gateway {
+        let gw = Arc::new(Gateway {
             store,
             clock,
             config,
@@ -216,6 +220,16 @@ impl Gateway {
             callback_policy,
             remote,
             health: tasks.health(),
-        })
+            series: series::Series::default(),
+        });
+        {
+            let gw = gw.clone();
+            tasks.spawn(
+                "gateway/series",
+                vesper_supervise::Policy::RESTART,
+                move |stop| gw.clone().run_series(stop),
+            );
+        }
+        gw
     }
 }

@@ -157,12 +157,7 @@ enum TenantCmd {
 }
 
 fn valid_name(name: &str) -> anyhow::Result<()> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-    {
+    if !vesper_core::TenantId::valid_name(name) {
         bail!("tenant names are 1-64 characters of [A-Za-z0-9._-]");
     }
     Ok(())

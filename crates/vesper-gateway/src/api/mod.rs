@@ -5,6 +5,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod jobs;
+pub(crate) mod operator;
 pub(crate) mod submit;
 pub(crate) mod system;
 
@@ -25,6 +26,10 @@ use admin::{
     admin_disable, admin_enable, admin_key_grant, admin_key_requests, admin_tenants, list_workers,
 };
 use jobs::{cancel, list_jobs, result, status};
+use operator::{
+    admin_add_wallet, admin_create_key, admin_create_tenant, admin_remove_wallet, admin_revoke_key,
+    whoami,
+};
 use submit::{submit, submit_batch};
 use system::{health, keys, metrics, upload_program};
 
@@ -61,11 +66,24 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             "/api/admin/key-grants",
             post(admin_key_grant).layer(DefaultBodyLimit::max(64 << 10)),
         )
-        .route("/api/admin/tenants", get(admin_tenants))
+        .route(
+            "/api/admin/tenants",
+            get(admin_tenants).post(admin_create_tenant),
+        )
+        .route("/api/admin/tenants/{name}/keys", post(admin_create_key))
+        .route(
+            "/api/admin/tenants/{name}/keys/{key_id}",
+            delete(admin_revoke_key),
+        )
+        .route("/api/admin/tenants/{name}/wallets", post(admin_add_wallet))
+        .route("/api/admin/wallets/{wallet}", delete(admin_remove_wallet))
+        .route("/api/whoami", get(whoami))
+        .route("/api/metrics/series", get(crate::series::metrics_series))
         .route("/api/admin/tenants/{name}/disable", post(admin_disable))
         .route("/api/admin/tenants/{name}/enable", post(admin_enable))
         .route("/api/openapi.json", get(crate::openapi::openapi_json))
         .route("/api/docs", get(crate::openapi::docs_page))
+        .merge(crate::console::router())
         .fallback(|| async {
             ApiError::new(ApiErrorCode::RouteNotFound, "no such route")
         })

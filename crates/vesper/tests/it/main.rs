@@ -4,6 +4,7 @@ mod api;
 mod architecture;
 mod callbacks;
 mod cli;
+mod console;
 mod crash;
 mod flood;
 mod gateway;

@@ -17,6 +17,8 @@ use vesper_store::TenantSettings;
 
 use crate::{CAT, sealed};
 
+mod operator;
+
 /// Every route the router serves (`crates/vesper-gateway/src/api.rs`, `router()`). The
 /// document must list exactly these.
 const ROUTES: &[(&str, &str)] = &[
@@ -35,6 +37,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/admin/key-requests"),
     ("POST", "/api/admin/key-grants"),
     ("GET", "/api/admin/tenants"),
+    ("POST", "/api/admin/tenants"),
+    ("POST", "/api/admin/tenants/{name}/keys"),
+    ("DELETE", "/api/admin/tenants/{name}/keys/{key_id}"),
+    ("POST", "/api/admin/tenants/{name}/wallets"),
+    ("DELETE", "/api/admin/wallets/{wallet}"),
+    ("GET", "/api/whoami"),
+    ("GET", "/api/metrics/series"),
     ("POST", "/api/admin/tenants/{name}/disable"),
     ("POST", "/api/admin/tenants/{name}/enable"),
     ("GET", "/api/openapi.json"),
@@ -1129,6 +1138,8 @@ async fn exercise() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(last, 410, "the result never expired");
+
+    operator::exercise(&api_b, &b).await;
 
     spec.assert_all_exercised();
     a.stop().await;
