@@ -17,6 +17,7 @@ use vesper_store::TenantSettings;
 
 use crate::{CAT, sealed};
 
+mod committed;
 mod operator;
 
 /// Every route the router serves (`crates/vesper-gateway/src/api.rs`, `router()`). The
