@@ -337,6 +337,12 @@ pub async fn dev(c: crate::config::Config, role: vesper::node::Role) -> anyhow::
             node.node_id, node.addr
         );
     }
+    if role != Role::Worker {
+        println!(
+            "  web console:      http://{}/console/  (sign in with an API key)",
+            node.addr
+        );
+    }
     println!("  data directory:   {}", data.display());
     println!("  store:            {store_desc}");
     if role != Role::Gateway {

@@ -86,14 +86,13 @@ export async function api(method, target, body, { signal, headers: extra } = {})
 }
 
 /**
- * Follow the caller's job events (`GET /api/events`, Server-Sent Events) until `signal`
- * aborts. fetch, not EventSource: EventSource cannot send the credential headers. Reconnects
+ * Follow the caller's job events (`target`: `/api/events`, or `/api/events?job_id=…` for one
+ * job) as Server-Sent Events until `signal` aborts. fetch, not EventSource: EventSource cannot send the credential headers. Reconnects
  * after a drop (and calls `onResync`, since events may have been missed meanwhile).
  */
-export async function followEvents(onStatus, onResync, signal) {
+export async function followEvents(target, onStatus, onResync, signal) {
   while (!signal.aborted) {
     try {
-      const target = '/api/events';
       const resp = await fetch(target, {
         headers: { Accept: 'text/event-stream', ...(await authHeaders('GET', target, new Uint8Array(0))) },
         signal,

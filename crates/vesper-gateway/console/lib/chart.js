@@ -16,7 +16,7 @@ function s(tag, attrs, ...children) {
 export function lineChart(label, points, unit) {
   const W = 360, H = 160, L = 40, B = 18, T = 8;
   const ys = points.flatMap((p) => [p.a, p.b]).filter((v) => v !== null && v !== undefined);
-  const max = Math.max(1e-9, ...ys) * 1.1;
+  const max = Math.max(1, ...ys) * 1.1;
   const t0 = points.length ? points[0].t : 0;
   const t1 = points.length ? points[points.length - 1].t : 1;
   const x = (t) => L + ((t - t0) / Math.max(1, t1 - t0)) * (W - L - 4);

@@ -72,6 +72,6 @@ export async function render(ctx, root) {
     h('div', { class: 'row' }, h('label', {}, 'Status', filter), newer, older, info),
     table);
   await load();
-  followEvents(onStatus, scheduleRefetch, abort.signal);
+  followEvents('/api/events', onStatus, scheduleRefetch, abort.signal);
   return () => { abort.abort(); if (refetch) clearTimeout(refetch); };
 }
