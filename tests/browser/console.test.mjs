@@ -124,7 +124,11 @@ async function accessible(name) {
 
 async function go(hash) {
   // Clear the page first, so that a wait cannot match what the previous page showed.
-  await page.evaluate((h) => { document.getElementById('main').replaceChildren(); location.hash = h; }, hash);
+  await page.evaluate((h) => {
+    document.getElementById('main').replaceChildren();
+    if (location.hash === h) window.dispatchEvent(new HashChangeEvent('hashchange'));
+    else location.hash = h;
+  }, hash);
 }
 
 async function api(method, p, key, body) {
@@ -237,7 +241,7 @@ test('the browser verifies receipts of jobs sealed by Rust, Python and TypeScrip
     const program = name === 'rust' ? path.join(ROOT, 'examples/wordcount.wat') : wasmFile;
     const out = execFileSync(cmd, [...pre, 'submit', '--gateway', node.base, '--api-key-file', node.keyFile,
       '--identity', ident, '--program', program, '--input', inputFile], { env }).toString();
-    const id = name === 'rust' ? out.split(/\s+/)[2] : JSON.parse(out).job_id;
+    const id = name === 'rust' ? out.trim() : JSON.parse(out).job_id;
     await go(`#/jobs/${id}`);
     await page.waitForSelector('[data-testid=receipt-verdict]', { timeout: 30_000 });
     assert.equal(await page.textContent('[data-testid=receipt-verdict]'), 'Receipt verified in this browser', name);

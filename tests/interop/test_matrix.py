@@ -104,7 +104,7 @@ def jobs(node):
         expected = f"1 7 {len(text)}\n"
         if sealer == "rust":
             r = cli(node, "rust", "submit", *gw(node), "--identity", str(ident), "--program", str(WAT), "--input", str(inp))
-            job = r.stdout.split()[2]
+            job = r.stdout.strip()
             record = json.loads((work / "rust-state" / "jobs" / f"{job}.json").read_text())
             digest = record["payload_digest"]
         else:

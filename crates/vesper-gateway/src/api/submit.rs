@@ -316,6 +316,7 @@ pub(crate) async fn submit(
     security(("bearerAuth" = []), ("walletSignature" = [])),
     responses(
         (status = 202, description = "Accepted: every job is durably queued, in order", body = BatchResponse,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this answers an earlier batch with the same `Idempotency-Key`")),
             links(("status" = (operation_id = "status", parameters(("job_id" = "$response.body#/jobs/0/job_id")), description = "Follow the job's status")), ("result" = (operation_id = "result", parameters(("job_id" = "$response.body#/jobs/0/job_id")), description = "Fetch the job's result")), ("cancel" = (operation_id = "cancel", parameters(("job_id" = "$response.body#/jobs/0/job_id")), description = "Cancel the job while it is queued")))),
         (status = 400, description = "`invalid_batch` (empty or too many), or any submission error of `POST /api/submit` for one item", body = ErrorBody),
         (status = 401, response = Unauthorized),
@@ -379,8 +380,22 @@ pub(crate) async fn submit_batch(
             for o in &outcomes {
                 out.push(submit_response(&gw, o).await);
             }
-            tracing::info!(jobs = out.len(), "batch accepted");
-            Ok((StatusCode::ACCEPTED, Json(BatchResponse { jobs: out })).into_response())
+            // Batches are stored all or none, so a repeat of one is a replay of every item.
+            let replayed = outcomes
+                .iter()
+                .all(|o| matches!(o, SubmitOutcome::Existing(_)));
+            if !replayed {
+                tracing::info!(jobs = out.len(), "batch accepted");
+            }
+            let mut resp =
+                (StatusCode::ACCEPTED, Json(BatchResponse { jobs: out })).into_response();
+            if replayed {
+                resp.headers_mut().insert(
+                    "idempotent-replayed",
+                    axum::http::HeaderValue::from_static("true"),
+                );
+            }
+            Ok(resp)
         }
     }
 }

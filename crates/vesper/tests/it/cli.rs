@@ -167,11 +167,11 @@ fn dev_submit_wait_and_verify() {
             // A different first character (replacing it with a fixed one left it unchanged
             // one time in 64, and the test failed then).
             "/encrypted_result",
-            serde_json::json!({
+            {
                 let r = json["encrypted_result"].as_str().unwrap();
                 let first = if r.starts_with('A') { 'B' } else { 'A' };
-                format!("{first}{}", &r[1..])
-            }),
+                serde_json::json!(format!("{first}{}", &r[1..]))
+            },
         ),
     ];
     for (ptr, value) in tampers {

@@ -378,6 +378,26 @@ async fn batches_are_validated_whole_and_listing_pages() {
     assert_eq!((r.status, code(&r)), (400, "invalid_query"));
     let r = call("GET", format!("{base}/api/jobs?cursor=zz"), &key, None).await;
     assert_eq!((r.status, code(&r)), (400, "invalid_cursor"));
+
+    // A batch sent again with its Idempotency-Key: the same jobs, marked as a replay.
+    let batch = json!({ "jobs": [good.clone(), good.clone()] });
+    let send = || {
+        reqwest::Client::new()
+            .post(format!("{base}/api/submit/batch"))
+            .bearer_auth(&key)
+            .header("idempotency-key", "batch-once")
+            .json(&batch)
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), 202);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: Value = first.json().await.unwrap();
+    let again = send().await.unwrap();
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(first["jobs"][1]["job_id"], again["jobs"][1]["job_id"]);
     node.stop().await;
 }
 
