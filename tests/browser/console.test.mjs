@@ -276,6 +276,14 @@ test('the operator creates a tenant and a key; tenants never see each other’s 
   await page.fill('#tenant-name', 'other');
   await page.click('form:has(#tenant-name) button');
   await page.waitForSelector('tr[data-tenant=other]');
+  // Its quota and rate limit, set from the page.
+  await page.selectOption('#settings-tenant', 'other');
+  await page.fill('#set-max_queued', '250');
+  await page.fill('#set-rate_per_sec', '30');
+  await page.click('#save-settings');
+  await page.waitForFunction(() => /250/.test(document.querySelector('tr[data-tenant=other]')?.textContent || ''));
+  const other = (await api('GET', '/api/admin/tenants', node.key)).tenants.find((t) => t.name === 'other');
+  assert.deepEqual([other.max_queued, other.rate_per_sec, other.burst, other.weight], [250, 30, null, 1]);
   await page.selectOption('#key-tenant', 'other');
   await page.selectOption('#key-scopes', 'submit,read');
   await page.click('form:has(#key-tenant) button');

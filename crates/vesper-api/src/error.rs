@@ -79,6 +79,8 @@ codes! {
     InvalidScopes = ("invalid_scopes", 400),
     /// A wallet that is not `ed25519:<64 hex>` or `eip191:0x<40 hex>`.
     InvalidWallet = ("invalid_wallet", 400),
+    /// Tenant settings out of range (a weight outside 1–1000, a quota or limit of 0).
+    InvalidSettings = ("invalid_settings", 400),
     // 401: credentials (docs/AUTH.md §1).
     /// Missing or invalid credentials.
     Unauthorized = ("unauthorized", 401),

@@ -14,6 +14,40 @@ pub struct CreateTenantBody {
     pub name: String,
 }
 
+/// `PUT /api/admin/tenants/{name}/settings`: a tenant's weight, quotas and rate limit, whole.
+/// A quota or limit that is absent or `null` takes the gateway's default.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSettingsBody {
+    /// Share of the workers relative to other tenants (fair scheduling), 1–1000.
+    #[schema(minimum = 1, maximum = 1000)]
+    pub weight: u32,
+    /// Most jobs queued (not yet started) at once.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub max_queued: Option<u64>,
+    /// Most jobs accepted per UTC day.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub jobs_per_day: Option<u64>,
+    /// Largest submit body, bytes.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub max_payload_bytes: Option<u64>,
+    /// Most fuel one job may ask for.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub max_fuel: Option<u64>,
+    /// Sustained requests per second.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub rate_per_sec: Option<u32>,
+    /// Requests allowed in a burst above the sustained rate.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub burst: Option<u32>,
+}
+
 /// `POST /api/admin/tenants/{name}/keys`: create an API key for a tenant.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -11,6 +11,17 @@ export async function render(ctx, root) {
   const tenantSelect = h('select', { id: 'key-tenant' });
   const walletTenant = h('select', { id: 'wallet-tenant' });
   const revokeTenant = h('select', { id: 'revoke-tenant' });
+  const settingsTenant = h('select', { id: 'settings-tenant' });
+  const SETTINGS = [['weight', 'Weight (1–1000)'], ['max_queued', 'Max queued'], ['jobs_per_day', 'Jobs per day'],
+    ['max_payload_bytes', 'Max payload bytes'], ['max_fuel', 'Max fuel per job'], ['rate_per_sec', 'Requests/s'], ['burst', 'Burst']];
+  const inputs = Object.fromEntries(SETTINGS.map(([k]) => [k, h('input', { id: `set-${k}`, type: 'number', min: 1, placeholder: 'default' })]));
+  let tenantsByName = new Map();
+  function prefill() {
+    const t = tenantsByName.get(settingsTenant.value);
+    if (!t) return;
+    for (const [k] of SETTINGS) inputs[k].value = t[k] === null || t[k] === undefined ? '' : String(t[k]);
+  }
+  settingsTenant.addEventListener('change', prefill);
 
   async function load() {
     const { tenants } = await api('GET', '/api/admin/tenants');
@@ -28,11 +39,13 @@ export async function render(ctx, root) {
         toast(`Tenant ${t.name} ${t.disabled ? 'enabled' : 'disabled'}`);
         load();
       } }, t.disabled ? 'Enable' : 'Disable')))));
-    for (const sel of [tenantSelect, walletTenant, revokeTenant]) {
+    tenantsByName = new Map(tenants.map((t) => [t.name, t]));
+    for (const sel of [tenantSelect, walletTenant, revokeTenant, settingsTenant]) {
       const keep = sel.value;
       fill(sel, tenants.map((t) => h('option', { value: t.name }, t.name)));
       if (keep) sel.value = keep;
     }
+    prefill();
   }
 
   const nameInput = h('input', { id: 'tenant-name', pattern: '[A-Za-z0-9._-]{1,64}', required: true });
@@ -45,6 +58,21 @@ export async function render(ctx, root) {
       nameInput.value = '';
       await load();
       tenantSelect.value = t.name;
+    } catch (e) { toast(`${e.code}: ${e.message}`, 'error'); }
+  });
+
+  const settingsForm = h('form', {},
+    h('div', { class: 'row' }, field('Tenant', settingsTenant), SETTINGS.map(([k, label]) => field(label, inputs[k]))),
+    h('button', { type: 'submit', id: 'save-settings' }, 'Save settings'));
+  settingsForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const body = {};
+    for (const [k] of SETTINGS) body[k] = inputs[k].value === '' ? null : Number(inputs[k].value);
+    if (body.weight === null) body.weight = 1;
+    try {
+      const t = await api('PUT', `/api/admin/tenants/${encodeURIComponent(settingsTenant.value)}/settings`, body);
+      toast(`Settings of ${t.name} saved`);
+      await load();
     } catch (e) { toast(`${e.code}: ${e.message}`, 'error'); }
   });
 
@@ -94,8 +122,10 @@ export async function render(ctx, root) {
       h('thead', {}, h('tr', {}, ['Tenant', 'State', 'Queued', 'Weight', 'Max queued', 'Jobs/day', 'Max fuel', 'Rate/s / burst', ''].map((t) => h('th', { scope: 'col' }, t)))),
       tbody),
     h('section', { class: 'panel', 'aria-labelledby': 'ops-tenant' }, h('h2', { id: 'ops-tenant' }, 'Create a tenant'), createTenant),
+    h('section', { class: 'panel', 'aria-labelledby': 'ops-settings' }, h('h2', { id: 'ops-settings' }, 'Weight, quotas and rate limit'),
+      h('p', { class: 'muted' }, 'Empty means the gateway’s default. Takes effect within 5 s.'), settingsForm),
     h('section', { class: 'panel', 'aria-labelledby': 'ops-keys' }, h('h2', { id: 'ops-keys' }, 'API keys'), createKey, secret, revoke),
     h('section', { class: 'panel', 'aria-labelledby': 'ops-wallets' }, h('h2', { id: 'ops-wallets' }, 'Wallets'), addWallet, removeWallet),
-    h('p', { class: 'muted' }, 'Quotas and rate limits are changed with `vesper tenant set`; “default” means the gateway’s default applies.'));
+    h('p', { class: 'muted' }, '“default” means the gateway’s default applies.'));
   await load();
 }

@@ -28,7 +28,7 @@ use admin::{
 use jobs::{cancel, list_jobs, result, status};
 use operator::{
     admin_add_wallet, admin_create_key, admin_create_tenant, admin_remove_wallet, admin_revoke_key,
-    whoami,
+    admin_tenant_settings, whoami,
 };
 use submit::{submit, submit_batch};
 use system::{health, keys, metrics, upload_program};
@@ -71,6 +71,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             get(admin_tenants).post(admin_create_tenant),
         )
         .route("/api/admin/tenants/{name}/keys", post(admin_create_key))
+        .route(
+            "/api/admin/tenants/{name}/settings",
+            axum::routing::put(admin_tenant_settings),
+        )
         .route(
             "/api/admin/tenants/{name}/keys/{key_id}",
             delete(admin_revoke_key),

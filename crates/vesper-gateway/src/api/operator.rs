@@ -164,6 +164,78 @@ pub(crate) async fn admin_create_tenant(
     Ok((StatusCode::CREATED, Json(tenant_dto(&t))).into_response())
 }
 
+/// Set a tenant's weight, quotas and rate limit (the whole settings; absent or `null` quotas
+/// and limits take the gateway's default). Takes effect within the 5 s credential cache.
+#[utoipa::path(
+    put,
+    path = "/api/admin/tenants/{name}/settings",
+    operation_id = "admin_tenant_settings",
+    tag = "admin",
+    params(
+        ("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", example = "acme", description = "The tenant's name"),
+    ),
+    request_body = TenantSettingsBody,
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "The tenant with its new settings", body = TenantDto),
+        (status = 400, description = "`invalid_json`, `invalid_settings`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "`tenant_not_found`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub(crate) async fn admin_tenant_settings(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    name: Result<Path<String>, PathRejection>,
+    ApiJson(body, _): ApiJson<TenantSettingsBody>,
+) -> Result<Json<TenantDto>, ApiError> {
+    caller.need(Scope::Admin)?;
+    let positive = [
+        body.max_queued,
+        body.jobs_per_day,
+        body.max_payload_bytes,
+        body.max_fuel,
+        body.rate_per_sec.map(u64::from),
+        body.burst.map(u64::from),
+    ]
+    .iter()
+    .all(|v| *v != Some(0));
+    if !(1..=1000).contains(&body.weight) || !positive {
+        return Err(ApiError::new(
+            ApiErrorCode::InvalidSettings,
+            "weight is 1-1000; a quota or limit is at least 1, or null for the default",
+        ));
+    }
+    let (id, name) = tenant_of(&gw, name).await?;
+    gw.store
+        .set_tenant_settings(
+            id,
+            TenantSettings {
+                weight: body.weight,
+                max_queued: body.max_queued,
+                jobs_per_day: body.jobs_per_day,
+                max_payload_bytes: body.max_payload_bytes,
+                max_fuel: body.max_fuel,
+                rate_per_sec: body.rate_per_sec,
+                burst: body.burst,
+            },
+        )
+        .await?;
+    tracing::info!(tenant = %name, "tenant settings changed over the API");
+    let t = gw
+        .store
+        .tenants()
+        .await?
+        .into_iter()
+        .find(|t| t.id == id)
+        .ok_or_else(tenant_not_found)?;
+    Ok(Json(tenant_dto(&t)))
+}
+
 /// Create an API key for a tenant. The key is in this answer only.
 #[utoipa::path(
     post,

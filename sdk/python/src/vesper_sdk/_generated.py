@@ -308,6 +308,42 @@ class TenantListResponse(TypedDict):
     tenants: list[TenantDto]
 
 
+class TenantSettingsBody(TypedDict, closed=True):
+    """
+    `PUT /api/admin/tenants/{name}/settings`: a tenant's weight, quotas and rate limit, whole.
+    A quota or limit that is absent or `null` takes the gateway's default.
+    """
+
+    burst: NotRequired[int | None]
+    """
+    Requests allowed in a burst above the sustained rate.
+    """
+    jobs_per_day: NotRequired[int | None]
+    """
+    Most jobs accepted per UTC day.
+    """
+    max_fuel: NotRequired[int | None]
+    """
+    Most fuel one job may ask for.
+    """
+    max_payload_bytes: NotRequired[int | None]
+    """
+    Largest submit body, bytes.
+    """
+    max_queued: NotRequired[int | None]
+    """
+    Most jobs queued (not yet started) at once.
+    """
+    rate_per_sec: NotRequired[int | None]
+    """
+    Sustained requests per second.
+    """
+    weight: int
+    """
+    Share of the workers relative to other tenants (fair scheduling), 1–1000.
+    """
+
+
 class WalletResponse(TypedDict):
     """
     A wallet mapped to a tenant.

@@ -121,6 +121,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/tenants/{name}/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set a tenant's weight, quotas and rate limit (the whole settings; absent or `null` quotas
+         *     and limits take the gateway's default). Takes effect within the 5 s credential cache.
+         */
+        put: operations["admin_tenant_settings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/tenants/{name}/wallets": {
         parameters: {
             query?: never;
@@ -863,6 +883,47 @@ export interface components {
         TenantListResponse: {
             tenants: components["schemas"]["TenantDto"][];
         };
+        /**
+         * @description `PUT /api/admin/tenants/{name}/settings`: a tenant's weight, quotas and rate limit, whole.
+         *     A quota or limit that is absent or `null` takes the gateway's default.
+         */
+        TenantSettingsBody: {
+            /**
+             * Format: int32
+             * @description Requests allowed in a burst above the sustained rate.
+             */
+            burst?: number | null;
+            /**
+             * Format: int64
+             * @description Most jobs accepted per UTC day.
+             */
+            jobs_per_day?: number | null;
+            /**
+             * Format: int64
+             * @description Most fuel one job may ask for.
+             */
+            max_fuel?: number | null;
+            /**
+             * Format: int64
+             * @description Largest submit body, bytes.
+             */
+            max_payload_bytes?: number | null;
+            /**
+             * Format: int64
+             * @description Most jobs queued (not yet started) at once.
+             */
+            max_queued?: number | null;
+            /**
+             * Format: int32
+             * @description Sustained requests per second.
+             */
+            rate_per_sec?: number | null;
+            /**
+             * Format: int32
+             * @description Share of the workers relative to other tenants (fair scheduling), 1–1000.
+             */
+            weight: number;
+        };
         /** @description A wallet mapped to a tenant. */
         WalletResponse: {
             scopes: string;
@@ -1576,6 +1637,99 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             /** @description `tenant_not_found`, `key_not_found` */
             404: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    admin_tenant_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The tenant's name
+                 * @example acme
+                 */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TenantSettingsBody"];
+            };
+        };
+        responses: {
+            /** @description The tenant with its new settings */
+            200: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantDto"];
+                };
+            };
+            /** @description `invalid_json`, `invalid_settings` */
+            400: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `tenant_not_found` */
+            404: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
                 headers: {
                     /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
                     "RateLimit-Limit"?: number;

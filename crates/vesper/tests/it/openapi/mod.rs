@@ -40,6 +40,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/admin/tenants"),
     ("POST", "/api/admin/tenants"),
     ("POST", "/api/admin/tenants/{name}/keys"),
+    ("PUT", "/api/admin/tenants/{name}/settings"),
     ("DELETE", "/api/admin/tenants/{name}/keys/{key_id}"),
     ("POST", "/api/admin/tenants/{name}/wallets"),
     ("DELETE", "/api/admin/wallets/{wallet}"),

@@ -65,6 +65,39 @@ pub(super) async fn exercise(api: &Api<'_>, node: &DevNode) {
         .await;
     assert_eq!((r.status, r.code().as_str()), (400, "invalid_json"));
 
+    // Its settings: set whole (absent quotas take the default), refused out of range.
+    let set_t = "/api/admin/tenants/{name}/settings";
+    let set = |path: &str, body: serde_json::Value| {
+        let (path, body, admin) = (path.to_owned(), body, admin.clone());
+        async move {
+            api.call("PUT", set_t, &path, Some(&admin), Body::Json(body), &[])
+                .await
+        }
+    };
+    let r = set(
+        "/api/admin/tenants/acme/settings",
+        json!({"weight": 3, "max_queued": 500, "rate_per_sec": 20, "burst": 40}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let t = r.json();
+    assert_eq!(
+        (
+            &t["weight"],
+            &t["max_queued"],
+            &t["rate_per_sec"],
+            &t["burst"],
+            &t["max_fuel"]
+        ),
+        (&json!(3), &json!(500), &json!(20), &json!(40), &json!(null))
+    );
+    for body in [json!({"weight": 0}), json!({"weight": 1, "max_queued": 0})] {
+        let r = set("/api/admin/tenants/acme/settings", body).await;
+        assert_eq!((r.status, r.code().as_str()), (400, "invalid_settings"));
+    }
+    let r = set("/api/admin/tenants/nobody/settings", json!({"weight": 1})).await;
+    assert_eq!((r.status, r.code().as_str()), (404, "tenant_not_found"));
+
     // A key for it: shown once, not cached, and it works at once for that tenant alone.
     let keys_t = "/api/admin/tenants/{name}/keys";
     let r = api
