@@ -56,6 +56,16 @@ async fn tenant_of(
     }
 }
 
+/// A tenant's record, by id, as the answer of a change to it.
+async fn tenant_record(gw: &Gateway, id: TenantId) -> Result<vesper_store::TenantRecord, ApiError> {
+    gw.store
+        .tenants()
+        .await?
+        .into_iter()
+        .find(|t| t.id == id)
+        .ok_or_else(tenant_not_found)
+}
+
 fn no_store(status: StatusCode, body: impl serde::Serialize) -> Response {
     (
         status,
@@ -153,13 +163,7 @@ pub(crate) async fn admin_create_tenant(
             },
         )
         .await?;
-    let t = gw
-        .store
-        .tenants()
-        .await?
-        .into_iter()
-        .find(|t| t.id == id)
-        .ok_or_else(tenant_not_found)?;
+    let t = tenant_record(&gw, id).await?;
     tracing::info!(tenant = %t.name, "tenant created over the API");
     Ok((StatusCode::CREATED, Json(tenant_dto(&t))).into_response())
 }
@@ -226,13 +230,7 @@ pub(crate) async fn admin_tenant_settings(
         )
         .await?;
     tracing::info!(tenant = %name, "tenant settings changed over the API");
-    let t = gw
-        .store
-        .tenants()
-        .await?
-        .into_iter()
-        .find(|t| t.id == id)
-        .ok_or_else(tenant_not_found)?;
+    let t = tenant_record(&gw, id).await?;
     Ok(Json(tenant_dto(&t)))
 }
 
