@@ -5,3 +5,5 @@
 //! **Boundary:** pure computation, no I/O, no clock, no async; the one owner of arkworks.
 
 pub mod dsl;
+pub mod field;
+pub mod poseidon;
