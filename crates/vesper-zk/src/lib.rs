@@ -4,6 +4,10 @@
 //!
 //! **Boundary:** pure computation, no I/O, no clock, no async; the one owner of arkworks.
 
+pub mod circuit;
 pub mod dsl;
 pub mod field;
+pub mod groth;
+pub mod inputs;
+pub mod merkle;
 pub mod poseidon;

@@ -1,0 +1,254 @@
+//! Compile, set up, prove and verify: Groth16 over BN254 (ark-groth16).
+//!
+//! **Image id**: SHA-256 of `"vesper-zk/v1\0"`, the canonical JSON of the DSL document (keys
+//! sorted, no spaces), a zero byte, and the verifying key (arkworks' compressed encoding),
+//! in lowercase hex. It names one circuit with one set of keys, as RISC Zero's image id names
+//! one guest program.
+//!
+//! **Trusted setup.** [`setup`] draws its randomness from the operating system (`OsRng`)
+//! and keeps nothing: the toxic waste (τ, α, β, γ, δ) lives only in ark-groth16's stack
+//! frames during the call, which does not zeroize them. Whoever runs the setup could forge
+//! proofs for that circuit if they kept it; a tenant who does not trust the gateway's setup
+//! brings keys made elsewhere for the same circuit ([`check_keys`]).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use ark_bn254::{Bn254, Fr};
+use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
+use ark_relations::r1cs::{
+    ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisError, SynthesisMode,
+};
+use ark_serialize::CanonicalSerialize;
+use ark_snark::SNARK;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::circuit::{Circuit, Trace};
+use crate::dsl::{self, DslError, InputType, Program};
+use crate::inputs::InputValue;
+
+/// Why a document does not compile.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("the DSL document has {} error(s)", .0.len())]
+    Dsl(Vec<DslError>),
+    #[error("rule {0}: an expression's magnitude can exceed 2^{bits}", bits = crate::circuit::MAX_BOUND_BITS)]
+    TooLarge(String),
+    #[error("constraint synthesis failed: {0}")]
+    Synthesis(String),
+}
+
+/// A compiled program: its circuit's shape, before keys.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub program: Program,
+    /// The canonical JSON of the source document.
+    pub canonical: String,
+    pub constraints: usize,
+    /// Names of the public inputs, in the order a verifier passes them.
+    pub public_inputs: Vec<String>,
+    pub witnesses: usize,
+}
+
+/// Parse, check and size a DSL document.
+pub fn compile(doc: &Value) -> Result<Compiled, CompileError> {
+    let program = dsl::parse(doc).map_err(CompileError::Dsl)?;
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_mode(SynthesisMode::Setup);
+    cs.set_optimization_goal(OptimizationGoal::Constraints);
+    let trace = Rc::new(RefCell::new(Trace::default()));
+    let circuit = Circuit {
+        program: &program,
+        values: None,
+        binding: None,
+        trace: trace.clone(),
+    };
+    if let Err(e) = circuit.generate_constraints(cs.clone()) {
+        return Err(match trace.borrow().too_large.clone() {
+            Some(rule) => CompileError::TooLarge(rule),
+            None => CompileError::Synthesis(e.to_string()),
+        });
+    }
+    cs.finalize();
+    let mut public_inputs: Vec<String> = program
+        .public_inputs()
+        .map(|(_, i)| i.path.clone())
+        .collect();
+    public_inputs.extend(program.outputs.iter().map(|(n, _)| format!("outputs.{n}")));
+    public_inputs.push("binding".into());
+    Ok(Compiled {
+        canonical: canonical_json(doc),
+        constraints: cs.num_constraints(),
+        witnesses: cs.num_witness_variables(),
+        public_inputs,
+        program,
+    })
+}
+
+/// Proving and verifying keys of one compiled program.
+#[derive(Clone)]
+pub struct Keys {
+    pub pk: ProvingKey<Bn254>,
+    pub pvk: PreparedVerifyingKey<Bn254>,
+}
+
+impl Keys {
+    pub fn vk(&self) -> &VerifyingKey<Bn254> {
+        &self.pvk.vk
+    }
+}
+
+fn circuit<'a>(
+    c: &'a Compiled,
+    values: Option<&'a [InputValue]>,
+    binding: Option<Fr>,
+) -> (Circuit<'a>, Rc<RefCell<Trace>>) {
+    let trace = Rc::new(RefCell::new(Trace::default()));
+    (
+        Circuit {
+            program: &c.program,
+            values,
+            binding,
+            trace: trace.clone(),
+        },
+        trace,
+    )
+}
+
+/// Make keys with fresh randomness from the operating system (see the module docs).
+pub fn setup(c: &Compiled) -> Result<Keys, CompileError> {
+    let (circ, _) = circuit(c, None, None);
+    let (pk, vk) = Groth16::<Bn254>::circuit_specific_setup(circ, &mut rand::rngs::OsRng)
+        .map_err(|e| CompileError::Synthesis(e.to_string()))?;
+    let pvk = Groth16::<Bn254>::process_vk(&vk).expect("processing a verifying key cannot fail");
+    Ok(Keys { pk, pvk })
+}
+
+/// Whether a verifying key made elsewhere has this circuit's number of public inputs. It is
+/// a necessary check only: a proof made with the matching proving key and verified with this
+/// one is the full check, which whoever accepts uploaded keys must also make.
+pub fn check_keys(c: &Compiled, vk: &VerifyingKey<Bn254>) -> bool {
+    vk.gamma_abc_g1.len() == c.public_inputs.len() + 1
+}
+
+/// The image id of a compiled program with its verifying key.
+pub fn image_id(c: &Compiled, vk: &VerifyingKey<Bn254>) -> String {
+    let mut vk_bytes = Vec::new();
+    vk.serialize_compressed(&mut vk_bytes)
+        .expect("serialising to a Vec cannot fail");
+    let mut h = Sha256::new();
+    h.update(b"vesper-zk/v1\0");
+    h.update(c.canonical.as_bytes());
+    h.update([0u8]);
+    h.update(&vk_bytes);
+    hex::encode(h.finalize())
+}
+
+/// Why no proof was made.
+#[derive(Debug, thiserror::Error)]
+pub enum ProveError {
+    /// An enforced rule does not hold for these inputs: no proof exists.
+    #[error("rule {0} does not hold")]
+    RuleFailed(String),
+    #[error("proving failed: {0}")]
+    Synthesis(String),
+}
+
+/// A proof and what it proves.
+#[derive(Clone, Debug)]
+pub struct Proven {
+    pub proof: Proof<Bn254>,
+    /// The public inputs, in order.
+    pub public: Vec<Fr>,
+    /// Each named output's value.
+    pub outputs: Vec<(String, bool)>,
+}
+
+/// Prove that `values` satisfy the program. A failing enforced rule is reported by name, and
+/// no proof is returned.
+pub fn prove(
+    c: &Compiled,
+    keys: &Keys,
+    values: &[InputValue],
+    binding: Fr,
+) -> Result<Proven, ProveError> {
+    let synth = |e: SynthesisError| ProveError::Synthesis(e.to_string());
+    // First the witness alone: which rules hold, and whether every constraint does (the
+    // prover itself would make a proof that does not verify, or panic in debug builds).
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_optimization_goal(OptimizationGoal::Constraints);
+    let (circ, trace) = circuit(c, Some(values), Some(binding));
+    circ.generate_constraints(cs.clone()).map_err(synth)?;
+    let trace = trace.take();
+    for (rule, outcome) in c.program.rules.iter().zip(&trace.rules) {
+        if rule.enforce && *outcome != Some(true) {
+            return Err(ProveError::RuleFailed(rule.name.clone()));
+        }
+    }
+    if !cs.is_satisfied().map_err(synth)? {
+        let at = cs.which_is_unsatisfied().ok().flatten().unwrap_or_default();
+        return Err(ProveError::Synthesis(format!(
+            "constraint {at} does not hold"
+        )));
+    }
+    let (circ, _) = circuit(c, Some(values), Some(binding));
+    let proof = Groth16::<Bn254>::prove(&keys.pk, circ, &mut rand::rngs::OsRng).map_err(synth)?;
+    let n_params = c.program.public_inputs().count();
+    let outputs = c
+        .program
+        .outputs
+        .iter()
+        .zip(&trace.public[n_params..])
+        .map(|((name, _), v)| (name.clone(), *v == Fr::from(1u8)))
+        .collect();
+    Ok(Proven {
+        proof,
+        public: trace.public,
+        outputs,
+    })
+}
+
+/// Whether `proof` proves `public` for these keys.
+pub fn verify(pvk: &PreparedVerifyingKey<Bn254>, public: &[Fr], proof: &Proof<Bn254>) -> bool {
+    Groth16::<Bn254>::verify_with_processed_vk(pvk, public, proof).unwrap_or(false)
+}
+
+/// JSON with object keys sorted and no insignificant whitespace.
+pub fn canonical_json(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let body: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", Value::String((*k).clone()), canonical_json(&m[*k])))
+                .collect();
+            format!("{{{}}}", body.join(","))
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(canonical_json).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The type of each public input, for readers of `public_inputs` (the CLI and the docs).
+pub fn public_input_types(c: &Compiled) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = c
+        .program
+        .public_inputs()
+        .map(|(_, i)| match i.ty {
+            InputType::Integer { .. } => "integer",
+            InputType::Decimal { .. } => "decimal (scaled)",
+            InputType::Date => "date (YYYYMMDD)",
+            InputType::Bool => "bool",
+            InputType::String => "string (SHA-256 mod p)",
+            InputType::Field | InputType::MerklePath { .. } => "field",
+        })
+        .collect();
+    out.extend(c.program.outputs.iter().map(|_| "bool"));
+    out.push("field");
+    out
+}
