@@ -6,6 +6,7 @@
 
 pub mod circuit;
 pub mod dsl;
+pub mod export;
 pub mod field;
 pub mod groth;
 pub mod inputs;

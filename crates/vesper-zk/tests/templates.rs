@@ -80,6 +80,22 @@ fn age_verification_takes_the_seeds_example() {
         ]
     );
     verifies_only_as_proven(&d, &p);
+    // snarkjs's JSON forms read back to the same key, proof and signals.
+    use vesper_zk::export;
+    let vk = export::vk_from_json(&export::vk_json(d.keys.vk())).unwrap();
+    assert_eq!(&vk, d.keys.vk());
+    let proof = export::proof_from_json(&export::proof_json(&p.proof)).unwrap();
+    assert_eq!(proof, p.proof);
+    assert_eq!(
+        export::public_from_json(&export::public_json(&p.public)).unwrap(),
+        p.public
+    );
+    let mut bent = export::proof_json(&p.proof);
+    bent["pi_a"][1] = json!("1");
+    assert!(
+        export::proof_from_json(&bent).is_err(),
+        "a point off the curve was read"
+    );
     // 17 years and 364 days old: not yet.
     fails(
         prove(
