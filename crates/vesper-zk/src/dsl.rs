@@ -885,6 +885,21 @@ pub fn parse_decimal(s: &str) -> Option<(i128, u32)> {
     (v.unsigned_abs() < (1u128 << INT_BITS)).then_some((v, frac.len() as u32))
 }
 
+/// The civil date (proleptic Gregorian, UTC) `days` after 1970-01-01, as `YYYYMMDD`
+/// (H. Hinnant's `civil_from_days`).
+pub fn civil_from_days(days: i64) -> i64 {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + (m <= 2) as i64;
+    y * 10_000 + m * 100 + d
+}
+
 /// `YYYY-MM-DD` (a real calendar date, years 1000-9999) → `YYYYMMDD`.
 pub fn parse_date(s: &str) -> Option<i64> {
     let b = s.as_bytes();
@@ -1019,6 +1034,9 @@ mod tests {
         assert_eq!(parse_date("1900-02-29"), None);
         assert_eq!(parse_date("2024-13-01"), None);
         assert_eq!(parse_date("24-01-01"), None);
+        assert_eq!(civil_from_days(0), 19700101);
+        assert_eq!(civil_from_days(11_016), 20000229);
+        assert_eq!(civil_from_days(20_788), 20261201);
     }
 
     #[test]

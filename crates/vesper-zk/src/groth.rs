@@ -19,7 +19,7 @@ use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey
 use ark_relations::r1cs::{
     ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisError, SynthesisMode,
 };
-use ark_serialize::CanonicalSerialize;
+use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
 use ark_snark::SNARK;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -94,9 +94,40 @@ pub struct Keys {
 }
 
 impl Keys {
+    pub fn new(pk: ProvingKey<Bn254>) -> Keys {
+        let pvk = prepare(&pk.vk);
+        Keys { pk, pvk }
+    }
     pub fn vk(&self) -> &VerifyingKey<Bn254> {
         &self.pvk.vk
     }
+    /// The proving key (which holds the verifying key) in arkworks' compressed encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.pk
+            .serialize_compressed(&mut out)
+            .expect("serialising to a Vec cannot fail");
+        out
+    }
+    /// Read [`Keys::to_bytes`]'s encoding back (points checked on the curve and subgroup).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Keys> {
+        ProvingKey::<Bn254>::deserialize_compressed(bytes)
+            .ok()
+            .map(Keys::new)
+    }
+}
+
+/// Prepare a verifying key for verification.
+pub fn prepare(vk: &VerifyingKey<Bn254>) -> PreparedVerifyingKey<Bn254> {
+    Groth16::<Bn254>::process_vk(vk).expect("processing a verifying key cannot fail")
+}
+
+/// A proof in arkworks' compressed encoding (128 bytes): the `proof` hex of `/api/prove`.
+pub fn proof_bytes(p: &Proof<Bn254>) -> Vec<u8> {
+    let mut out = Vec::new();
+    p.serialize_compressed(&mut out)
+        .expect("serialising to a Vec cannot fail");
+    out
 }
 
 fn circuit<'a>(
@@ -121,8 +152,8 @@ pub fn setup(c: &Compiled) -> Result<Keys, CompileError> {
     let (circ, _) = circuit(c, None, None);
     let (pk, vk) = Groth16::<Bn254>::circuit_specific_setup(circ, &mut rand::rngs::OsRng)
         .map_err(|e| CompileError::Synthesis(e.to_string()))?;
-    let pvk = Groth16::<Bn254>::process_vk(&vk).expect("processing a verifying key cannot fail");
-    Ok(Keys { pk, pvk })
+    let _ = vk;
+    Ok(Keys::new(pk))
 }
 
 /// Whether a verifying key made elsewhere has this circuit's number of public inputs. It is
@@ -209,9 +240,10 @@ pub fn prove(
     })
 }
 
-/// Whether `proof` proves `public` for these keys.
+/// Whether `proof` proves `public` for these keys (a wrong number of public inputs is `false`).
 pub fn verify(pvk: &PreparedVerifyingKey<Bn254>, public: &[Fr], proof: &Proof<Bn254>) -> bool {
-    Groth16::<Bn254>::verify_with_processed_vk(pvk, public, proof).unwrap_or(false)
+    public.len() + 1 == pvk.vk.gamma_abc_g1.len()
+        && Groth16::<Bn254>::verify_with_processed_vk(pvk, public, proof).unwrap_or(false)
 }
 
 /// JSON with object keys sorted and no insignificant whitespace.

@@ -7,6 +7,7 @@ mod config;
 mod journal;
 mod logging;
 mod peers;
+mod zk;
 
 use clap::{Parser, Subcommand};
 use vesper::node::Role;
@@ -54,6 +55,9 @@ enum Command {
     Id(peers::IdArgs),
     /// Manage the explicit trust list (trusted_peers.json).
     Peers(peers::PeersArgs),
+    /// The proof gateway's compiler and prover on local files: validate, compile, setup,
+    /// prove, verify, export (docs/DSL.md).
+    Zk(zk::ZkArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -106,6 +110,7 @@ fn main() -> std::process::ExitCode {
             Command::Pool(a) => admin::pool(a).await,
             Command::Id(a) => peers::id(a),
             Command::Peers(a) => peers::peers(a),
+            Command::Zk(a) => zk::zk(a),
         }
     });
     match r {

@@ -1,0 +1,291 @@
+//! `vesper zk`: the proof gateway's compiler and prover on local files (docs/DSL.md).
+//!
+//! A deployment directory holds `program.json` (the DSL document), `proving.key` (arkworks'
+//! compressed encoding), `verification_key.json` (snarkjs's format) and `image_id`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use vesper_zk::{export, field, groth, inputs};
+
+#[derive(Args)]
+pub struct ZkArgs {
+    #[command(subcommand)]
+    cmd: ZkCmd,
+}
+
+#[derive(Subcommand)]
+enum ZkCmd {
+    /// Check a DSL document; print every error with its JSON path.
+    Validate { dsl: PathBuf },
+    /// Compile a DSL document: constraints and public inputs, without keys.
+    Compile { dsl: PathBuf },
+    /// Compile and make Groth16 keys (randomness from the OS, kept nowhere) into DIR.
+    Setup {
+        dsl: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Prove a request (`{"private_inputs": …, "public_params": …}`) with a deployment.
+    Prove {
+        /// The deployment directory (from `vesper zk setup`).
+        dir: PathBuf,
+        /// The request: a JSON file with `private_inputs` and `public_params`.
+        #[arg(long)]
+        input: PathBuf,
+        /// The day a `"default": "today"` date takes (YYYY-MM-DD; default: today, UTC).
+        #[arg(long)]
+        today: Option<String>,
+        /// The binding public input (decimal field element; default 0).
+        #[arg(long, default_value = "0")]
+        binding: String,
+        /// Write proof.json and public.json (snarkjs's formats) here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Verify a proof (snarkjs JSON files); exit 0 only if valid.
+    Verify {
+        #[arg(long)]
+        vk: PathBuf,
+        #[arg(long)]
+        proof: PathBuf,
+        #[arg(long)]
+        public: PathBuf,
+    },
+    /// Export the circuit as iden3 `.r1cs`, and a request's full assignment as `.wtns`.
+    Export {
+        dir: PathBuf,
+        #[arg(long)]
+        r1cs: Option<PathBuf>,
+        #[arg(long, requires = "input")]
+        wtns: Option<PathBuf>,
+        #[arg(long)]
+        input: Option<PathBuf>,
+        #[arg(long)]
+        today: Option<String>,
+        #[arg(long, default_value = "0")]
+        binding: String,
+    },
+}
+
+fn read_json(p: &Path) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", p.display()))
+}
+
+fn today(given: Option<&str>) -> anyhow::Result<i64> {
+    match given {
+        Some(s) => vesper_zk::dsl::parse_date(s).context("--today: a date YYYY-MM-DD"),
+        None => {
+            let days = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs() as i64
+                / 86_400;
+            Ok(vesper_zk::dsl::civil_from_days(days))
+        }
+    }
+}
+
+struct Deployment {
+    compiled: groth::Compiled,
+    keys: groth::Keys,
+    image_id: String,
+}
+
+fn load(dir: &Path) -> anyhow::Result<Deployment> {
+    let compiled = groth::compile(&read_json(&dir.join("program.json"))?)
+        .map_err(|e| anyhow::anyhow!("program.json: {e}"))?;
+    let bytes = std::fs::read(dir.join("proving.key")).context("reading proving.key")?;
+    let keys = groth::Keys::from_bytes(&bytes).context("proving.key is malformed")?;
+    let image_id = groth::image_id(&compiled, keys.vk());
+    Ok(Deployment {
+        compiled,
+        keys,
+        image_id,
+    })
+}
+
+fn request(p: &Path, d: &Deployment, day: i64) -> anyhow::Result<Vec<inputs::InputValue>> {
+    let req = read_json(p)?;
+    inputs::read(
+        &d.compiled.program,
+        &req["private_inputs"],
+        &req["public_params"],
+        day,
+    )
+    .map_err(|errs| {
+        let lines: Vec<String> = errs
+            .iter()
+            .map(|e| format!("  {}: {}", e.path, e.message))
+            .collect();
+        anyhow::anyhow!(
+            "the request does not fit the program:\n{}",
+            lines.join("\n")
+        )
+    })
+}
+
+pub fn zk(a: ZkArgs) -> anyhow::Result<ExitCode> {
+    match a.cmd {
+        ZkCmd::Validate { dsl } => match vesper_zk::dsl::parse(&read_json(&dsl)?) {
+            Ok(p) => {
+                println!(
+                    "valid: {} ({} inputs, {} rules)",
+                    p.use_case,
+                    p.inputs.len(),
+                    p.rules.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(errs) => {
+                for e in errs {
+                    println!(
+                        "{}: {}",
+                        if e.path.is_empty() {
+                            "(document)"
+                        } else {
+                            &e.path
+                        },
+                        e.message
+                    );
+                }
+                Ok(ExitCode::from(1))
+            }
+        },
+        ZkCmd::Compile { dsl } => {
+            let t = Instant::now();
+            let c = groth::compile(&read_json(&dsl)?).map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({
+                    "use_case": c.program.use_case,
+                    "constraints": c.constraints,
+                    "witnesses": c.witnesses,
+                    "public_inputs": c.public_inputs,
+                    "public_input_types": groth::public_input_types(&c),
+                    "compile_ms": t.elapsed().as_millis() as u64,
+                }))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ZkCmd::Setup { dsl, out } => {
+            let doc = read_json(&dsl)?;
+            let c = groth::compile(&doc).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let t = Instant::now();
+            let keys = groth::setup(&c).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let setup_ms = t.elapsed().as_millis() as u64;
+            std::fs::create_dir_all(&out)?;
+            std::fs::write(out.join("program.json"), format!("{}\n", c.canonical))?;
+            std::fs::write(out.join("proving.key"), keys.to_bytes())?;
+            std::fs::write(
+                out.join("verification_key.json"),
+                serde_json::to_string_pretty(&export::vk_json(keys.vk()))? + "\n",
+            )?;
+            let id = groth::image_id(&c, keys.vk());
+            std::fs::write(out.join("image_id"), format!("{id}\n"))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({
+                    "image_id": id, "constraints": c.constraints, "setup_ms": setup_ms,
+                    "directory": out.display().to_string(),
+                }))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ZkCmd::Prove {
+            dir,
+            input,
+            today: day,
+            binding,
+            out,
+        } => {
+            let d = load(&dir)?;
+            let values = request(&input, &d, today(day.as_deref())?)?;
+            let binding = field::parse(&binding).context("--binding: a decimal field element")?;
+            let t = Instant::now();
+            match groth::prove(&d.compiled, &d.keys, &values, binding) {
+                Ok(p) => {
+                    let prove_ms = t.elapsed().as_secs_f64() * 1000.0;
+                    let proof = groth::proof_bytes(&p.proof);
+                    if let Some(out) = &out {
+                        std::fs::create_dir_all(out)?;
+                        std::fs::write(
+                            out.join("proof.json"),
+                            serde_json::to_string_pretty(&export::proof_json(&p.proof))? + "\n",
+                        )?;
+                        std::fs::write(
+                            out.join("public.json"),
+                            serde_json::to_string_pretty(&export::public_json(&p.public))? + "\n",
+                        )?;
+                    }
+                    let outputs: serde_json::Map<String, Value> = p
+                        .outputs
+                        .iter()
+                        .map(|(k, v)| (k.clone(), json!(v)))
+                        .collect();
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&json!({
+                            "success": true, "proof": hex::encode(proof), "image_id": d.image_id,
+                            "outputs": outputs, "public_inputs": export::public_json(&p.public),
+                            "prove_ms": (prove_ms * 10.0).round() / 10.0,
+                        }))?
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(groth::ProveError::RuleFailed(rule)) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&json!({
+                            "success": false, "image_id": d.image_id, "failed_rule": rule,
+                            "error": format!("rule {rule} does not hold for these inputs; no proof was made"),
+                        }))?
+                    );
+                    Ok(ExitCode::from(1))
+                }
+                Err(e) => bail!("{e}"),
+            }
+        }
+        ZkCmd::Verify { vk, proof, public } => {
+            let vk = export::vk_from_json(&read_json(&vk)?)?;
+            let proof = export::proof_from_json(&read_json(&proof)?)?;
+            let public = export::public_from_json(&read_json(&public)?)?;
+            let pvk = groth::prepare(&vk);
+            if groth::verify(&pvk, &public, &proof) {
+                println!("valid");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("invalid");
+                Ok(ExitCode::from(1))
+            }
+        }
+        ZkCmd::Export {
+            dir,
+            r1cs,
+            wtns,
+            input,
+            today: day,
+            binding,
+        } => {
+            let d = load(&dir)?;
+            if let Some(p) = r1cs {
+                std::fs::write(&p, export::r1cs(&d.compiled))?;
+                println!("wrote {}", p.display());
+            }
+            if let (Some(p), Some(input)) = (wtns, input) {
+                let values = request(&input, &d, today(day.as_deref())?)?;
+                let binding =
+                    field::parse(&binding).context("--binding: a decimal field element")?;
+                let bytes =
+                    export::wtns(&d.compiled, &values, binding).map_err(|e| anyhow::anyhow!(e))?;
+                std::fs::write(&p, bytes)?;
+                println!("wrote {}", p.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
