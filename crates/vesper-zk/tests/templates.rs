@@ -233,3 +233,38 @@ fn kyc_credential_membership_binds_the_date_of_birth() {
     );
     println!("kyc_credential: {} constraints", d.compiled.constraints);
 }
+
+/// The JSON Schema of the DSL (docs/dsl.schema.json) accepts every template, and refuses
+/// what the parser refuses at the shape level.
+#[test]
+fn the_json_schema_accepts_every_template() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/../../docs/dsl.schema.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    for name in [
+        "age_verification",
+        "income_threshold",
+        "country_allowed",
+        "credit_score_range",
+        "kyc_credential",
+    ] {
+        let doc = template(name);
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{name}: {errors:?}");
+    }
+    let mut bad = template("age_verification");
+    bad["validation_rules"][0]["check"] = json!({"frob": 1});
+    assert!(!validator.is_valid(&bad));
+    bad = template("age_verification");
+    bad["private_inputs"]["user_data"]["date_of_birth"]["type"] = json!("blob");
+    assert!(!validator.is_valid(&bad));
+}
