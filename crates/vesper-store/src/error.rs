@@ -24,6 +24,9 @@ pub enum StoreError {
     TenantNotFound,
     #[error("credential already registered")]
     CredentialExists,
+    /// A customer id another tenant registered, or an image id already registered.
+    #[error("customer id or image id already registered by someone else")]
+    DeploymentTaken,
     /// The backend cannot serve requests (stopped, disk error, connection lost).
     #[error("store unavailable")]
     Unavailable,

@@ -28,13 +28,14 @@ pub use error::StoreError;
 pub use redis_store::{RedisOptions, RedisStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use traits::{
-    CallbackStore, JobStore, ProgramStore, QueueStore, RateStore, RetentionStore, Store,
-    TenantStore, WorkerStore,
+    CallbackStore, DeploymentStore, JobStore, ProgramStore, QueueStore, RateStore, RetentionStore,
+    Store, TenantStore, WorkerStore,
 };
 pub use types::{
-    BatchOutcome, CallbackOutcome, CancelOutcome, Expired, JobEvent, JobPage, JobRecord, LeaseAsk,
-    LeaseRef, LeasedJob, NewJob, NewResult, PendingCallback, Principal, QuotaKind, StoredResult,
-    SubmitOutcome, SubmitQuota, TenantRecord, TenantSettings, WorkerRecord,
+    BatchOutcome, CallbackOutcome, CancelOutcome, DeploymentRecord, Expired, JobEvent, JobPage,
+    JobRecord, LeaseAsk, LeaseRef, LeasedJob, NewDeployment, NewJob, NewResult, PendingCallback,
+    Principal, QuotaKind, StoredResult, SubmitOutcome, SubmitQuota, TenantRecord, TenantSettings,
+    WorkerRecord,
 };
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

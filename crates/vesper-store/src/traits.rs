@@ -23,6 +23,7 @@ pub trait Store:
     + CallbackStore
     + RateStore
     + WorkerStore
+    + DeploymentStore
 {
     /// Status changes after they are durable. Lagging receivers must re-read the store.
     fn events(&self) -> broadcast::Receiver<JobEvent>;
@@ -236,4 +237,38 @@ pub trait WorkerStore: Send + Sync + 'static {
     ) -> Result<()>;
     /// Every published pool public key, oldest first.
     async fn pool_keys(&self) -> Result<Vec<[u8; 32]>>;
+}
+
+/// The proof gateway's deployment registry (seed 004): a customer id names a tenant's
+/// deployment, with a version per update; an image id names one version. A customer id
+/// belongs to the tenant that registered it first; reads are scoped to a tenant.
+#[async_trait::async_trait]
+pub trait DeploymentStore: Send + Sync + 'static {
+    /// Register `d` as the customer id's next version (1 for a new one).
+    /// `Err(DeploymentTaken)` when another tenant holds the customer id, or the image id is
+    /// registered already.
+    async fn put_deployment(&self, d: NewDeployment) -> Result<DeploymentRecord>;
+    /// The customer id's current version, if `tenant` holds it.
+    async fn deployment(
+        &self,
+        tenant: TenantId,
+        customer_id: &str,
+    ) -> Result<Option<DeploymentRecord>>;
+    /// The version an image id names; only `tenant`'s unless `tenant` is `None` (operators).
+    async fn deployment_by_image(
+        &self,
+        tenant: Option<TenantId>,
+        image_id: &str,
+    ) -> Result<Option<DeploymentRecord>>;
+    /// Every version of a customer id, oldest first (empty if `tenant` does not hold it).
+    async fn deployment_versions(
+        &self,
+        tenant: TenantId,
+        customer_id: &str,
+    ) -> Result<Vec<DeploymentRecord>>;
+    /// Remove a customer id with all its versions and proving keys. `false` if `tenant` holds
+    /// no such customer id.
+    async fn delete_deployment(&self, tenant: TenantId, customer_id: &str) -> Result<bool>;
+    /// The proving key of an image id (for workers; not tenant-scoped).
+    async fn proving_key(&self, image_id: &str) -> Result<Option<Arc<Vec<u8>>>>;
 }

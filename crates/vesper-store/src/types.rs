@@ -302,3 +302,38 @@ pub struct WorkerRecord {
     pub registered_at: Timestamp,
     pub last_seen: Timestamp,
 }
+
+/// A deployment to register (the proof gateway, docs/DSL.md): a customer id's new version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewDeployment {
+    pub tenant: TenantId,
+    /// The seed's customer id, e.g. `customer-age_verification-1764575000`.
+    pub customer_id: String,
+    /// Content address of the circuit and its verifying key (64 lowercase hex).
+    pub image_id: String,
+    /// The DSL document, canonical JSON.
+    pub program: String,
+    /// The verifying key, snarkjs JSON.
+    pub verifying_key: String,
+    /// The proving key (arkworks' compressed encoding), for the workers.
+    pub proving_key: Vec<u8>,
+    /// Free-form JSON the tenant attached.
+    pub metadata: String,
+    pub constraints: u64,
+    pub created_at: Timestamp,
+}
+
+/// A registered deployment version (without its proving key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeploymentRecord {
+    pub tenant: TenantId,
+    pub customer_id: String,
+    /// 1 for the first registration of a customer id, then one more per update.
+    pub version: u32,
+    pub image_id: String,
+    pub program: String,
+    pub verifying_key: String,
+    pub metadata: String,
+    pub constraints: u64,
+    pub created_at: Timestamp,
+}

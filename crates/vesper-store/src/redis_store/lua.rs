@@ -485,3 +485,44 @@ if cur ~= ARGV[3] then return 0 end
 redis.call('SET', k, ARGV[4], 'PX', ARGV[5])
 return 1
 "#;
+
+/// Register a deployment's next version (the proof gateway; key layout in docs/STORAGE.md).
+/// ARGV: P, tenant, customer_id, image_id, program, verifying_key, metadata, constraints,
+/// created_at, proving key (hex). Returns the version, or 0 when another tenant holds the
+/// customer id or the image id is registered.
+pub const PUT_DEPLOYMENT: &str = r#"
+local tenant, cid, image = ARGV[2], ARGV[3], ARGV[4]
+local cur = P .. 'deployment:' .. cid
+local owner = redis.call('HGET', cur, 'tenant')
+if owner and owner ~= tenant then return 0 end
+if redis.call('EXISTS', P .. 'image_id:' .. image) == 1 then return 0 end
+local v = 1
+if owner then v = tonumber(redis.call('HGET', cur, 'version')) + 1 end
+local fields = {'tenant', tenant, 'customer_id', cid, 'version', v, 'image_id', image,
+  'program', ARGV[5], 'verifying_key', ARGV[6], 'metadata', ARGV[7], 'constraints', ARGV[8],
+  'created_at', ARGV[9]}
+redis.call('HSET', cur, unpack(fields))
+redis.call('HSET', cur .. ':v' .. v, unpack(fields))
+redis.call('SET', P .. 'image_id:' .. image, cid)
+redis.call('SET', P .. 'proving_key:' .. image, ARGV[10])
+redis.call('SADD', P .. 'deployments:all', cid)
+return v
+"#;
+
+/// Remove a customer id with every version, image id and proving key. ARGV: P, tenant,
+/// customer_id. Returns 1, or 0 if the tenant holds no such customer id.
+pub const DELETE_DEPLOYMENT: &str = r#"
+local cur = P .. 'deployment:' .. ARGV[3]
+if redis.call('HGET', cur, 'tenant') ~= ARGV[2] then return 0 end
+local n = tonumber(redis.call('HGET', cur, 'version'))
+for v = 1, n do
+  local image = redis.call('HGET', cur .. ':v' .. v, 'image_id')
+  if image then
+    redis.call('DEL', P .. 'image_id:' .. image, P .. 'proving_key:' .. image)
+  end
+  redis.call('DEL', cur .. ':v' .. v)
+end
+redis.call('DEL', cur)
+redis.call('SREM', P .. 'deployments:all', ARGV[3])
+return 1
+"#;

@@ -14,6 +14,7 @@
 //! other processes.
 
 mod callbacks;
+mod deployments;
 mod jobs;
 mod lua;
 mod programs;
@@ -86,6 +87,8 @@ struct Scripts {
     register_worker: Script,
     add_wallet: Script,
     rate_swap: Script,
+    put_deployment: Script,
+    delete_deployment: Script,
 }
 
 impl Scripts {
@@ -93,6 +96,8 @@ impl Scripts {
         let s = |body: &str| Script::new(&format!("{}{}", lua::PRELUDE, body));
         Scripts {
             create_tenant: s(lua::CREATE_TENANT),
+            put_deployment: s(lua::PUT_DEPLOYMENT),
+            delete_deployment: s(lua::DELETE_DEPLOYMENT),
             set_disabled: s(lua::SET_DISABLED),
             set_settings: s(lua::SET_SETTINGS),
             nonce: s(lua::NONCE),

@@ -7,6 +7,7 @@
 //! pool of read-only connections, which WAL lets run beside the writer.
 
 mod callbacks;
+mod deployments;
 mod jobs;
 mod lifecycle;
 mod programs;
@@ -32,7 +33,7 @@ use vesper_core::{
 use crate::types::*;
 use crate::{Result, Store, StoreError, traits::*};
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Prepared statements kept per connection: more than the store has distinct statements.
 const STATEMENT_CACHE: usize = 128;
@@ -158,6 +159,26 @@ const SCHEMA_V3: &str = r#"
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(completed_at) WHERE completed_at IS NOT NULL;
 "#;
 
+/// Version 4: the proof gateway's deployment registry.
+const SCHEMA_V4: &str = r#"
+CREATE TABLE IF NOT EXISTS deployments (
+    customer_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+    image_id TEXT NOT NULL UNIQUE,
+    program TEXT NOT NULL,
+    verifying_key TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    constraints INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (customer_id, version)
+);
+CREATE TABLE IF NOT EXISTS proving_keys (
+    image_id TEXT PRIMARY KEY,
+    key BLOB NOT NULL
+);
+"#;
+
 /// Version 1 → 2: columns for quotas, fairness, scopes, callbacks.
 const MIGRATE_1_2: &str = r#"
 ALTER TABLE tenants ADD COLUMN weight INTEGER NOT NULL DEFAULT 1;
@@ -275,9 +296,10 @@ fn migrate(conn: &Connection) -> Result<()> {
         ),
     };
     let script = match version {
-        None => format!("{SCHEMA}{SCHEMA_V2}{SCHEMA_V3}"),
-        Some(1) => format!("{MIGRATE_1_2}{SCHEMA_V2}{SCHEMA_V3}"),
-        Some(2) => SCHEMA_V3.to_string(),
+        None => format!("{SCHEMA}{SCHEMA_V2}{SCHEMA_V3}{SCHEMA_V4}"),
+        Some(1) => format!("{MIGRATE_1_2}{SCHEMA_V2}{SCHEMA_V3}{SCHEMA_V4}"),
+        Some(2) => format!("{SCHEMA_V3}{SCHEMA_V4}"),
+        Some(3) => SCHEMA_V4.to_string(),
         Some(SCHEMA_VERSION) => return Ok(()),
         Some(_) => return Err(StoreError::Corrupt { table: "meta" }),
     };

@@ -37,6 +37,7 @@ macro_rules! behaviour {
 }
 
 mod batch;
+mod deployments;
 mod fair;
 mod lifecycle;
 mod redis_only;
