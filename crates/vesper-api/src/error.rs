@@ -81,6 +81,12 @@ codes! {
     InvalidWallet = ("invalid_wallet", 400),
     /// Tenant settings out of range (a weight outside 1–1000, a quota or limit of 0).
     InvalidSettings = ("invalid_settings", 400),
+    /// A DSL document with errors (`POST /api/compile`, `/api/deploy`; the body lists them).
+    InvalidDsl = ("invalid_dsl", 400),
+    /// A customer id outside `[A-Za-z0-9._-]{1,128}`.
+    InvalidCustomerId = ("invalid_customer_id", 400),
+    /// A proof or public inputs that are not well-formed.
+    InvalidProof = ("invalid_proof", 400),
     // 401: credentials (docs/AUTH.md §1).
     /// Missing or invalid credentials.
     Unauthorized = ("unauthorized", 401),
@@ -105,6 +111,8 @@ codes! {
     KeyNotFound = ("key_not_found", 404),
     /// The wallet is not mapped to any tenant.
     WalletNotFound = ("wallet_not_found", 404),
+    /// No deployment with this customer id or image id for this tenant.
+    DeploymentNotFound = ("deployment_not_found", 404),
     // 405
     MethodNotAllowed = ("method_not_allowed", 405),
     // 409: the job (or the gateway) is not in a state that allows it.
@@ -117,6 +125,8 @@ codes! {
     TenantExists = ("tenant_exists", 409),
     /// The wallet already signs for a tenant.
     WalletExists = ("wallet_exists", 409),
+    /// The customer id is another tenant's.
+    CustomerIdTaken = ("customer_id_taken", 409),
     // 410
     ResultExpired = ("result_expired", 410),
     // 413, 414, 415
@@ -134,6 +144,8 @@ codes! {
     /// Per-client-address rate limit.
     IpRateLimited = ("ip_rate_limited", 429),
     QuotaExceeded = ("quota_exceeded", 429),
+    /// Too many compilations or key setups at once; retry shortly.
+    CompilerBusy = ("compiler_busy", 429),
     // 431
     HeadersTooLarge = ("headers_too_large", 431),
     // 5xx

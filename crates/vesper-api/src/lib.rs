@@ -11,7 +11,9 @@ mod error;
 pub mod metrics;
 mod operator;
 pub mod workers;
+mod zk;
 
 pub use dto::*;
 pub use error::{ApiErrorCode, ErrorBody, ErrorDetail};
 pub use operator::*;
+pub use zk::*;

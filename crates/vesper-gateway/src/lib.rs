@@ -161,6 +161,8 @@ pub struct Gateway {
     health: vesper_supervise::Health,
     /// The last minutes of the metrics, for `GET /api/metrics/series`.
     series: series::Series,
+    /// Compilations and key setups of the proof gateway running at once (`api/zk.rs`).
+    zk_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Gateway {
@@ -221,6 +223,7 @@ impl Gateway {
             remote,
             health: tasks.health(),
             series: series::Series::default(),
+            zk_permits: Arc::new(tokio::sync::Semaphore::new(api::zk::ZK_CONCURRENCY)),
         });
         {
             let gw = gw.clone();

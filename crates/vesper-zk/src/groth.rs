@@ -156,11 +156,25 @@ pub fn setup(c: &Compiled) -> Result<Keys, CompileError> {
     Ok(Keys::new(pk))
 }
 
-/// Whether a verifying key made elsewhere has this circuit's number of public inputs. It is
-/// a necessary check only: a proof made with the matching proving key and verified with this
-/// one is the full check, which whoever accepts uploaded keys must also make.
-pub fn check_keys(c: &Compiled, vk: &VerifyingKey<Bn254>) -> bool {
-    vk.gamma_abc_g1.len() == c.public_inputs.len() + 1
+/// SHA-256 of the canonical document: names the circuit (before keys).
+pub fn circuit_id(c: &Compiled) -> String {
+    hex::encode(Sha256::digest(c.canonical.as_bytes()))
+}
+
+/// Whether a proving key made elsewhere has this circuit's shape: its verifying key takes
+/// this many public inputs, and its queries have one entry per variable, witness and
+/// evaluation-domain point. A structural check: it cannot tell keys for another circuit of
+/// the same shape, which only a proof made with them can.
+pub fn check_proving_key(c: &Compiled, pk: &ProvingKey<Bn254>) -> bool {
+    let instance = c.public_inputs.len() + 1;
+    let variables = instance + c.witnesses;
+    let domain = (c.constraints + instance).next_power_of_two();
+    pk.vk.gamma_abc_g1.len() == instance
+        && pk.a_query.len() == variables
+        && pk.b_g1_query.len() == variables
+        && pk.b_g2_query.len() == variables
+        && pk.l_query.len() == c.witnesses
+        && pk.h_query.len() == domain - 1
 }
 
 /// The image id of a compiled program with its verifying key.
@@ -244,6 +258,11 @@ pub fn prove(
 pub fn verify(pvk: &PreparedVerifyingKey<Bn254>, public: &[Fr], proof: &Proof<Bn254>) -> bool {
     public.len() + 1 == pvk.vk.gamma_abc_g1.len()
         && Groth16::<Bn254>::verify_with_processed_vk(pvk, public, proof).unwrap_or(false)
+}
+
+/// Read [`proof_bytes`]'s encoding (points checked on the curve and subgroup).
+pub fn proof_from_bytes(bytes: &[u8]) -> Option<Proof<Bn254>> {
+    Proof::<Bn254>::deserialize_compressed(bytes).ok()
 }
 
 /// JSON with object keys sorted and no insignificant whitespace.

@@ -80,6 +80,14 @@ fn age_verification_takes_the_seeds_example() {
         ]
     );
     verifies_only_as_proven(&d, &p);
+    // The keys fit the circuit's shape; another template's do not.
+    assert!(groth::check_proving_key(&d.compiled, &d.keys.pk));
+    let other = deploy("income_threshold");
+    assert!(!groth::check_proving_key(&d.compiled, &other.keys.pk));
+    assert_eq!(
+        groth::circuit_id(&d.compiled),
+        groth::circuit_id(&groth::compile(&template("age_verification")).unwrap())
+    );
     // snarkjs's JSON forms read back to the same key, proof and signals.
     use vesper_zk::export;
     let vk = export::vk_from_json(&export::vk_json(d.keys.vk())).unwrap();

@@ -8,6 +8,7 @@ pub(crate) mod jobs;
 pub(crate) mod operator;
 pub(crate) mod submit;
 pub(crate) mod system;
+pub(crate) mod zk;
 
 use std::sync::Arc;
 
@@ -82,6 +83,20 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/admin/tenants/{name}/wallets", post(admin_add_wallet))
         .route("/api/admin/wallets/{wallet}", delete(admin_remove_wallet))
         .route("/api/whoami", get(whoami))
+        .route("/api/validate", post(zk::validate))
+        .route("/api/compile", post(zk::compile))
+        .route("/api/deploy", post(zk::deploy))
+        .route(
+            "/api/deployments/{customer_id}",
+            get(zk::get_deployment)
+                .put(zk::update_deployment)
+                .delete(zk::delete_deployment),
+        )
+        .route(
+            "/api/deployments/by-image-id/{image_id}",
+            get(zk::get_by_image),
+        )
+        .route("/api/verify", post(zk::verify))
         .route("/api/metrics/series", get(crate::series::metrics_series))
         .route("/api/admin/tenants/{name}/disable", post(admin_disable))
         .route("/api/admin/tenants/{name}/enable", post(admin_enable))

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from typing_extensions import NotRequired, TypedDict
 
@@ -22,6 +22,25 @@ class AddWalletBody(TypedDict, closed=True):
     """
     `ed25519:<64 hex>` or `eip191:0x<40 hex>` (docs/AUTH.md §3.1).
     """
+
+
+class CompileResponse(TypedDict):
+    """
+    `POST /api/compile`: the circuit's size, without keys.
+    """
+
+    circuit_id: str
+    """
+    SHA-256 of the canonical DSL document: names the circuit. The image id also covers the
+    keys, so it is fixed at deploy (docs/DSL.md §7).
+    """
+    constraints: int
+    public_inputs: list[str]
+    """
+    Names of the public inputs, in the order a verifier passes them.
+    """
+    use_case: str
+    witnesses: int
 
 
 class CreateKeyBody(TypedDict, closed=True):
@@ -83,6 +102,91 @@ class DegradedTask(TypedDict):
     task: str
     """
     The task's name: `worker/w0`, `http`, `sweep`, `callbacks`, `gateway/events`, `p2p/…`.
+    """
+
+
+class DeployBody(TypedDict, closed=True):
+    """
+    `POST /api/deploy`: validate, compile, make keys, register.
+    """
+
+    customer_id: NotRequired[str | None]
+    """
+    Default `customer-{use_case}-{unix seconds}`.
+    """
+    dsl: dict[str, Any]
+    metadata: NotRequired[dict[str, Any]]
+    """
+    Free-form JSON kept with the deployment (at most 4 KiB).
+    """
+
+
+class DeployResponse(TypedDict):
+    """
+    The seed's deploy response.
+    """
+
+    api_endpoint: str
+    """
+    Where to ask for proofs.
+    """
+    constraints: int
+    customer_id: str
+    image_id: str
+    success: bool
+    version: int
+
+
+class DeploymentDto(TypedDict):
+    """
+    One version of a deployment (the seed's registry record).
+    """
+
+    constraints: int
+    created_at: str
+    """
+    RFC 3339, UTC, milliseconds.
+    """
+    customer_id: str
+    dsl: dict[str, Any]
+    """
+    The DSL document.
+    """
+    image_id: str
+    metadata: dict[str, Any]
+    verifying_key: dict[str, Any]
+    """
+    The verifying key, snarkjs's format.
+    """
+    version: int
+
+
+class DeploymentVersion(TypedDict):
+    created_at: str
+    image_id: str
+    version: int
+
+
+class DslBody(TypedDict, closed=True):
+    """
+    `POST /api/validate` and `POST /api/compile`: a DSL document.
+    """
+
+    dsl: dict[str, Any]
+    """
+    The DSL document (docs/DSL.md, docs/dsl.schema.json).
+    """
+
+
+class DslErrorDto(TypedDict):
+    """
+    One error in a DSL document or a request's values.
+    """
+
+    message: str
+    path: str
+    """
+    JSON path, e.g. `validation_rules[0].check.gte[1].ref`.
     """
 
 
@@ -344,6 +448,46 @@ class TenantSettingsBody(TypedDict, closed=True):
     """
 
 
+class UpdateDeploymentBody(TypedDict, closed=True):
+    """
+    `PUT /api/deployments/{customer_id}`: a new version.
+    """
+
+    dsl: dict[str, Any]
+    metadata: NotRequired[dict[str, Any]]
+
+
+class ValidateResponse(TypedDict):
+    """
+    `POST /api/validate`: every error, with its path.
+    """
+
+    errors: list[DslErrorDto]
+    valid: bool
+
+
+class VerifyBody(TypedDict, closed=True):
+    """
+    `POST /api/verify`: check a proof for an image id.
+    """
+
+    image_id: str
+    proof: dict[str, Any]
+    """
+    The proof: hex of the 128-byte compressed encoding (`proof` of `/api/prove`), or
+    snarkjs's `proof.json` object.
+    """
+    public_inputs: list[str]
+    """
+    The public inputs, decimal strings, in the program's order.
+    """
+
+
+class VerifyResponse(TypedDict):
+    image_id: str
+    valid: bool
+
+
 class WalletResponse(TypedDict):
     """
     A wallet mapped to a tenant.
@@ -479,6 +623,17 @@ class BatchResponse(TypedDict):
     """
 
     jobs: list[SubmitResponse]
+
+
+class DeploymentResponse(DeploymentDto):
+    """
+    `GET /api/deployments/{customer_id}`: the current version, and every version's image id.
+    """
+
+    versions: list[DeploymentVersion]
+    """
+    `[{version, image_id, created_at}]`, oldest first.
+    """
 
 
 class ErrorBody(TypedDict):

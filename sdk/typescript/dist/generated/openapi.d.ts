@@ -175,6 +175,76 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/compile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Compile a DSL document: the circuit's size and public inputs, without keys. */
+        post: operations["zk_compile"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/deploy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Validate, compile, make Groth16 keys and register: the seed's "Deploy to Gateway". */
+        post: operations["zk_deploy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/deployments/by-image-id/{image_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The deployment version an image id names. */
+        get: operations["zk_deployment_by_image"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/deployments/{customer_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The current version of a deployment, with every version's image id. */
+        get: operations["zk_deployment"];
+        /** Deploy a new version under an existing customer id. */
+        put: operations["zk_update_deployment"];
+        post?: never;
+        /** Remove a deployment with every version and its keys. */
+        delete: operations["zk_delete_deployment"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/docs": {
         parameters: {
             query?: never;
@@ -388,6 +458,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Check every rule of a DSL document; lists every error with its JSON path. */
+        post: operations["zk_validate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Verify a proof for one of the caller's image ids. */
+        post: operations["zk_verify"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/whoami": {
         parameters: {
             query?: never;
@@ -479,6 +583,21 @@ export interface components {
         BatchResponse: {
             jobs: components["schemas"]["SubmitResponse"][];
         };
+        /** @description `POST /api/compile`: the circuit's size, without keys. */
+        CompileResponse: {
+            /**
+             * @description SHA-256 of the canonical DSL document: names the circuit. The image id also covers the
+             *     keys, so it is fixed at deploy (docs/DSL.md §7).
+             */
+            circuit_id: string;
+            /** Format: int64 */
+            constraints: number;
+            /** @description Names of the public inputs, in the order a verifier passes them. */
+            public_inputs: string[];
+            use_case: string;
+            /** Format: int64 */
+            witnesses: number;
+        };
         /** @description `POST /api/admin/tenants/{name}/keys`: create an API key for a tenant. */
         CreateKeyBody: {
             /**
@@ -523,6 +642,64 @@ export interface components {
              * @example worker/w0
              */
             task: string;
+        };
+        /** @description `POST /api/deploy`: validate, compile, make keys, register. */
+        DeployBody: {
+            /** @description Default `customer-{use_case}-{unix seconds}`. */
+            customer_id?: string | null;
+            dsl: Record<string, never>;
+            /** @description Free-form JSON kept with the deployment (at most 4 KiB). */
+            metadata?: Record<string, never>;
+        };
+        /** @description The seed's deploy response. */
+        DeployResponse: {
+            /** @description Where to ask for proofs. */
+            api_endpoint: string;
+            /** Format: int64 */
+            constraints: number;
+            customer_id: string;
+            image_id: string;
+            success: boolean;
+            /** Format: int32 */
+            version: number;
+        };
+        /** @description One version of a deployment (the seed's registry record). */
+        DeploymentDto: {
+            /** Format: int64 */
+            constraints: number;
+            /** @description RFC 3339, UTC, milliseconds. */
+            created_at: string;
+            customer_id: string;
+            /** @description The DSL document. */
+            dsl: Record<string, never>;
+            image_id: string;
+            metadata: Record<string, never>;
+            /** @description The verifying key, snarkjs's format. */
+            verifying_key: Record<string, never>;
+            /** Format: int32 */
+            version: number;
+        };
+        /** @description `GET /api/deployments/{customer_id}`: the current version, and every version's image id. */
+        DeploymentResponse: components["schemas"]["DeploymentDto"] & {
+            /** @description `[{version, image_id, created_at}]`, oldest first. */
+            versions: components["schemas"]["DeploymentVersion"][];
+        };
+        DeploymentVersion: {
+            created_at: string;
+            image_id: string;
+            /** Format: int32 */
+            version: number;
+        };
+        /** @description `POST /api/validate` and `POST /api/compile`: a DSL document. */
+        DslBody: {
+            /** @description The DSL document (docs/DSL.md, docs/dsl.schema.json). */
+            dsl: Record<string, never>;
+        };
+        /** @description One error in a DSL document or a request's values. */
+        DslErrorDto: {
+            message: string;
+            /** @description JSON path, e.g. `validation_rules[0].check.gte[1].ref`. */
+            path: string;
         };
         /** @description The body of every error response. */
         ErrorBody: {
@@ -923,6 +1100,31 @@ export interface components {
              * @description Share of the workers relative to other tenants (fair scheduling), 1–1000.
              */
             weight: number;
+        };
+        /** @description `PUT /api/deployments/{customer_id}`: a new version. */
+        UpdateDeploymentBody: {
+            dsl: Record<string, never>;
+            metadata?: Record<string, never>;
+        };
+        /** @description `POST /api/validate`: every error, with its path. */
+        ValidateResponse: {
+            errors: components["schemas"]["DslErrorDto"][];
+            valid: boolean;
+        };
+        /** @description `POST /api/verify`: check a proof for an image id. */
+        VerifyBody: {
+            image_id: string;
+            /**
+             * @description The proof: hex of the 128-byte compressed encoding (`proof` of `/api/prove`), or
+             *     snarkjs's `proof.json` object.
+             */
+            proof: Record<string, never>;
+            /** @description The public inputs, decimal strings, in the program's order. */
+            public_inputs: string[];
+        };
+        VerifyResponse: {
+            image_id: string;
+            valid: boolean;
         };
         /** @description A wallet mapped to a tenant. */
         WalletResponse: {
@@ -1909,6 +2111,460 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    zk_compile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DslBody"];
+            };
+        };
+        responses: {
+            /** @description The circuit */
+            200: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CompileResponse"];
+                };
+            };
+            /** @description `invalid_json`, `invalid_dsl` (the first errors, with their paths) */
+            400: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `compiler_busy`, or a rate limit */
+            429: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    zk_deploy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeployBody"];
+            };
+        };
+        responses: {
+            /** @description Deployed: the seed's response */
+            201: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeployResponse"];
+                };
+            };
+            /** @description `invalid_json`, `invalid_dsl`, `invalid_customer_id` */
+            400: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `customer_id_taken`: another tenant's */
+            409: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `compiler_busy`, or a rate limit */
+            429: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    zk_deployment_by_image: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The image id */
+                image_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The version (another tenant's is a 404) */
+            200: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentDto"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `deployment_not_found` */
+            404: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    zk_deployment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The customer id */
+                customer_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deployment (another tenant's is a 404) */
+            200: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentResponse"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `deployment_not_found` */
+            404: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    zk_update_deployment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The customer id */
+                customer_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateDeploymentBody"];
+            };
+        };
+        responses: {
+            /** @description The new version */
+            200: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeployResponse"];
+                };
+            };
+            /** @description `invalid_json`, `invalid_dsl` */
+            400: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `deployment_not_found` */
+            404: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `compiler_busy`, or a rate limit */
+            429: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    zk_delete_deployment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The customer id */
+                customer_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `deployment_not_found` */
+            404: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     docs: {
         parameters: {
             query?: never;
@@ -2614,6 +3270,162 @@ export interface operations {
             };
             /** @description Any 422 of `POST /api/submit` for one item (`idempotency_conflict`, `unknown_key_id`, `program_not_found`, `callback_address_refused`); nothing was stored */
             422: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    zk_validate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DslBody"];
+            };
+        };
+        responses: {
+            /** @description Whether the document is valid, and every error */
+            200: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidateResponse"];
+                };
+            };
+            /** @description `invalid_json` */
+            400: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    zk_verify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifyBody"];
+            };
+        };
+        responses: {
+            /** @description Whether the proof is valid for these public inputs */
+            200: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VerifyResponse"];
+                };
+            };
+            /** @description `invalid_json`, `invalid_proof` */
+            400: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `deployment_not_found` */
+            404: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
                 headers: {
                     /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
                     "RateLimit-Limit"?: number;

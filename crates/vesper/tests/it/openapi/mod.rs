@@ -19,6 +19,7 @@ use crate::{CAT, sealed};
 
 mod committed;
 mod operator;
+mod proofs;
 
 /// Every route the router serves (`crates/vesper-gateway/src/api.rs`, `router()`). The
 /// document must list exactly these.
@@ -46,6 +47,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/admin/wallets/{wallet}"),
     ("GET", "/api/whoami"),
     ("GET", "/api/metrics/series"),
+    ("POST", "/api/validate"),
+    ("POST", "/api/compile"),
+    ("POST", "/api/deploy"),
+    ("GET", "/api/deployments/{customer_id}"),
+    ("PUT", "/api/deployments/{customer_id}"),
+    ("DELETE", "/api/deployments/{customer_id}"),
+    ("GET", "/api/deployments/by-image-id/{image_id}"),
+    ("POST", "/api/verify"),
     ("POST", "/api/admin/tenants/{name}/disable"),
     ("POST", "/api/admin/tenants/{name}/enable"),
     ("GET", "/api/openapi.json"),
@@ -1142,6 +1151,7 @@ async fn exercise() {
     assert_eq!(last, 410, "the result never expired");
 
     operator::exercise(&api_b, &b).await;
+    proofs::exercise(&api_b, &b).await;
 
     spec.assert_all_exercised();
     a.stop().await;

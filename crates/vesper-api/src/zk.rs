@@ -1,0 +1,139 @@
+//! Wire types of the proof gateway (seed 004, docs/DSL.md): validating, compiling and
+//! deploying rule programs, the deployment registry, and verifying proofs.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /api/validate` and `POST /api/compile`: a DSL document.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DslBody {
+    /// The DSL document (docs/DSL.md, docs/dsl.schema.json).
+    #[schema(value_type = Object)]
+    pub dsl: serde_json::Value,
+}
+
+/// One error in a DSL document or a request's values.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DslErrorDto {
+    /// JSON path, e.g. `validation_rules[0].check.gte[1].ref`.
+    pub path: String,
+    pub message: String,
+}
+
+/// `POST /api/validate`: every error, with its path.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ValidateResponse {
+    pub valid: bool,
+    pub errors: Vec<DslErrorDto>,
+}
+
+/// `POST /api/compile`: the circuit's size, without keys.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CompileResponse {
+    pub use_case: String,
+    pub constraints: u64,
+    pub witnesses: u64,
+    /// Names of the public inputs, in the order a verifier passes them.
+    pub public_inputs: Vec<String>,
+    /// SHA-256 of the canonical DSL document: names the circuit. The image id also covers the
+    /// keys, so it is fixed at deploy (docs/DSL.md §7).
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub circuit_id: String,
+}
+
+/// `POST /api/deploy`: validate, compile, make keys, register.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeployBody {
+    #[schema(value_type = Object)]
+    pub dsl: serde_json::Value,
+    /// Default `customer-{use_case}-{unix seconds}`.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$")]
+    pub customer_id: Option<String>,
+    /// Free-form JSON kept with the deployment (at most 4 KiB).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// The seed's deploy response.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeployResponse {
+    pub success: bool,
+    pub customer_id: String,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub image_id: String,
+    /// Where to ask for proofs.
+    pub api_endpoint: String,
+    pub version: u32,
+    pub constraints: u64,
+}
+
+/// `PUT /api/deployments/{customer_id}`: a new version.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDeploymentBody {
+    #[schema(value_type = Object)]
+    pub dsl: serde_json::Value,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// One version of a deployment (the seed's registry record).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentDto {
+    pub customer_id: String,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub image_id: String,
+    pub version: u32,
+    /// RFC 3339, UTC, milliseconds.
+    pub created_at: String,
+    pub constraints: u64,
+    /// The DSL document.
+    #[schema(value_type = Object)]
+    pub dsl: serde_json::Value,
+    /// The verifying key, snarkjs's format.
+    #[schema(value_type = Object)]
+    pub verifying_key: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+}
+
+/// `GET /api/deployments/{customer_id}`: the current version, and every version's image id.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentResponse {
+    #[serde(flatten)]
+    pub current: DeploymentDto,
+    /// `[{version, image_id, created_at}]`, oldest first.
+    pub versions: Vec<DeploymentVersion>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentVersion {
+    pub version: u32,
+    pub image_id: String,
+    pub created_at: String,
+}
+
+/// `POST /api/verify`: check a proof for an image id.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub image_id: String,
+    /// The proof: hex of the 128-byte compressed encoding (`proof` of `/api/prove`), or
+    /// snarkjs's `proof.json` object.
+    #[schema(value_type = Object)]
+    pub proof: serde_json::Value,
+    /// The public inputs, decimal strings, in the program's order.
+    pub public_inputs: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct VerifyResponse {
+    pub valid: bool,
+    pub image_id: String,
+}

@@ -1,0 +1,524 @@
+//! The proof gateway (seed 004, docs/DSL.md): validate, compile and deploy rule programs,
+//! the deployment registry (tenant-scoped), and verification of proofs.
+//!
+//! Compiling and key setup are CPU work a stranger's document controls: they run on the
+//! blocking pool, at most [`ZK_CONCURRENCY`] at once (`429 compiler_busy` beyond), on
+//! circuits of at most [`MAX_CONSTRAINTS`] constraints.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use vesper_api::ApiErrorCode;
+use vesper_core::Scope;
+use vesper_store::{DeploymentRecord, NewDeployment, StoreError};
+use vesper_zk::groth::{self, CompileError, Compiled};
+
+use super::ApiJson;
+use crate::auth::Caller;
+use crate::dto::*;
+use crate::openapi::{Forbidden, TooManyRequests, Unauthorized, Unavailable};
+use crate::{ApiError, Gateway};
+
+/// Compilations and key setups running at once.
+pub const ZK_CONCURRENCY: usize = 2;
+/// The largest circuit the gateway compiles and sets up.
+pub const MAX_CONSTRAINTS: usize = 1 << 18;
+/// The largest `metadata` kept with a deployment, bytes of JSON.
+const MAX_METADATA: usize = 4096;
+
+fn not_found() -> ApiError {
+    ApiError::new(ApiErrorCode::DeploymentNotFound, "no such deployment")
+}
+
+fn valid_customer_id(s: &str) -> bool {
+    (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+fn dsl_error(errors: &[vesper_zk::dsl::DslError]) -> ApiError {
+    let shown: Vec<String> = errors
+        .iter()
+        .take(5)
+        .map(|e| format!("{}: {}", e.path, e.message))
+        .collect();
+    let more = if errors.len() > 5 {
+        format!(
+            "; and {} more (POST /api/validate lists all)",
+            errors.len() - 5
+        )
+    } else {
+        String::new()
+    };
+    ApiError::new(
+        ApiErrorCode::InvalidDsl,
+        format!("{}{more}", shown.join("; ")),
+    )
+}
+
+/// Run `f` on the blocking pool under the compiler's concurrency limit.
+async fn cpu<T: Send + 'static>(
+    gw: &Gateway,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let permit = gw.zk_permits.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            ApiErrorCode::CompilerBusy,
+            "the compiler is busy; retry in a few seconds",
+        )
+    })?;
+    let out = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        f()
+    })
+    .await
+    .map_err(|_| ApiError::new(ApiErrorCode::Internal, "internal error"))?;
+    Ok(out)
+}
+
+fn compiled(r: Result<Compiled, CompileError>) -> Result<Compiled, ApiError> {
+    match r {
+        Ok(c) if c.constraints > MAX_CONSTRAINTS => Err(ApiError::new(
+            ApiErrorCode::InvalidDsl,
+            format!(
+                "the circuit has {} constraints; at most {MAX_CONSTRAINTS}",
+                c.constraints
+            ),
+        )),
+        Ok(c) => Ok(c),
+        Err(CompileError::Dsl(errors)) => Err(dsl_error(&errors)),
+        Err(e) => Err(ApiError::new(ApiErrorCode::InvalidDsl, e.to_string())),
+    }
+}
+
+/// Check every rule of a DSL document; lists every error with its JSON path.
+#[utoipa::path(
+    post,
+    path = "/api/validate",
+    operation_id = "zk_validate",
+    tag = "proofs",
+    request_body = DslBody,
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "Whether the document is valid, and every error", body = ValidateResponse),
+        (status = 400, description = "`invalid_json`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
+pub(crate) async fn validate(
+    caller: Caller,
+    ApiJson(body, _): ApiJson<DslBody>,
+) -> Result<Json<ValidateResponse>, ApiError> {
+    caller.need(Scope::Read)?;
+    let errors = match vesper_zk::dsl::parse(&body.dsl) {
+        Ok(_) => Vec::new(),
+        Err(errs) => errs
+            .into_iter()
+            .map(|e| DslErrorDto {
+                path: e.path,
+                message: e.message,
+            })
+            .collect(),
+    };
+    Ok(Json(ValidateResponse {
+        valid: errors.is_empty(),
+        errors,
+    }))
+}
+
+/// Compile a DSL document: the circuit's size and public inputs, without keys.
+#[utoipa::path(
+    post,
+    path = "/api/compile",
+    operation_id = "zk_compile",
+    tag = "proofs",
+    request_body = DslBody,
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "The circuit", body = CompileResponse),
+        (status = 400, description = "`invalid_json`, `invalid_dsl` (the first errors, with their paths)", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 429, description = "`compiler_busy`, or a rate limit", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn compile(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    ApiJson(body, _): ApiJson<DslBody>,
+) -> Result<Json<CompileResponse>, ApiError> {
+    caller.need(Scope::Read)?;
+    let c = compiled(cpu(&gw, move || groth::compile(&body.dsl)).await?)?;
+    Ok(Json(CompileResponse {
+        use_case: c.program.use_case.clone(),
+        constraints: c.constraints as u64,
+        witnesses: c.witnesses as u64,
+        circuit_id: groth::circuit_id(&c),
+        public_inputs: c.public_inputs,
+    }))
+}
+
+fn metadata_text(m: Option<Value>) -> Result<String, ApiError> {
+    let text = m.unwrap_or(Value::Object(Default::default())).to_string();
+    if text.len() > MAX_METADATA {
+        return Err(ApiError::new(
+            ApiErrorCode::InvalidJson,
+            format!("metadata: at most {MAX_METADATA} bytes of JSON"),
+        ));
+    }
+    Ok(text)
+}
+
+/// Compile, make keys and register a version.
+async fn register(
+    gw: &Gateway,
+    caller: &Caller,
+    customer_id: String,
+    dsl: Value,
+    metadata: String,
+) -> Result<(DeploymentRecord, Compiled), ApiError> {
+    let (c, keys) = cpu(gw, move || {
+        let c = compiled(groth::compile(&dsl))?;
+        let keys =
+            groth::setup(&c).map_err(|e| ApiError::new(ApiErrorCode::InvalidDsl, e.to_string()))?;
+        Ok::<_, ApiError>((c, keys))
+    })
+    .await??;
+    let image_id = groth::image_id(&c, keys.vk());
+    let record = gw
+        .store
+        .put_deployment(NewDeployment {
+            tenant: caller.0.tenant,
+            customer_id,
+            image_id,
+            program: c.canonical.clone(),
+            verifying_key: vesper_zk::export::vk_json(keys.vk()).to_string(),
+            proving_key: keys.to_bytes(),
+            metadata,
+            constraints: c.constraints as u64,
+            created_at: gw.clock.now(),
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::DeploymentTaken => ApiError::new(
+                ApiErrorCode::CustomerIdTaken,
+                "this customer id is another tenant's",
+            ),
+            e => e.into(),
+        })?;
+    tracing::info!(customer_id = %record.customer_id, image_id = %record.image_id, version = record.version, constraints = record.constraints, "deployment registered");
+    Ok((record, c))
+}
+
+/// Validate, compile, make Groth16 keys and register: the seed's "Deploy to Gateway".
+#[utoipa::path(
+    post,
+    path = "/api/deploy",
+    operation_id = "zk_deploy",
+    tag = "proofs",
+    request_body = DeployBody,
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 201, description = "Deployed: the seed's response", body = DeployResponse),
+        (status = 400, description = "`invalid_json`, `invalid_dsl`, `invalid_customer_id`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, description = "`customer_id_taken`: another tenant's", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 429, description = "`compiler_busy`, or a rate limit", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub(crate) async fn deploy(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body, _): ApiJson<DeployBody>,
+) -> Result<Response, ApiError> {
+    caller.need(Scope::Submit)?;
+    let customer_id = match body.customer_id {
+        Some(c) => c,
+        None => {
+            let use_case = body
+                .dsl
+                .get("use_case")
+                .and_then(Value::as_str)
+                .unwrap_or("program");
+            format!("customer-{use_case}-{}", gw.clock.now().0 / 1000)
+        }
+    };
+    if !valid_customer_id(&customer_id) {
+        return Err(ApiError::new(
+            ApiErrorCode::InvalidCustomerId,
+            "a customer id is 1-128 characters of [A-Za-z0-9._-]",
+        ));
+    }
+    let metadata = metadata_text(body.metadata)?;
+    let (record, c) = register(&gw, &caller, customer_id, body.dsl, metadata).await?;
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.len() <= 255)
+        .unwrap_or("localhost");
+    Ok((
+        StatusCode::CREATED,
+        Json(DeployResponse {
+            success: true,
+            customer_id: record.customer_id,
+            image_id: record.image_id,
+            api_endpoint: format!("http://{host}/api/prove"),
+            version: record.version,
+            constraints: c.constraints as u64,
+        }),
+    )
+        .into_response())
+}
+
+fn dto(d: &DeploymentRecord) -> DeploymentDto {
+    DeploymentDto {
+        customer_id: d.customer_id.clone(),
+        image_id: d.image_id.clone(),
+        version: d.version,
+        created_at: rfc3339(d.created_at),
+        constraints: d.constraints,
+        dsl: serde_json::from_str(&d.program).unwrap_or(Value::Null),
+        verifying_key: serde_json::from_str(&d.verifying_key).unwrap_or(Value::Null),
+        metadata: serde_json::from_str(&d.metadata).unwrap_or(Value::Null),
+    }
+}
+
+fn customer(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    match path {
+        Ok(Path(c)) if valid_customer_id(&c) => Ok(c),
+        _ => Err(not_found()),
+    }
+}
+
+/// The current version of a deployment, with every version's image id.
+#[utoipa::path(
+    get,
+    path = "/api/deployments/{customer_id}",
+    operation_id = "zk_deployment",
+    tag = "proofs",
+    params(("customer_id" = String, Path, pattern = "^[A-Za-z0-9._-]{1,128}$", description = "The customer id")),
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "The deployment (another tenant's is a 404)", body = DeploymentResponse),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "`deployment_not_found`", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub(crate) async fn get_deployment(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<DeploymentResponse>, ApiError> {
+    let tenant = caller.need(Scope::Read)?;
+    let id = customer(path)?;
+    let versions = gw.store.deployment_versions(tenant, &id).await?;
+    let current = versions.last().ok_or_else(not_found)?;
+    Ok(Json(DeploymentResponse {
+        current: dto(current),
+        versions: versions
+            .iter()
+            .map(|v| DeploymentVersion {
+                version: v.version,
+                image_id: v.image_id.clone(),
+                created_at: rfc3339(v.created_at),
+            })
+            .collect(),
+    }))
+}
+
+/// The deployment version an image id names.
+#[utoipa::path(
+    get,
+    path = "/api/deployments/by-image-id/{image_id}",
+    operation_id = "zk_deployment_by_image",
+    tag = "proofs",
+    params(("image_id" = String, Path, pattern = "^[0-9a-f]{64}$", description = "The image id")),
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "The version (another tenant's is a 404)", body = DeploymentDto),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "`deployment_not_found`", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub(crate) async fn get_by_image(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<DeploymentDto>, ApiError> {
+    let tenant = caller.need(Scope::Read)?;
+    let Ok(Path(image)) = path else {
+        return Err(not_found());
+    };
+    if image.len() != 64 || vesper_core::hex_lower(&image).is_none() {
+        return Err(not_found());
+    }
+    let d = gw
+        .store
+        .deployment_by_image(Some(tenant), &image)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Json(dto(&d)))
+}
+
+/// Deploy a new version under an existing customer id.
+#[utoipa::path(
+    put,
+    path = "/api/deployments/{customer_id}",
+    operation_id = "zk_update_deployment",
+    tag = "proofs",
+    params(("customer_id" = String, Path, pattern = "^[A-Za-z0-9._-]{1,128}$", description = "The customer id")),
+    request_body = UpdateDeploymentBody,
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "The new version", body = DeployResponse),
+        (status = 400, description = "`invalid_json`, `invalid_dsl`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "`deployment_not_found`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 429, description = "`compiler_busy`, or a rate limit", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub(crate) async fn update_deployment(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    ApiJson(body, _): ApiJson<UpdateDeploymentBody>,
+) -> Result<Json<DeployResponse>, ApiError> {
+    let tenant = caller.need(Scope::Submit)?;
+    let id = customer(path)?;
+    if gw.store.deployment(tenant, &id).await?.is_none() {
+        return Err(not_found());
+    }
+    let metadata = metadata_text(body.metadata)?;
+    let (record, c) = register(&gw, &caller, id, body.dsl, metadata).await?;
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.len() <= 255)
+        .unwrap_or("localhost");
+    Ok(Json(DeployResponse {
+        success: true,
+        customer_id: record.customer_id,
+        image_id: record.image_id,
+        api_endpoint: format!("http://{host}/api/prove"),
+        version: record.version,
+        constraints: c.constraints as u64,
+    }))
+}
+
+/// Remove a deployment with every version and its keys.
+#[utoipa::path(
+    delete,
+    path = "/api/deployments/{customer_id}",
+    operation_id = "zk_delete_deployment",
+    tag = "proofs",
+    params(("customer_id" = String, Path, pattern = "^[A-Za-z0-9._-]{1,128}$", description = "The customer id")),
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "`deployment_not_found`", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub(crate) async fn delete_deployment(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let tenant = caller.need(Scope::Submit)?;
+    let id = customer(path)?;
+    if gw.store.delete_deployment(tenant, &id).await? {
+        tracing::info!(customer_id = %id, "deployment removed");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found())
+    }
+}
+
+/// Verify a proof for one of the caller's image ids.
+#[utoipa::path(
+    post,
+    path = "/api/verify",
+    operation_id = "zk_verify",
+    tag = "proofs",
+    request_body = VerifyBody,
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "Whether the proof is valid for these public inputs", body = VerifyResponse),
+        (status = 400, description = "`invalid_json`, `invalid_proof`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "`deployment_not_found`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub(crate) async fn verify(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    ApiJson(body, _): ApiJson<VerifyBody>,
+) -> Result<Json<VerifyResponse>, ApiError> {
+    let tenant = caller.need(Scope::Read)?;
+    let bad = |what: &str| ApiError::new(ApiErrorCode::InvalidProof, format!("malformed {what}"));
+    if body.image_id.len() != 64 || vesper_core::hex_lower(&body.image_id).is_none() {
+        return Err(not_found());
+    }
+    let proof = match &body.proof {
+        Value::String(h) => vesper_core::hex_lower(h)
+            .and_then(|b| groth::proof_from_bytes(&b))
+            .ok_or_else(|| bad("proof"))?,
+        v => vesper_zk::export::proof_from_json(v).map_err(|_| bad("proof"))?,
+    };
+    if body.public_inputs.len() > 1024 {
+        return Err(bad("public_inputs"));
+    }
+    let public = body
+        .public_inputs
+        .iter()
+        .map(|s| vesper_zk::field::parse(s))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| bad("public_inputs"))?;
+    let d = gw
+        .store
+        .deployment_by_image(Some(tenant), &body.image_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let vk_json: Value = serde_json::from_str(&d.verifying_key)
+        .map_err(|_| ApiError::new(ApiErrorCode::Internal, "internal error"))?;
+    let vk = vesper_zk::export::vk_from_json(&vk_json)
+        .map_err(|_| ApiError::new(ApiErrorCode::Internal, "internal error"))?;
+    let valid =
+        tokio::task::spawn_blocking(move || groth::verify(&groth::prepare(&vk), &public, &proof))
+            .await
+            .map_err(|_| ApiError::new(ApiErrorCode::Internal, "internal error"))?;
+    Ok(Json(VerifyResponse {
+        valid,
+        image_id: body.image_id,
+    }))
+}
