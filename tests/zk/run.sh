@@ -9,3 +9,4 @@ fi
 export VESPER_BIN="$(realpath "$VESPER_BIN")"
 npm ci --no-audit --no-fund
 node --test --test-concurrency=1 zk.test.mjs
+node --test --test-concurrency=1 solidity.test.mjs

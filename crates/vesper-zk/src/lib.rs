@@ -12,3 +12,4 @@ pub mod groth;
 pub mod inputs;
 pub mod merkle;
 pub mod poseidon;
+pub mod solidity;

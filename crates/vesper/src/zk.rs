@@ -56,11 +56,19 @@ enum ZkCmd {
         #[arg(long)]
         public: PathBuf,
     },
-    /// Export the circuit as iden3 `.r1cs`, and a request's full assignment as `.wtns`.
+    /// Export the circuit as iden3 `.r1cs`, a request's full assignment as `.wtns`, and a
+    /// Solidity verifier contract with the arguments its `verifyProof` takes for a proof.
     Export {
         dir: PathBuf,
         #[arg(long)]
         r1cs: Option<PathBuf>,
+        /// Write a Solidity contract verifying this deployment's proofs on an EVM chain.
+        #[arg(long)]
+        solidity: Option<PathBuf>,
+        /// Write PROOF_DIR/calldata.json: `verifyProof`'s arguments `[a, b, c, input]` for
+        /// PROOF_DIR/proof.json and PROOF_DIR/public.json (B's coefficients in EIP-197 order).
+        #[arg(long, value_name = "PROOF_DIR")]
+        calldata_for: Option<PathBuf>,
         #[arg(long, requires = "input")]
         wtns: Option<PathBuf>,
         #[arg(long)]
@@ -266,6 +274,8 @@ pub fn zk(a: ZkArgs) -> anyhow::Result<ExitCode> {
         ZkCmd::Export {
             dir,
             r1cs,
+            solidity,
+            calldata_for,
             wtns,
             input,
             today: day,
@@ -274,6 +284,26 @@ pub fn zk(a: ZkArgs) -> anyhow::Result<ExitCode> {
             let d = load(&dir)?;
             if let Some(p) = r1cs {
                 std::fs::write(&p, export::r1cs(&d.compiled))?;
+                println!("wrote {}", p.display());
+            }
+            if let Some(p) = solidity {
+                let source = vesper_zk::solidity::verifier_contract(d.keys.vk(), &d.image_id);
+                std::fs::write(&p, source)?;
+                println!("wrote {}", p.display());
+            }
+            if let Some(proof_dir) = calldata_for {
+                let proof = export::proof_from_json(&read_json(&proof_dir.join("proof.json"))?)?;
+                let public = export::public_from_json(&read_json(&proof_dir.join("public.json"))?)?;
+                if public.len() + 1 != d.keys.vk().gamma_abc_g1.len() {
+                    bail!(
+                        "public.json has {} signals; this deployment takes {}",
+                        public.len(),
+                        d.keys.vk().gamma_abc_g1.len() - 1
+                    );
+                }
+                let p = proof_dir.join("calldata.json");
+                let cd = vesper_zk::solidity::calldata(&proof, &public);
+                std::fs::write(&p, serde_json::to_string_pretty(&cd)? + "\n")?;
                 println!("wrote {}", p.display());
             }
             if let (Some(p), Some(input)) = (wtns, input) {
