@@ -28,6 +28,7 @@ pub enum WorkloadTypeName {
     General,
     AiInference,
     PosValidation,
+    ZkProof,
 }
 
 /// A WebAssembly binary module, sent as the raw request body.

@@ -153,6 +153,8 @@ codes! {
     /// The store cannot answer (fail closed).
     Unavailable = ("unavailable", 503),
     TooManyStreams = ("too_many_streams", 503),
+    /// `POST /api/prove`: no worker finished the proof in time (the job is cancelled).
+    ProveTimeout = ("prove_timeout", 504),
 }
 
 impl std::fmt::Display for ApiErrorCode {

@@ -137,3 +137,50 @@ pub struct VerifyResponse {
     pub valid: bool,
     pub image_id: String,
 }
+
+/// `POST /api/prove`, the seed's plaintext form: the gateway seals the request to the pool on
+/// arrival and a worker proves it (docs/DSL.md §9 says what each form trusts).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProveBody {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$")]
+    pub customer_id: String,
+    #[schema(value_type = Object)]
+    pub private_inputs: serde_json::Value,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub public_params: serde_json::Value,
+    /// The binding public input (decimal field element); 0 when absent.
+    #[serde(default)]
+    pub binding: Option<String>,
+}
+
+/// The seed's prove response, with the job that made it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProveResponse {
+    pub success: bool,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub image_id: String,
+    /// The job that proved it (its receipt is at `GET /api/result/{job_id}`).
+    #[schema(format = "uuid")]
+    pub job_id: String,
+    /// Hex of the 128-byte compressed Groth16 proof.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
+    /// The named outputs, e.g. `{"compliance_result": true}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub outputs: Option<serde_json::Value>,
+    /// Every public input, decimal, in the order a verifier passes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_inputs: Option<Vec<String>>,
+    /// The date `today` took (YYYY-MM-DD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub today: Option<String>,
+    /// The enforced rule that does not hold (no proof was made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_rule: Option<String>,
+    /// The request's values that do not fit the program.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<DslErrorDto>>,
+}

@@ -82,19 +82,24 @@ pub enum WorkloadType {
     General,
     AiInference,
     PosValidation,
+    /// A Groth16 proof for a deployed rule program (docs/DSL.md): `program_id` is the
+    /// deployment's image id and the input is the prove request's JSON.
+    ZkProof,
 }
 
 impl WorkloadType {
-    pub const ALL: [WorkloadType; 3] = [
+    pub const ALL: [WorkloadType; 4] = [
         WorkloadType::General,
         WorkloadType::AiInference,
         WorkloadType::PosValidation,
+        WorkloadType::ZkProof,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
             WorkloadType::General => "general",
             WorkloadType::AiInference => "ai_inference",
             WorkloadType::PosValidation => "pos_validation",
+            WorkloadType::ZkProof => "zk_proof",
         }
     }
 }
@@ -110,6 +115,7 @@ impl FromStr for WorkloadType {
             "general" => Ok(WorkloadType::General),
             "ai_inference" => Ok(WorkloadType::AiInference),
             "pos_validation" => Ok(WorkloadType::PosValidation),
+            "zk_proof" => Ok(WorkloadType::ZkProof),
             _ => Err(CoreError::UnknownWorkloadType),
         }
     }

@@ -14,5 +14,6 @@ pub mod handin;
 pub mod remote;
 pub mod source;
 pub mod worker;
+pub mod zk;
 
 pub use error::NodeError;

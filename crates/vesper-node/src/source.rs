@@ -64,6 +64,14 @@ pub trait JobSource: Send + Sync + 'static {
     ) -> Result<RetryDecision, SourceError>;
     /// A registered program's module.
     async fn program(&self, id: ProgramId) -> Result<Option<Arc<Vec<u8>>>, SourceError>;
+    /// A deployment's DSL document and proving key, by image id (`zk_proof` jobs). `None`
+    /// from a source that cannot serve them: the remote protocol does not carry them yet.
+    async fn zk_program(
+        &self,
+        _image_id: &str,
+    ) -> Result<Option<(String, Arc<Vec<u8>>)>, SourceError> {
+        Ok(None)
+    }
     /// Woken when a job may be available.
     fn work_available(&self) -> Arc<Notify>;
 
@@ -147,6 +155,19 @@ impl JobSource for StoreSource {
     }
     async fn program(&self, id: ProgramId) -> Result<Option<Arc<Vec<u8>>>, SourceError> {
         Ok(self.0.get_program(id).await?)
+    }
+    async fn zk_program(
+        &self,
+        image_id: &str,
+    ) -> Result<Option<(String, Arc<Vec<u8>>)>, SourceError> {
+        let Some(d) = self.0.deployment_by_image(None, image_id).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .0
+            .proving_key(image_id)
+            .await?
+            .map(|pk| (d.program, pk)))
     }
     fn work_available(&self) -> Arc<Notify> {
         self.0.work_available()

@@ -541,6 +541,9 @@ impl Worker {
         cancel: Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<NewResult, ErrorCode> {
         let mut opened = self.runner.open(&job)?;
+        if job.workload_type == vesper_core::WorkloadType::ZkProof {
+            return self.prove(job, opened).await;
+        }
         let module = match &mut opened.workload.program {
             WorkloadProgram::Registry if self.runner.executor.is_cached(&opened.program_id) => None,
             WorkloadProgram::Registry => Some(
@@ -554,6 +557,39 @@ impl Worker {
         };
         let runner = self.runner.clone();
         tokio::task::spawn_blocking(move || runner.finish(&job, opened, module, Some(cancel)))
+            .await
+            .map_err(|_| ErrorCode::Internal)?
+    }
+}
+
+impl Worker {
+    /// A `zk_proof` job: the deployment its image id names, proved on the blocking pool
+    /// (`crate::zk`).
+    async fn prove(
+        self: &Arc<Self>,
+        job: LeasedJob,
+        opened: Opened,
+    ) -> Result<NewResult, ErrorCode> {
+        if !matches!(opened.workload.program, WorkloadProgram::Registry) {
+            return Err(ErrorCode::BadPayload);
+        }
+        let id = opened.program_id;
+        let program = match crate::zk::cached(&id) {
+            Some(p) => p,
+            None => {
+                let (text, pk) = self
+                    .source
+                    .zk_program(&id.to_string())
+                    .await
+                    .map_err(|_| ErrorCode::Internal)?
+                    .ok_or(ErrorCode::ProgramNotFound)?;
+                tokio::task::spawn_blocking(move || crate::zk::load(id, &text, &pk))
+                    .await
+                    .map_err(|_| ErrorCode::Internal)??
+            }
+        };
+        let runner = self.runner.clone();
+        tokio::task::spawn_blocking(move || runner.finish_zk(&job, opened, &program))
             .await
             .map_err(|_| ErrorCode::Internal)?
     }
@@ -620,6 +656,52 @@ impl Runner {
         });
         opened.workload.input.zeroize();
         let mut out = run.map_err(|e| e.code())?;
+        let (stdout, stderr) = (
+            std::mem::take(&mut out.stdout),
+            std::mem::take(&mut out.stderr),
+        );
+        self.seal_and_sign(
+            job,
+            &opened,
+            (out.exit_code, stdout, stderr),
+            out.fuel_used,
+            out.wall_ms,
+            started_at,
+        )
+    }
+
+    /// A `zk_proof` job's work (blocking): prove, then seal and sign as any job.
+    pub fn finish_zk(
+        &self,
+        job: &LeasedJob,
+        mut opened: Opened,
+        program: &crate::zk::ZkProgram,
+    ) -> Result<NewResult, ErrorCode> {
+        let started_at = self.clock.now();
+        let t = std::time::Instant::now();
+        let out = crate::zk::prove(program, &opened.workload.input, job.created_at.0);
+        opened.workload.input.zeroize();
+        let wall_ms = t.elapsed().as_millis() as u64;
+        self.seal_and_sign(
+            job,
+            &opened,
+            (out.exit_code, out.stdout, Vec::new()),
+            out.constraints,
+            wall_ms,
+            started_at,
+        )
+    }
+
+    /// Seal a result to the client and sign its receipt.
+    fn seal_and_sign(
+        &self,
+        job: &LeasedJob,
+        opened: &Opened,
+        (exit_code, stdout, stderr): (i32, Vec<u8>, Vec<u8>),
+        fuel_used: u64,
+        wall_ms: u64,
+        started_at: vesper_core::Timestamp,
+    ) -> Result<NewResult, ErrorCode> {
         let completed_at = self.clock.now();
         let client_pk = opened.client_pk;
         let program_id = opened.program_id;
@@ -628,9 +710,9 @@ impl Runner {
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
         let result = ResultPlaintext {
             salt,
-            exit_code: out.exit_code,
-            stdout: std::mem::take(&mut out.stdout),
-            stderr: std::mem::take(&mut out.stderr),
+            exit_code,
+            stdout,
+            stderr,
         };
         let mut encoded = result.encode();
         let sealed = seal_result(&client_pk, &job.lease.job_id, &job.payload_digest, &encoded)
@@ -653,8 +735,8 @@ impl Runner {
             payload_digest: job.payload_digest,
             result_digest: sha256(&[&sealed.0]),
             result_hash: hash,
-            fuel_used: out.fuel_used,
-            execution_time_ms: out.wall_ms,
+            fuel_used,
+            execution_time_ms: wall_ms,
             started_at,
             completed_at,
             worker_id: self.id.to_string(),

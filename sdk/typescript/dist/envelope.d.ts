@@ -12,7 +12,7 @@ import { type ClientIdentity } from "./identity.js";
 /** The request body of `POST /api/submit` (generated from the OpenAPI document). */
 export type SubmitRequest = components["schemas"]["SubmitRequest"];
 /** The workload types the gateway accepts. */
-export type WorkloadType = "general" | "ai_inference" | "pos_validation";
+export type WorkloadType = "general" | "ai_inference" | "pos_validation" | "zk_proof";
 export declare const WORKLOAD_TYPES: readonly WorkloadType[];
 /** Is `s` a workload type? */
 export declare function isWorkloadType(s: unknown): s is WorkloadType;

@@ -12,7 +12,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesEqual, concat, fromBase64, fromHex, isLowerHex, toBase64, toHex, u32be, u8, utf8, uuidBytes, } from "./bytes.js";
 import { VerificationError, VesperError } from "./errors.js";
 import { importX25519PublicKey } from "./identity.js";
-export const WORKLOAD_TYPES = ["general", "ai_inference", "pos_validation"];
+export const WORKLOAD_TYPES = ["general", "ai_inference", "pos_validation", "zk_proof"];
 /** Is `s` a workload type? */
 export function isWorkloadType(s) {
     return typeof s === "string" && WORKLOAD_TYPES.includes(s);

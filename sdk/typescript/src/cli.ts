@@ -170,7 +170,7 @@ async function submit(flags: Flags): Promise<number> {
   const module = new Uint8Array(await readFile(programPath));
   const input = await readInput(need(flags, "input"));
   const workloadType = str(flags, "workload-type") ?? "general";
-  if (!isWorkloadType(workloadType)) throw new UsageError("--workload-type must be general, ai_inference or pos_validation");
+  if (!isWorkloadType(workloadType)) throw new UsageError("--workload-type must be general, ai_inference, pos_validation or zk_proof");
   const priorityText = str(flags, "priority");
   const priority = priorityText !== undefined ? Number(priorityText) : undefined;
   if (priority !== undefined && !(Number.isInteger(priority) && priority >= 1 && priority <= 10)) {

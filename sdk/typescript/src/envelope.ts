@@ -32,8 +32,8 @@ import { type ClientIdentity, importX25519PublicKey } from "./identity.js";
 export type SubmitRequest = components["schemas"]["SubmitRequest"];
 
 /** The workload types the gateway accepts. */
-export type WorkloadType = "general" | "ai_inference" | "pos_validation";
-export const WORKLOAD_TYPES: readonly WorkloadType[] = ["general", "ai_inference", "pos_validation"];
+export type WorkloadType = "general" | "ai_inference" | "pos_validation" | "zk_proof";
+export const WORKLOAD_TYPES: readonly WorkloadType[] = ["general", "ai_inference", "pos_validation", "zk_proof"];
 
 /** Is `s` a workload type? */
 export function isWorkloadType(s: unknown): s is WorkloadType {

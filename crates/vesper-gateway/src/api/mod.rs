@@ -97,6 +97,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             get(zk::get_by_image),
         )
         .route("/api/verify", post(zk::verify))
+        .route("/api/prove", post(zk::prove))
         .route("/api/metrics/series", get(crate::series::metrics_series))
         .route("/api/admin/tenants/{name}/disable", post(admin_disable))
         .route("/api/admin/tenants/{name}/enable", post(admin_enable))
@@ -133,7 +134,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
 }
 
 /// The request id set by the request-id layer (a client-sent `X-Request-Id` is kept if sane).
-fn request_id(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())

@@ -75,7 +75,7 @@ pub(crate) async fn prepare_job(
     let workload_type: WorkloadType = req.workload_type.parse().map_err(|_| {
         ApiError::new(
             ApiErrorCode::UnknownWorkloadType,
-            "workload_type must be one of general, ai_inference, pos_validation",
+            "workload_type must be one of general, ai_inference, pos_validation, zk_proof",
         )
     })?;
     let key_id: KeyId = req.key_id.parse().map_err(|_| {
@@ -156,7 +156,23 @@ pub(crate) async fn prepare_job(
             "key_id names no current pool key; fetch GET /api/keys",
         ));
     }
-    if let Some(id) = program_id
+    if workload_type == WorkloadType::ZkProof {
+        // A proof job names one of the tenant's deployments by its image id (docs/DSL.md).
+        let found = match program_id {
+            Some(id) => gw
+                .store
+                .deployment_by_image(Some(who.tenant), &id.to_string())
+                .await?
+                .is_some(),
+            None => false,
+        };
+        if !found {
+            return Err(ApiError::new(
+                ApiErrorCode::ProgramNotFound,
+                "a zk_proof job's program_id is the image id of one of this tenant's deployments",
+            ));
+        }
+    } else if let Some(id) = program_id
         && !gw.store.has_program(id).await?
     {
         return Err(ApiError::new(
@@ -189,7 +205,7 @@ pub(crate) async fn prepare_job(
 }
 
 /// The answer to a refused submission (quota or idempotency), `None` if it was accepted.
-fn refusal(gw: &Gateway, outcome: &SubmitOutcome) -> Option<ApiError> {
+pub(crate) fn refusal(gw: &Gateway, outcome: &SubmitOutcome) -> Option<ApiError> {
     match outcome {
         SubmitOutcome::Created(_) | SubmitOutcome::Existing(_) => None,
         SubmitOutcome::IdempotencyConflict { existing } => {

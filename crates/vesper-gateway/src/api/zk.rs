@@ -522,3 +522,174 @@ pub(crate) async fn verify(
         image_id: body.image_id,
     }))
 }
+
+/// Longest `POST /api/prove` waits for a worker's proof.
+const PROVE_WAIT_SECS: u64 = 60;
+
+/// Prove a request with a customer's current deployment: the seed's plaintext form. The
+/// gateway seals the request to the pool key at once (with a one-time client key of its own),
+/// queues it as a `zk_proof` job, waits, opens the result and answers the seed's response.
+/// The private inputs are never logged or stored in plaintext; clients who do not want the
+/// gateway to see them at all submit the sealed job themselves (docs/DSL.md §9).
+#[utoipa::path(
+    post,
+    path = "/api/prove",
+    operation_id = "zk_prove",
+    tag = "proofs",
+    request_body = ProveBody,
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "The seed's response: `success` with the proof, or `success: false` naming the failed rule (or the values that do not fit)", body = ProveResponse),
+        (status = 400, description = "`invalid_json`, `invalid_customer_id`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "`deployment_not_found`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+        (status = 504, description = "`prove_timeout`: no worker finished in time; the job is cancelled", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn prove(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body, _): ApiJson<ProveBody>,
+) -> Result<Json<ProveResponse>, ApiError> {
+    use vesper_core::{JobStatus, WorkloadPlaintext, WorkloadProgram, WorkloadType};
+    use vesper_crypto::{JobMetadata, X25519SecretKey, seal_workload};
+    use zeroize::Zeroize;
+
+    let tenant = caller.need(Scope::Submit)?;
+    if !valid_customer_id(&body.customer_id) {
+        return Err(ApiError::new(
+            ApiErrorCode::InvalidCustomerId,
+            "a customer id is 1-128 characters of [A-Za-z0-9._-]",
+        ));
+    }
+    let d = gw
+        .store
+        .deployment(tenant, &body.customer_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let program_id: vesper_core::ProgramId = d
+        .image_id
+        .parse()
+        .map_err(|_| ApiError::new(ApiErrorCode::Internal, "internal error"))?;
+    let pool = gw
+        .pool_keys
+        .first()
+        .ok_or_else(|| ApiError::new(ApiErrorCode::Unavailable, "no pool key"))?;
+    // Seal at once: from here on only ciphertext travels.
+    let mut input = serde_json::to_vec(&serde_json::json!({
+        "private_inputs": body.private_inputs,
+        "public_params": body.public_params,
+        "binding": body.binding,
+    }))
+    .expect("JSON serialises");
+    let sk = X25519SecretKey::generate();
+    let meta = JobMetadata {
+        workload_type: WorkloadType::ZkProof,
+        program_id: Some(program_id),
+        client_pubkey: sk.public_key(),
+        key_id: pool.key_id(),
+    };
+    let mut plaintext = WorkloadPlaintext {
+        program: WorkloadProgram::Registry,
+        input: std::mem::take(&mut input),
+    }
+    .encode();
+    let sealed = seal_workload(pool, &meta, &plaintext);
+    plaintext.zeroize();
+    let (enc, ct) = sealed.map_err(|_| ApiError::new(ApiErrorCode::Internal, "internal error"))?;
+    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
+    let req = SubmitRequest {
+        encrypted_payload: b64(&ct),
+        encrypted_key: b64(&enc),
+        client_pubkey: b64(sk.public_key().as_bytes()),
+        workload_type: "zk_proof".into(),
+        key_id: pool.key_id().to_string(),
+        program_id: Some(d.image_id.clone()),
+        priority: None,
+        callback_url: None,
+        max_fuel: None,
+        max_retries: None,
+    };
+    let payload_digest = vesper_core::sha256(&[&enc, &ct]);
+    let request_id = super::request_id(&headers);
+    let job = super::submit::prepare_job(&gw, &caller.0, req, 0, payload_digest, None, request_id)
+        .await?;
+    let job_id = job.job_id;
+    match gw.store.submit(job).await? {
+        vesper_store::SubmitOutcome::Created(_) | vesper_store::SubmitOutcome::Existing(_) => {}
+        refused => {
+            return Err(super::submit::refusal(&gw, &refused)
+                .unwrap_or_else(|| ApiError::new(ApiErrorCode::Internal, "internal error")));
+        }
+    }
+    // Wait for it (in the gateway's long-poll steps), then open the result.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(PROVE_WAIT_SECS);
+    let record = loop {
+        let left = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .as_secs();
+        let r = super::jobs::wait_terminal(&gw, tenant, job_id, left.max(1)).await?;
+        if r.status.is_terminal() || tokio::time::Instant::now() >= deadline {
+            break r;
+        }
+    };
+    if record.status != JobStatus::Completed {
+        if !record.status.is_terminal() {
+            let _ = gw.store.cancel(tenant, job_id, gw.clock.now()).await;
+            return Err(ApiError::new(
+                ApiErrorCode::ProveTimeout,
+                "no worker finished the proof in time; the job is cancelled",
+            ));
+        }
+        return Err(ApiError::new(
+            ApiErrorCode::Internal,
+            format!("the proof job ended {}", record.status.as_str()),
+        ));
+    }
+    let stored = gw
+        .store
+        .result(tenant, job_id)
+        .await?
+        .and_then(|r| r.body)
+        .ok_or_else(|| ApiError::new(ApiErrorCode::Internal, "internal error"))?;
+    let opened =
+        vesper_crypto::open_result(&sk, &job_id, &payload_digest, &stored.encrypted_result)
+            .map_err(|_| ApiError::new(ApiErrorCode::Internal, "internal error"))?;
+    let result = vesper_core::ResultPlaintext::decode(&opened)
+        .map_err(|_| ApiError::new(ApiErrorCode::Internal, "internal error"))?;
+    // The result holds only public things: the proof, the outputs, the public inputs.
+    let v: Value = serde_json::from_slice(&result.stdout).unwrap_or(Value::Null);
+    let strs = |k: &str| {
+        v.get(k).and_then(Value::as_array).map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+    };
+    Ok(Json(ProveResponse {
+        success: v["success"] == true,
+        image_id: d.image_id,
+        job_id: job_id.to_string(),
+        proof: v.get("proof").and_then(Value::as_str).map(str::to_owned),
+        outputs: v.get("outputs").cloned(),
+        public_inputs: strs("public_inputs"),
+        today: v.get("today").and_then(Value::as_str).map(str::to_owned),
+        failed_rule: v
+            .get("failed_rule")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        errors: v.get("errors").and_then(Value::as_array).map(|a| {
+            a.iter()
+                .map(|e| DslErrorDto {
+                    path: e["path"].as_str().unwrap_or("").to_owned(),
+                    message: e["message"].as_str().unwrap_or("").to_owned(),
+                })
+                .collect()
+        }),
+    }))
+}

@@ -18,6 +18,7 @@ mod retention;
 mod scale;
 mod supervise;
 mod wallet;
+mod zk;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

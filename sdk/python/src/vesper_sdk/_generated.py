@@ -308,6 +308,58 @@ class ProgramResponse(TypedDict):
     """
 
 
+class ProveBody(TypedDict, closed=True):
+    """
+    `POST /api/prove`, the seed's plaintext form: the gateway seals the request to the pool on
+    arrival and a worker proves it (docs/DSL.md §9 says what each form trusts).
+    """
+
+    binding: NotRequired[str | None]
+    """
+    The binding public input (decimal field element); 0 when absent.
+    """
+    customer_id: str
+    private_inputs: dict[str, Any]
+    public_params: NotRequired[dict[str, Any]]
+
+
+class ProveResponse(TypedDict):
+    """
+    The seed's prove response, with the job that made it.
+    """
+
+    errors: NotRequired[list[DslErrorDto] | None]
+    """
+    The request's values that do not fit the program.
+    """
+    failed_rule: NotRequired[str | None]
+    """
+    The enforced rule that does not hold (no proof was made).
+    """
+    image_id: str
+    job_id: str
+    """
+    The job that proved it (its receipt is at `GET /api/result/{job_id}`).
+    """
+    outputs: NotRequired[dict[str, Any]]
+    """
+    The named outputs, e.g. `{"compliance_result": true}`.
+    """
+    proof: NotRequired[str | None]
+    """
+    Hex of the 128-byte compressed Groth16 proof.
+    """
+    public_inputs: NotRequired[list[str] | None]
+    """
+    Every public input, decimal, in the order a verifier passes them.
+    """
+    success: bool
+    today: NotRequired[str | None]
+    """
+    The date `today` took (YYYY-MM-DD).
+    """
+
+
 class RevokedResponse(TypedDict):
     """
     The answer to a revocation.
@@ -611,7 +663,7 @@ class WorkerListResponse(TypedDict):
     workers: list[WorkerInfo]
 
 
-WorkloadTypeName: TypeAlias = Literal['general', 'ai_inference', 'pos_validation']
+WorkloadTypeName: TypeAlias = Literal['general', 'ai_inference', 'pos_validation', 'zk_proof']
 """
 The kind of workload; informs scheduling and metrics, not execution.
 """

@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--program", type=Path, required=True, help="WebAssembly binary module (.wasm)")
     p.add_argument("--input", type=Path, required=True, help="the program's stdin ('-' for this process's stdin)")
     p.add_argument("--inline", action="store_true", help="send the module inside the ciphertext instead of registering it")
-    p.add_argument("--workload-type", default="general", choices=["general", "ai_inference", "pos_validation"])
+    p.add_argument("--workload-type", default="general", choices=["general", "ai_inference", "pos_validation", "zk_proof"])
     p.add_argument("--priority", type=int, help="1 (low) to 10 (high)")
     p.add_argument("--idempotency-key", help="Idempotency-Key header")
     p.add_argument("--out", type=Path, help="also write the JSON record here")

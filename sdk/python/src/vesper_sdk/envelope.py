@@ -54,7 +54,7 @@ RESULT_INFO = b"vesper/v1/result"
 JOB_AAD_DOMAIN = b"vesper/v1/job-aad\0"
 RESULT_AAD_DOMAIN = b"vesper/v1/result-aad\0"
 SUITE_NAME = "DHKEM(X25519, HKDF-SHA256)/HKDF-SHA256/AES-256-GCM"
-WORKLOAD_TYPES = ("general", "ai_inference", "pos_validation")
+WORKLOAD_TYPES = ("general", "ai_inference", "pos_validation", "zk_proof")
 
 ENC_LEN = 32
 TAG_LEN = 16

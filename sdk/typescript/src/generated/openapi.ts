@@ -391,6 +391,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/prove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Prove a request with a customer's current deployment: the seed's plaintext form. The
+         *     gateway seals the request to the pool key at once (with a one-time client key of its own),
+         *     queues it as a `zk_proof` job, waits, opens the result and answers the seed's response.
+         *     The private inputs are never logged or stored in plaintext; clients who do not want the
+         *     gateway to see them at all submit the sealed job themselves (docs/DSL.md §9).
+         */
+        post: operations["zk_prove"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/result/{job_id}": {
         parameters: {
             query?: never;
@@ -843,6 +866,39 @@ export interface components {
             /** @description Module size in bytes. */
             size: number;
         };
+        /**
+         * @description `POST /api/prove`, the seed's plaintext form: the gateway seals the request to the pool on
+         *     arrival and a worker proves it (docs/DSL.md §9 says what each form trusts).
+         */
+        ProveBody: {
+            /** @description The binding public input (decimal field element); 0 when absent. */
+            binding?: string | null;
+            customer_id: string;
+            private_inputs: Record<string, never>;
+            public_params?: Record<string, never>;
+        };
+        /** @description The seed's prove response, with the job that made it. */
+        ProveResponse: {
+            /** @description The request's values that do not fit the program. */
+            errors?: components["schemas"]["DslErrorDto"][] | null;
+            /** @description The enforced rule that does not hold (no proof was made). */
+            failed_rule?: string | null;
+            image_id: string;
+            /**
+             * Format: uuid
+             * @description The job that proved it (its receipt is at `GET /api/result/{job_id}`).
+             */
+            job_id: string;
+            /** @description The named outputs, e.g. `{"compliance_result": true}`. */
+            outputs?: Record<string, never>;
+            /** @description Hex of the 128-byte compressed Groth16 proof. */
+            proof?: string | null;
+            /** @description Every public input, decimal, in the order a verifier passes them. */
+            public_inputs?: string[] | null;
+            success: boolean;
+            /** @description The date `today` took (YYYY-MM-DD). */
+            today?: string | null;
+        };
         /** @description A completed job's sealed result and receipt. */
         ResultResponse: {
             /** Format: date-time */
@@ -1231,7 +1287,7 @@ export interface components {
          * @description The kind of workload; informs scheduling and metrics, not execution.
          * @enum {string}
          */
-        WorkloadTypeName: "general" | "ai_inference" | "pos_validation";
+        WorkloadTypeName: "general" | "ai_inference" | "pos_validation" | "zk_proof";
     };
     responses: {
         /** @description `forbidden`: the credential lacks the scope this route needs */
@@ -2956,6 +3012,110 @@ export interface operations {
             };
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["Unavailable"];
+        };
+    };
+    zk_prove: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProveBody"];
+            };
+        };
+        responses: {
+            /** @description The seed's response: `success` with the proof, or `success: false` naming the failed rule (or the values that do not fit) */
+            200: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProveResponse"];
+                };
+            };
+            /** @description `invalid_json`, `invalid_customer_id` */
+            400: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `deployment_not_found` */
+            404: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+            /** @description `prove_timeout`: no worker finished in time; the job is cancelled */
+            504: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     result: {

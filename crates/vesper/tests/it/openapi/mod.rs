@@ -55,6 +55,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/deployments/{customer_id}"),
     ("GET", "/api/deployments/by-image-id/{image_id}"),
     ("POST", "/api/verify"),
+    ("POST", "/api/prove"),
     ("POST", "/api/admin/tenants/{name}/disable"),
     ("POST", "/api/admin/tenants/{name}/enable"),
     ("GET", "/api/openapi.json"),

@@ -236,6 +236,57 @@ pub(super) async fn exercise(api: &Api<'_>, node: &DevNode) {
         .await;
     assert_eq!((r.status, r.code().as_str()), (404, "deployment_not_found"));
 
+    // Prove, the seed's plaintext form: a worker proves it as a sealed zk_proof job, and the
+    // proof verifies for the current version's image id.
+    let current = api
+        .get(dep_t, "/api/deployments/customer-age-1", Some(&dev))
+        .await
+        .json()["image_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let prove = |dob: &str, customer: &str| {
+        post(
+            "/api/prove",
+            dev.clone(),
+            json!({"customer_id": customer, "private_inputs": {"user_data": {"date_of_birth": dob}}, "public_params": {"min_age": 18}}),
+        )
+    };
+    let r = prove("1990-01-01", "customer-age-1").await;
+    assert_eq!(
+        (r.status, r.json()["success"].clone()),
+        (200, json!(true)),
+        "{}",
+        r.text
+    );
+    let p = r.json();
+    assert_eq!(p["image_id"].as_str(), Some(current.as_str()));
+    assert_eq!(p["outputs"], json!({"compliance_result": true}));
+    assert_eq!(p["public_inputs"][0], "18");
+    assert!(p["today"].as_str().unwrap().len() == 10);
+    let r = post(
+        "/api/verify",
+        dev.clone(),
+        json!({"image_id": current, "proof": p["proof"], "public_inputs": p["public_inputs"]}),
+    )
+    .await;
+    assert_eq!(r.json()["valid"], json!(true), "{}", r.text);
+    // A violating input: success false, the rule named, no proof.
+    let r = prove("2015-06-01", "customer-age-1").await;
+    assert_eq!(
+        (
+            r.status,
+            r.json()["success"].clone(),
+            r.json()["failed_rule"].clone()
+        ),
+        (200, json!(false), json!("old_enough")),
+        "{}",
+        r.text
+    );
+    assert!(r.json().get("proof").is_none());
+    let r = prove("1990-01-01", "customer-nobody").await;
+    assert_eq!((r.status, r.code().as_str()), (404, "deployment_not_found"));
+
     // Delete: gone, with its versions; only its holder can.
     let r = api
         .call(

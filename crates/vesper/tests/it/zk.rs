@@ -1,0 +1,98 @@
+//! The proof gateway's privacy: a canary planted in a prove request's private inputs, sent
+//! sealed by the client (the recommended form) and in plaintext (the seed's `POST /api/prove`),
+//! appears nowhere outside the client and the worker: not in the store's files, not in logs at
+//! trace level, not in metrics or listings. Both proofs are made and verify.
+
+use serde_json::json;
+use vesper_client::{Program, seal_job, verify_result};
+use vesper_core::{ProgramId, WorkloadType};
+use vesper_crypto::X25519SecretKey;
+
+use crate::privacy::{b64_of, hex_of, walk};
+use crate::{DevProcess, free_addr};
+
+#[test]
+fn zk_canary_never_leaves_client_and_worker() {
+    let rt = crate::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let logs = dir.path().join("logs");
+    let mut dev = DevProcess::start(
+        &data,
+        free_addr(),
+        &[
+            "--workers",
+            "1",
+            "--log-dir",
+            logs.to_str().unwrap(),
+            "--log-json",
+        ],
+        "trace",
+    );
+    let marker = format!("CANARY-{}", vesper_core::JobId::new_random());
+    let dsl = json!({
+        "use_case": "member_name", "version": "1",
+        "private_inputs": {"member": {"name": {"type": "string"}, "age": {"type": "integer", "min": 0, "max": 150}}},
+        "public_params": {"min_age": {"type": "integer", "min": 0, "max": 150}},
+        "validation_rules": [
+            {"name": "named", "check": {"neq": [{"ref": "private_inputs.member.name"}, {"string": "nobody"}]}},
+            {"name": "adult", "check": {"gte": [{"ref": "private_inputs.member.age"}, {"ref": "public_params.min_age"}]}}
+        ]
+    });
+    let request = json!({"private_inputs": {"member": {"name": marker, "age": 40}}, "public_params": {"min_age": 18}});
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let post = |path: &str, body: serde_json::Value| {
+            http.post(format!("{}{path}", dev.url())).bearer_auth(dev.api_key()).json(&body).send()
+        };
+        let deployed: serde_json::Value = post("/api/deploy", json!({"dsl": dsl, "customer_id": "canary"})).await.unwrap().json().await.unwrap();
+        let image: ProgramId = deployed["image_id"].as_str().unwrap().parse().unwrap();
+
+        // Sealed: the client seals the request as a zk_proof job and opens the result itself.
+        let client = dev.client();
+        let keys = client.keys(None).await.unwrap();
+        let sk = X25519SecretKey::generate();
+        let sealed = seal_job(&keys.pool_keys[0].1, &sk.public_key(), WorkloadType::ZkProof, Program::Registered(image), serde_json::to_vec(&request).unwrap(), None).unwrap();
+        let job = client.submit(&sealed.request, None).await.unwrap();
+        let (_, body) = client.result(&job.job_id, 60).await.unwrap();
+        let trusted: Vec<[u8; 32]> = keys.worker_keys.iter().map(|(_, k)| *k).collect();
+        let v = verify_result(&body, &trusted, Some(&sk), Some(&sealed.facts(job.job_id.parse().unwrap()))).unwrap();
+        let out: serde_json::Value = serde_json::from_slice(&v.plaintext.unwrap().stdout).unwrap();
+        assert_eq!(out["success"], true, "{out}");
+        assert_eq!(v.receipt.program_id, image, "the receipt names the image id");
+
+        // The proof verifies at the gateway.
+        let r: serde_json::Value = post("/api/verify", json!({"image_id": image.to_string(), "proof": out["proof"], "public_inputs": out["public_inputs"]})).await.unwrap().json().await.unwrap();
+        assert_eq!(r["valid"], true, "{r}");
+
+        // Plaintext, the seed's form: the gateway seals it on arrival.
+        let r: serde_json::Value = post("/api/prove", json!({"customer_id": "canary", "private_inputs": request["private_inputs"], "public_params": request["public_params"]})).await.unwrap().json().await.unwrap();
+        assert_eq!(r["success"], true, "{r}");
+
+        for path in ["/metrics", "/api/jobs?limit=100", "/api/deployments/canary", "/api/metrics/series"] {
+            let text = http.get(format!("{}{path}", dev.url())).bearer_auth(dev.api_key()).send().await.unwrap().text().await.unwrap();
+            assert!(text.len() > 10 && !text.contains(&marker), "{path}");
+        }
+    });
+    dev.interrupt();
+    let needles = [marker.clone(), hex_of(&marker), b64_of(&marker)];
+    let files: Vec<_> = walk(&data)
+        .into_iter()
+        .chain(walk(&logs))
+        .chain([dev.log.clone()])
+        .collect();
+    assert!(files.iter().any(|f| f.ends_with("worker.log")));
+    let mut scanned = 0;
+    for entry in files {
+        let bytes = std::fs::read(&entry).unwrap();
+        scanned += bytes.len();
+        for n in &needles {
+            assert!(
+                !bytes.windows(n.len()).any(|w| w == n.as_bytes()),
+                "marker found in {}",
+                entry.display()
+            );
+        }
+    }
+    assert!(scanned > 10_000, "scanned {scanned} bytes");
+}
