@@ -98,6 +98,13 @@ codes! {
     /// A wallet that is not mapped to a tenant.
     UnknownWallet = ("unknown_wallet", 401),
     ReplayedNonce = ("replayed_nonce", 401),
+    /// A proof-gated route without the `X-Vesper-Proof*` headers (docs/DSL.md §10).
+    ProofRequired = ("proof_required", 401),
+    /// A proof that does not verify, or is not bound to this request, or states other public
+    /// values than the gate requires.
+    ProofInvalid = ("proof_invalid", 401),
+    /// A proof's nonce seen before.
+    ProofReplayed = ("proof_replayed", 401),
     // 403
     /// The credential lacks the route's scope.
     Forbidden = ("forbidden", 403),

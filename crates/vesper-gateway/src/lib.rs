@@ -14,6 +14,7 @@ pub mod console;
 mod dispatch;
 mod dto;
 mod error;
+pub mod gate;
 mod guard;
 mod limits;
 pub mod metrics;
@@ -80,6 +81,8 @@ pub struct GatewayConfig {
     pub callback_allow: Vec<ipnet::IpNet>,
     /// Connection caps and the header timeout ([`serve`]).
     pub conn: ConnLimits,
+    /// Proof-gated routes (docs/DSL.md §10); none by default.
+    pub proof_gates: Vec<gate::ProofGate>,
 }
 
 /// Rate limits (requests per second and burst). `0` per second disables a limit.
@@ -131,6 +134,7 @@ impl Default for GatewayConfig {
             max_streams: 1024,
             callback_allow: Vec::new(),
             conn: ConnLimits::default(),
+            proof_gates: Vec::new(),
         }
     }
 }

@@ -74,6 +74,7 @@ use vesper_api::*;
         crate::api::zk::delete_deployment,
         crate::api::zk::verify,
         crate::api::zk::prove,
+        crate::gate::authz,
         openapi_json,
         docs_page,
     ),

@@ -265,6 +265,20 @@ pub fn proof_from_bytes(bytes: &[u8]) -> Option<Proof<Bn254>> {
     Proof::<Bn254>::deserialize_compressed(bytes).ok()
 }
 
+/// The `binding` public input that ties a proof to one HTTP request at a proof gate
+/// (docs/DSL.md §10): SHA-256 of `"vesper/v1/proof-gate\0"` and the method, the path with its
+/// query, the timestamp (unix seconds, decimal), the nonce and the image id, separated by
+/// `\n`, read as a big-endian number reduced modulo p.
+pub fn gate_binding(method: &str, path: &str, timestamp: u64, nonce: &str, image_id: &str) -> Fr {
+    use ark_ff::PrimeField;
+    let text = format!("{method}\n{path}\n{timestamp}\n{nonce}\n{image_id}");
+    let digest = Sha256::new()
+        .chain_update(b"vesper/v1/proof-gate\0")
+        .chain_update(text.as_bytes())
+        .finalize();
+    Fr::from_be_bytes_mod_order(&digest)
+}
+
 /// JSON with object keys sorted and no insignificant whitespace.
 pub fn canonical_json(v: &Value) -> String {
     match v {

@@ -82,6 +82,23 @@ pub struct GatewaySection {
     /// Time a client has to send a request's head (also the idle limit of a kept-alive
     /// connection), seconds.
     pub header_timeout_secs: u64,
+    /// Proof-gated routes (docs/DSL.md §10): `[[gateway.proof_gates]]` tables.
+    #[serde(default)]
+    pub proof_gates: Vec<ProofGateSection>,
+}
+
+/// One proof-gated route.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProofGateSection {
+    /// A path (without query), exact, or a prefix when it ends with `*`.
+    pub path: String,
+    /// The tenant and customer id of the deployment whose proofs open the gate.
+    pub tenant: String,
+    pub customer_id: String,
+    /// Public inputs a proof must state: name (`public_params.min_age`) → decimal value.
+    #[serde(default)]
+    pub require: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -163,6 +180,7 @@ impl Default for Config {
                 max_connections: gw.conn.max_connections as u32,
                 max_connections_per_ip: gw.conn.max_connections_per_ip as u32,
                 header_timeout_secs: gw.conn.header_timeout.as_secs(),
+                proof_gates: Vec::new(),
             },
             limits: LimitsSection {
                 tenant_rate_per_sec: gw.limits.tenant_rate_per_sec,
@@ -510,6 +528,33 @@ impl Config {
             max_fuel: Self::opt(self.quotas.max_fuel),
         };
         gw.callback_allow = self.callback_networks()?;
+        for (i, g) in self.gateway.proof_gates.iter().enumerate() {
+            let at = format!("config `gateway.proof_gates[{i}]`");
+            if !g.path.starts_with('/') || g.path.len() > 1024 {
+                bail!("{at}: `path` is a path starting with /");
+            }
+            if !vesper_core::TenantId::valid_name(&g.tenant) {
+                bail!("{at}: `tenant` is a tenant name");
+            }
+            if g.customer_id.is_empty() || g.customer_id.len() > 128 {
+                bail!("{at}: `customer_id` is 1-128 characters");
+            }
+            for (k, v) in &g.require {
+                if vesper_zk::field::parse(v).is_none() {
+                    bail!("{at}: `require.{k}` is a decimal field element (as a string)");
+                }
+            }
+            gw.proof_gates.push(vesper_gateway::gate::ProofGate {
+                path: g.path.clone(),
+                tenant: g.tenant.clone(),
+                customer_id: g.customer_id.clone(),
+                require: g
+                    .require
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            });
+        }
         Ok(gw)
     }
 }

@@ -98,6 +98,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         )
         .route("/api/verify", post(zk::verify))
         .route("/api/prove", post(zk::prove))
+        .route("/api/authz", get(crate::gate::authz))
         .route("/api/metrics/series", get(crate::series::metrics_series))
         .route("/api/admin/tenants/{name}/disable", post(admin_disable))
         .route("/api/admin/tenants/{name}/enable", post(admin_enable))
@@ -107,6 +108,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .fallback(|| async {
             ApiError::new(ApiErrorCode::RouteNotFound, "no such route")
         })
+        .layer(axum::middleware::from_fn_with_state(
+            gw.clone(),
+            crate::gate::enforce,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             gw.clone(),
             crate::auth::authenticate,

@@ -19,6 +19,7 @@ mod scale;
 mod supervise;
 mod wallet;
 mod zk;
+mod zk_gate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
