@@ -175,6 +175,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/authz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An authorization service for a proxy (nginx `auth_request`): 204 when the original request
+         *     (`X-Original-Method`, `X-Original-URI`) may pass the gates, 401 otherwise.
+         */
+        get: operations["authz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/compile": {
         parameters: {
             query?: never;
@@ -2165,6 +2185,72 @@ export interface operations {
             };
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["Unavailable"];
+        };
+    };
+    authz: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The method of the request the proxy asks about */
+                "X-Original-Method": string;
+                /** @description Its path and query, as sent */
+                "X-Original-URI": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The request may pass (no gate covers it, or its proof holds) */
+            204: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `bad_request`: the X-Original-* headers are missing */
+            400: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `proof_required`, `proof_invalid`, `proof_replayed` */
+            401: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
         };
     };
     zk_compile: {

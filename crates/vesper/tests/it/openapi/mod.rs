@@ -56,6 +56,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/deployments/by-image-id/{image_id}"),
     ("POST", "/api/verify"),
     ("POST", "/api/prove"),
+    ("GET", "/api/authz"),
     ("POST", "/api/admin/tenants/{name}/disable"),
     ("POST", "/api/admin/tenants/{name}/enable"),
     ("GET", "/api/openapi.json"),

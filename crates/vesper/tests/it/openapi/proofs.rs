@@ -287,6 +287,26 @@ pub(super) async fn exercise(api: &Api<'_>, node: &DevNode) {
     let r = prove("1990-01-01", "customer-nobody").await;
     assert_eq!((r.status, r.code().as_str()), (404, "deployment_not_found"));
 
+    // The proxy authorization service: no gate on this node, so any path may pass; the
+    // original request's headers are required.
+    let authz = "/api/authz";
+    let r = api
+        .call(
+            "GET",
+            authz,
+            authz,
+            None,
+            Body::None,
+            &[
+                ("x-original-method", "GET"),
+                ("x-original-uri", "/anything"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = api.call("GET", authz, authz, None, Body::None, &[]).await;
+    assert_eq!((r.status, r.code().as_str()), (400, "bad_request"));
+
     // Delete: gone, with its versions; only its holder can.
     let r = api
         .call(
