@@ -511,3 +511,4 @@ mod sse_tests {
         assert!(find_event_end(&rest[end2..]).is_none());
     }
 }
+mod zk;

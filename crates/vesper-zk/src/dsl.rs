@@ -938,28 +938,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    pub(crate) const TEMPLATES: [(&str, &str); 5] = [
-        (
-            "age_verification",
-            include_str!("../../../templates/age_verification.json"),
-        ),
-        (
-            "income_threshold",
-            include_str!("../../../templates/income_threshold.json"),
-        ),
-        (
-            "country_allowed",
-            include_str!("../../../templates/country_allowed.json"),
-        ),
-        (
-            "credit_score_range",
-            include_str!("../../../templates/credit_score_range.json"),
-        ),
-        (
-            "kyc_credential",
-            include_str!("../../../templates/kyc_credential.json"),
-        ),
-    ];
+    use crate::templates::TEMPLATES;
 
     #[test]
     fn every_template_parses() {

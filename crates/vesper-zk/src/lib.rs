@@ -13,3 +13,4 @@ pub mod inputs;
 pub mod merkle;
 pub mod poseidon;
 pub mod solidity;
+pub mod templates;

@@ -81,7 +81,7 @@ impl ClientOpts {
         };
         Ok(Client::new(&gateway, key)?)
     }
-    fn identity_path(&self, flag: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    pub(crate) fn identity_path(&self, flag: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
         if let Some(p) = flag {
             return Ok(p.clone());
         }
@@ -96,7 +96,7 @@ fn default_identity() -> PathBuf {
     home().join(".config/vesper/client.key")
 }
 
-fn load_identity(path: &Path) -> anyhow::Result<X25519SecretKey> {
+pub(crate) fn load_identity(path: &Path) -> anyhow::Result<X25519SecretKey> {
     let bytes = read_key_file(path, KeyKind::X25519Secret).with_context(|| {
         format!(
             "reading client key {} (create one with `vesper keygen`)",

@@ -8,6 +8,8 @@ mod journal;
 mod logging;
 mod peers;
 mod zk;
+#[allow(dead_code)] // wired into `vesper zk` next
+mod zk_remote;
 
 use clap::{Parser, Subcommand};
 use vesper::node::Role;
