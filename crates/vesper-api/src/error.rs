@@ -87,6 +87,8 @@ codes! {
     InvalidCustomerId = ("invalid_customer_id", 400),
     /// A proof or public inputs that are not well-formed.
     InvalidProof = ("invalid_proof", 400),
+    /// Uploaded keys that are malformed or do not fit the program's circuit.
+    InvalidKeys = ("invalid_keys", 400),
     // 401: credentials (docs/AUTH.md §1).
     /// Missing or invalid credentials.
     Unauthorized = ("unauthorized", 401),

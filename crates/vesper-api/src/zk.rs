@@ -58,6 +58,23 @@ pub struct DeployBody {
     pub metadata: Option<serde_json::Value>,
 }
 
+/// `POST /api/deployments`: register keys made elsewhere (a ceremony the tenant trusts) for a
+/// DSL document.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$")]
+    pub customer_id: String,
+    #[schema(value_type = Object)]
+    pub dsl: serde_json::Value,
+    /// The Groth16 proving key (which holds the verifying key), arkworks' compressed encoding,
+    /// base64.
+    pub proving_key: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: Option<serde_json::Value>,
+}
+
 /// The seed's deploy response.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct DeployResponse {

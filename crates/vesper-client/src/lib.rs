@@ -20,7 +20,9 @@ use vesper_crypto::{JobMetadata, X25519PublicKey, seal_workload};
 
 pub use verify::{ResultBody, VerifiedResult, verify_result};
 use vesper_api::workers::KeyGrantBody;
-pub use vesper_api::{ApiErrorCode, ExecutionProof, StatusResponse, SubmitRequest, SubmitResponse};
+pub use vesper_api::{
+    ApiErrorCode, ExecutionProof, ProveBody, StatusResponse, SubmitRequest, SubmitResponse,
+};
 use vesper_api::{
     BatchRequest, BatchResponse, ErrorBody, KeysResponse, ProgramResponse, StatusEvent,
 };

@@ -45,8 +45,29 @@ assets! {
     "pages/workers.js" => "text/javascript; charset=utf-8",
     "pages/metrics.js" => "text/javascript; charset=utf-8",
     "pages/operator.js" => "text/javascript; charset=utf-8",
+    "pages/proofs.js" => "text/javascript; charset=utf-8",
     "vendor/vesper-sdk.js" => "text/javascript; charset=utf-8",
     "favicon.svg" => "image/svg+xml",
+}
+
+macro_rules! templates {
+    ($($name:literal,)*) => {
+        /// The rule templates of `templates/` (docs/DSL.md §6), served at
+        /// `/console/templates/NAME.json` for the proofs page's gallery: (path under
+        /// `/console/`, bytes). Embedded from the repository's one copy.
+        pub const TEMPLATES: &[(&str, &[u8])] = &[
+            $((concat!("templates/", $name, ".json"),
+               include_bytes!(concat!("../../../templates/", $name, ".json"))),)*
+        ];
+    };
+}
+
+templates! {
+    "age_verification",
+    "income_threshold",
+    "country_allowed",
+    "credit_score_range",
+    "kyc_credential",
 }
 
 /// Routes of the console, merged into the API's router (so the same guard, limits and
@@ -65,7 +86,17 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
 }
 
 fn serve(path: &str, headers: &HeaderMap) -> Response {
-    let Some((_, mime, bytes)) = ASSETS.iter().find(|(p, _, _)| *p == path) else {
+    let found = ASSETS
+        .iter()
+        .find(|(p, _, _)| *p == path)
+        .map(|(_, mime, bytes)| (*mime, *bytes))
+        .or_else(|| {
+            TEMPLATES
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, bytes)| ("application/json", *bytes))
+        });
+    let Some((mime, bytes)) = found else {
         return ApiError::new(
             vesper_api::ApiErrorCode::RouteNotFound,
             "no such console file",
@@ -79,7 +110,7 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
     {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        ([(header::CONTENT_TYPE, *mime)], *bytes).into_response()
+        ([(header::CONTENT_TYPE, mime)], bytes).into_response()
     };
     let h = resp.headers_mut();
     h.insert(
@@ -134,6 +165,26 @@ mod tests {
         let mut embedded: Vec<String> = ASSETS.iter().map(|(p, _, _)| p.to_string()).collect();
         embedded.sort();
         assert_eq!(on_disk, embedded);
+    }
+
+    /// Every template of `templates/` is served, as valid JSON, and nothing else is.
+    #[test]
+    fn every_template_is_embedded() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| format!("templates/{}", e.unwrap().file_name().to_string_lossy()))
+            .filter(|p| p.ends_with(".json"))
+            .collect();
+        on_disk.sort();
+        let mut embedded: Vec<String> = TEMPLATES.iter().map(|(p, _)| p.to_string()).collect();
+        embedded.sort();
+        assert_eq!(on_disk, embedded);
+        for (path, bytes) in TEMPLATES {
+            serde_json::from_slice::<serde_json::Value>(bytes)
+                .unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert!(!ASSETS.iter().any(|(p, _, _)| p == path), "{path} twice");
+        }
     }
 
     /// No inline script or style anywhere: the policy would block it, so it would be a bug.

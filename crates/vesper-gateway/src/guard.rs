@@ -39,7 +39,7 @@ pub const SMALL_BODY_BYTES: u64 = 64 * 1024;
 fn body_limit(gw: &Gateway, route: Option<&str>) -> u64 {
     match route {
         Some("/api/submit" | "/api/submit/batch") => gw.config.max_submit_bytes as u64,
-        Some("/api/programs") => gw.config.max_program_bytes as u64,
+        Some("/api/programs" | "/api/deployments") => gw.config.max_program_bytes as u64,
         _ => SMALL_BODY_BYTES,
     }
 }

@@ -47,7 +47,7 @@ pub async fn prove(
         req["binding"] = Value::String(b.clone());
     }
     let answer: Value = if plaintext {
-        let body = vesper_api::ProveBody {
+        let body = vesper_client::ProveBody {
             customer_id: customer_id.to_owned(),
             private_inputs: req["private_inputs"].clone(),
             public_params: req.get("public_params").cloned().unwrap_or(Value::Null),

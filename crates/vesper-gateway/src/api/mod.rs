@@ -87,6 +87,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/compile", post(zk::compile))
         .route("/api/deploy", post(zk::deploy))
         .route(
+            "/api/deployments",
+            post(zk::register_keys).layer(DefaultBodyLimit::max(program_limit)),
+        )
+        .route(
             "/api/deployments/{customer_id}",
             get(zk::get_deployment)
                 .put(zk::update_deployment)

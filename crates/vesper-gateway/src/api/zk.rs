@@ -186,10 +186,37 @@ async fn register(
     dsl: Value,
     metadata: String,
 ) -> Result<(DeploymentRecord, Compiled), ApiError> {
+    register_with(gw, caller, customer_id, dsl, metadata, None).await
+}
+
+/// Compile, make keys (or take `keys`, checked against the circuit) and register a version.
+async fn register_with(
+    gw: &Gateway,
+    caller: &Caller,
+    customer_id: String,
+    dsl: Value,
+    metadata: String,
+    keys: Option<Vec<u8>>,
+) -> Result<(DeploymentRecord, Compiled), ApiError> {
     let (c, keys) = cpu(gw, move || {
         let c = compiled(groth::compile(&dsl))?;
-        let keys =
-            groth::setup(&c).map_err(|e| ApiError::new(ApiErrorCode::InvalidDsl, e.to_string()))?;
+        let keys = match keys {
+            None => groth::setup(&c)
+                .map_err(|e| ApiError::new(ApiErrorCode::InvalidDsl, e.to_string()))?,
+            Some(bytes) => {
+                let bad = || {
+                    ApiError::new(
+                        ApiErrorCode::InvalidKeys,
+                        "proving_key: not a Groth16 BN254 proving key for this program's circuit",
+                    )
+                };
+                let keys = groth::Keys::from_bytes(&bytes).ok_or_else(bad)?;
+                if !groth::check_proving_key(&c, &keys.pk) {
+                    return Err(bad());
+                }
+                keys
+            }
+        };
         Ok::<_, ApiError>((c, keys))
     })
     .await??;
@@ -692,4 +719,69 @@ pub(crate) async fn prove(
                 .collect()
         }),
     }))
+}
+
+/// Register a deployment with keys made elsewhere (the seed's `POST /api/deployments`): for a
+/// tenant who does not trust the gateway's key setup (docs/DSL.md §7). The keys are checked
+/// against the program's circuit (their shape: see `check_proving_key`).
+#[utoipa::path(
+    post,
+    path = "/api/deployments",
+    operation_id = "zk_register",
+    tag = "proofs",
+    request_body = RegisterBody,
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 201, description = "Registered: the seed's deploy response", body = DeployResponse),
+        (status = 400, description = "`invalid_json`, `invalid_dsl`, `invalid_customer_id`, `invalid_keys`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, description = "`customer_id_taken`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 429, description = "`compiler_busy`, or a rate limit", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub(crate) async fn register_keys(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body, _): ApiJson<RegisterBody>,
+) -> Result<Response, ApiError> {
+    caller.need(Scope::Submit)?;
+    if !valid_customer_id(&body.customer_id) {
+        return Err(ApiError::new(
+            ApiErrorCode::InvalidCustomerId,
+            "a customer id is 1-128 characters of [A-Za-z0-9._-]",
+        ));
+    }
+    let keys = b64_decode(&body.proving_key)
+        .ok_or_else(|| ApiError::new(ApiErrorCode::InvalidKeys, "proving_key: base64"))?;
+    let metadata = metadata_text(body.metadata)?;
+    let (record, c) = register_with(
+        &gw,
+        &caller,
+        body.customer_id,
+        body.dsl,
+        metadata,
+        Some(keys),
+    )
+    .await?;
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.len() <= 255)
+        .unwrap_or("localhost");
+    Ok((
+        StatusCode::CREATED,
+        Json(DeployResponse {
+            success: true,
+            customer_id: record.customer_id,
+            image_id: record.image_id,
+            api_endpoint: format!("http://{host}/api/prove"),
+            version: record.version,
+            constraints: c.constraints as u64,
+        }),
+    )
+        .into_response())
 }

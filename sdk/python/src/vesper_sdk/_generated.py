@@ -360,6 +360,22 @@ class ProveResponse(TypedDict):
     """
 
 
+class RegisterBody(TypedDict, closed=True):
+    """
+    `POST /api/deployments`: register keys made elsewhere (a ceremony the tenant trusts) for a
+    DSL document.
+    """
+
+    customer_id: str
+    dsl: dict[str, Any]
+    metadata: NotRequired[dict[str, Any]]
+    proving_key: str
+    """
+    The Groth16 proving key (which holds the verifying key), arkworks' compressed encoding,
+    base64.
+    """
+
+
 class RevokedResponse(TypedDict):
     """
     The answer to a revocation.

@@ -229,6 +229,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/deployments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Register a deployment with keys made elsewhere (the seed's `POST /api/deployments`): for a
+         *     tenant who does not trust the gateway's key setup (docs/DSL.md §7). The keys are checked
+         *     against the program's circuit (their shape: see `check_proving_key`).
+         */
+        post: operations["zk_register"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/deployments/by-image-id/{image_id}": {
         parameters: {
             query?: never;
@@ -917,6 +938,20 @@ export interface components {
             success: boolean;
             /** @description The date `today` took (YYYY-MM-DD). */
             today?: string | null;
+        };
+        /**
+         * @description `POST /api/deployments`: register keys made elsewhere (a ceremony the tenant trusts) for a
+         *     DSL document.
+         */
+        RegisterBody: {
+            customer_id: string;
+            dsl: Record<string, never>;
+            metadata?: Record<string, never>;
+            /**
+             * @description The Groth16 proving key (which holds the verifying key), arkworks' compressed encoding,
+             *     base64.
+             */
+            proving_key: string;
         };
         /** @description A completed job's sealed result and receipt. */
         ResultResponse: {
@@ -2390,6 +2425,111 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             /** @description `customer_id_taken`: another tenant's */
+            409: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `compiler_busy`, or a rate limit */
+            429: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    zk_register: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegisterBody"];
+            };
+        };
+        responses: {
+            /** @description Registered: the seed's deploy response */
+            201: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeployResponse"];
+                };
+            };
+            /** @description `invalid_json`, `invalid_dsl`, `invalid_customer_id`, `invalid_keys` */
+            400: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `customer_id_taken` */
             409: {
                 headers: {
                     /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */

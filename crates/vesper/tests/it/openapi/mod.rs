@@ -50,6 +50,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/validate"),
     ("POST", "/api/compile"),
     ("POST", "/api/deploy"),
+    ("POST", "/api/deployments"),
     ("GET", "/api/deployments/{customer_id}"),
     ("PUT", "/api/deployments/{customer_id}"),
     ("DELETE", "/api/deployments/{customer_id}"),

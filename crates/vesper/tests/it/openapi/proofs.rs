@@ -287,6 +287,32 @@ pub(super) async fn exercise(api: &Api<'_>, node: &DevNode) {
     let r = prove("1990-01-01", "customer-nobody").await;
     assert_eq!((r.status, r.code().as_str()), (404, "deployment_not_found"));
 
+    // Keys made elsewhere (here, in this process) for a document: registered after a check
+    // of their shape against the circuit, and the workers prove with them.
+    let credit = template("credit_score_range");
+    let c = groth::compile(&credit).unwrap();
+    let own = groth::setup(&c).unwrap();
+    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
+    let reg_t = "/api/deployments";
+    let r = post(reg_t, dev.clone(), json!({"customer_id": "customer-own-keys", "dsl": credit, "proving_key": b64(&own.to_bytes())})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        r.json()["image_id"].as_str().unwrap(),
+        groth::image_id(&c, own.vk())
+    );
+    let r = post("/api/prove", dev.clone(), json!({"customer_id": "customer-own-keys", "private_inputs": {"credit": {"score": 820}}, "public_params": {"min_score": 650, "max_score": 850}})).await;
+    assert_eq!(
+        (
+            r.json()["success"].clone(),
+            r.json()["outputs"]["excellent"].clone()
+        ),
+        (json!(true), json!(true)),
+        "{}",
+        r.text
+    );
+    let r = post(reg_t, dev.clone(), json!({"customer_id": "customer-bad-keys", "dsl": credit, "proving_key": b64(&keys.to_bytes())})).await;
+    assert_eq!((r.status, r.code().as_str()), (400, "invalid_keys"));
+
     // The proxy authorization service: no gate on this node, so any path may pass; the
     // original request's headers are required.
     let authz = "/api/authz";
