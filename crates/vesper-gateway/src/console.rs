@@ -50,24 +50,15 @@ assets! {
     "favicon.svg" => "image/svg+xml",
 }
 
-macro_rules! templates {
-    ($($name:literal,)*) => {
-        /// The rule templates of `templates/` (docs/DSL.md §6), served at
-        /// `/console/templates/NAME.json` for the proofs page's gallery: (path under
-        /// `/console/`, bytes). Embedded from the repository's one copy.
-        pub const TEMPLATES: &[(&str, &[u8])] = &[
-            $((concat!("templates/", $name, ".json"),
-               include_bytes!(concat!("../../../templates/", $name, ".json"))),)*
-        ];
-    };
-}
-
-templates! {
-    "age_verification",
-    "income_threshold",
-    "country_allowed",
-    "credit_score_range",
-    "kyc_credential",
+/// A rule template of `templates/` (docs/DSL.md §6), for the proofs page's gallery:
+/// `templates/NAME.json` under `/console/`, from the one embedded copy
+/// ([`vesper_zk::templates::TEMPLATES`]).
+fn template(path: &str) -> Option<&'static [u8]> {
+    let name = path.strip_prefix("templates/")?.strip_suffix(".json")?;
+    vesper_zk::templates::TEMPLATES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| text.as_bytes())
 }
 
 /// Routes of the console, merged into the API's router (so the same guard, limits and
@@ -90,12 +81,7 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
         .iter()
         .find(|(p, _, _)| *p == path)
         .map(|(_, mime, bytes)| (*mime, *bytes))
-        .or_else(|| {
-            TEMPLATES
-                .iter()
-                .find(|(p, _)| *p == path)
-                .map(|(_, bytes)| ("application/json", *bytes))
-        });
+        .or_else(|| template(path).map(|bytes| ("application/json", bytes)));
     let Some((mime, bytes)) = found else {
         return ApiError::new(
             vesper_api::ApiErrorCode::RouteNotFound,
@@ -169,22 +155,30 @@ mod tests {
 
     /// Every template of `templates/` is served, as valid JSON, and nothing else is.
     #[test]
-    fn every_template_is_embedded() {
+    fn every_template_is_served() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates");
         let mut on_disk: Vec<String> = std::fs::read_dir(&root)
             .unwrap()
-            .map(|e| format!("templates/{}", e.unwrap().file_name().to_string_lossy()))
-            .filter(|p| p.ends_with(".json"))
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".json"))
             .collect();
         on_disk.sort();
-        let mut embedded: Vec<String> = TEMPLATES.iter().map(|(p, _)| p.to_string()).collect();
-        embedded.sort();
-        assert_eq!(on_disk, embedded);
-        for (path, bytes) in TEMPLATES {
+        let mut served: Vec<String> = vesper_zk::templates::TEMPLATES
+            .iter()
+            .map(|(n, _)| format!("{n}.json"))
+            .collect();
+        served.sort();
+        assert_eq!(on_disk, served);
+        for name in on_disk {
+            let path = format!("templates/{name}");
+            let bytes = template(&path).unwrap_or_else(|| panic!("{path} not served"));
+            assert_eq!(bytes, std::fs::read(root.join(&name)).unwrap(), "{path}");
             serde_json::from_slice::<serde_json::Value>(bytes)
                 .unwrap_or_else(|e| panic!("{path}: {e}"));
-            assert!(!ASSETS.iter().any(|(p, _, _)| p == path), "{path} twice");
+            assert!(!ASSETS.iter().any(|(p, _, _)| *p == path), "{path} twice");
         }
+        assert!(template("templates/../Cargo.toml").is_none());
+        assert!(template("templates/age_verification").is_none());
     }
 
     /// No inline script or style anywhere: the policy would block it, so it would be a bug.

@@ -86,6 +86,16 @@ export async function api(method, target, body, { signal, headers: extra } = {})
 }
 
 /**
+ * A file the console serves itself (`/console/NAME`, e.g. a rule template), as text. No
+ * credential: the console's files are public.
+ */
+export async function consoleFile(name, { signal } = {}) {
+  const resp = await fetch(`/console/${name}`, { signal, credentials: 'omit' });
+  if (!resp.ok) throw new ApiError(resp.status, 'http_' + resp.status, `/console/${name}: ${resp.status}`);
+  return resp.text();
+}
+
+/**
  * Follow the caller's job events (`target`: `/api/events`, or `/api/events?job_id=…` for one
  * job) as Server-Sent Events until `signal` aborts. fetch, not EventSource: EventSource cannot send the credential headers. Reconnects
  * after a drop (and calls `onResync`, since events may have been missed meanwhile).

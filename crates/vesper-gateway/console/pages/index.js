@@ -6,6 +6,7 @@ export const PAGES = [
   { id: 'jobs', title: 'Jobs', scope: 'read', load: () => import('./jobs.js') },
   { id: 'job', title: 'Job', scope: 'read', nav: false, load: () => import('./job.js') },
   { id: 'submit', title: 'Submit', scope: 'submit', load: () => import('./submit.js') },
+  { id: 'proofs', title: 'Proofs', scope: 'submit', load: () => import('./proofs.js') },
   { id: 'workers', title: 'Workers', scope: 'read', load: () => import('./workers.js') },
   { id: 'metrics', title: 'Metrics', scope: 'read', load: () => import('./metrics.js') },
   { id: 'operator', title: 'Operator', scope: 'admin', load: () => import('./operator.js') },

@@ -264,6 +264,40 @@ impl WorkerStore for Down {
     }
 }
 
+#[async_trait::async_trait]
+impl DeploymentStore for Down {
+    async fn put_deployment(&self, _: NewDeployment) -> vesper_store::Result<DeploymentRecord> {
+        down()
+    }
+    async fn deployment(
+        &self,
+        _: TenantId,
+        _: &str,
+    ) -> vesper_store::Result<Option<DeploymentRecord>> {
+        down()
+    }
+    async fn deployment_by_image(
+        &self,
+        _: Option<TenantId>,
+        _: &str,
+    ) -> vesper_store::Result<Option<DeploymentRecord>> {
+        down()
+    }
+    async fn deployment_versions(
+        &self,
+        _: TenantId,
+        _: &str,
+    ) -> vesper_store::Result<Vec<DeploymentRecord>> {
+        down()
+    }
+    async fn delete_deployment(&self, _: TenantId, _: &str) -> vesper_store::Result<bool> {
+        down()
+    }
+    async fn proving_key(&self, _: &str) -> vesper_store::Result<Option<Arc<Vec<u8>>>> {
+        down()
+    }
+}
+
 impl Store for Down {
     fn events(&self) -> broadcast::Receiver<JobEvent> {
         self.events.subscribe()
