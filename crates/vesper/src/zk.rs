@@ -78,6 +78,17 @@ enum ZkCmd {
         #[arg(long, default_value = "0")]
         binding: String,
     },
+    /// Measure the templates in process: constraints, setup, prove and verify times (one
+    /// thread, fixed satisfying requests, today = 2026-12-01), proof and proving-key sizes.
+    /// One JSON line per template, then a table (docs/PERFORMANCE.md).
+    Bench {
+        /// Timed proofs per template (each one is also verified, timed apart).
+        #[arg(long, default_value_t = 30)]
+        rounds: usize,
+        /// Comma-separated templates (default: all five).
+        #[arg(long, value_delimiter = ',')]
+        templates: Vec<String>,
+    },
 }
 
 fn read_json(p: &Path) -> anyhow::Result<Value> {
@@ -317,5 +328,175 @@ pub fn zk(a: ZkArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        ZkCmd::Bench { rounds, templates } => bench(rounds, templates),
     }
+}
+
+/// `(private_inputs, public_params)` of `vesper zk bench`'s satisfying request for a template
+/// (the shapes of tests/zk/zk.test.mjs; the trees built as crates/vesper-zk/tests/templates.rs
+/// builds them).
+fn bench_request(name: &str) -> (Value, Value) {
+    use vesper_zk::{merkle, poseidon};
+    let path_json = |p: &[_], index: usize| json!({"siblings": p.iter().map(field::to_decimal).collect::<Vec<_>>(), "index": index});
+    match name {
+        "age_verification" => (
+            json!({"user_data": {"date_of_birth": "1990-01-01"}}),
+            json!({"min_age": 18}),
+        ),
+        "income_threshold" => (
+            json!({"financial": {"annual_income": "75000.50"}}),
+            json!({"min_income": 50000}),
+        ),
+        "country_allowed" => {
+            let leaves: Vec<_> = ["DE", "FR", "NL", "PT"]
+                .iter()
+                .map(|c| field::from_string(c))
+                .collect();
+            let (root, path) = merkle::root_and_path(&leaves, 8, 2);
+            (
+                json!({"identity": {"country": "NL", "country_path": path_json(&path, 2)}}),
+                json!({"allowed_countries_root": field::to_decimal(&root)}),
+            )
+        }
+        "credit_score_range" => (
+            json!({"credit": {"score": 720}}),
+            json!({"min_score": 650, "max_score": 850}),
+        ),
+        "kyc_credential" => {
+            let (subject, salt) = ("alice-7731", field::from_i128(987_654_321));
+            let leaf = poseidon::hash(&[
+                field::from_string(subject),
+                field::from_i128(19_900_517),
+                salt,
+            ]);
+            let mut leaves = vec![field::from_i128(0); 4];
+            leaves[3] = leaf;
+            let (root, path) = merkle::root_and_path(&leaves, 16, 3);
+            (
+                json!({"credential": {"subject_id": subject, "date_of_birth": "1990-05-17",
+                    "salt": field::to_decimal(&salt), "path": path_json(&path, 3)}}),
+                json!({"issuer_root": field::to_decimal(&root), "min_age": 21}),
+            )
+        }
+        other => unreachable!("no benchmark request for {other}"),
+    }
+}
+
+/// Nearest-rank percentile of sorted milliseconds.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn bench(rounds: usize, templates: Vec<String>) -> anyhow::Result<ExitCode> {
+    use vesper_zk::templates::TEMPLATES;
+    const TODAY: i64 = 20261201;
+    const WARMUP: usize = 2;
+    if rounds == 0 {
+        bail!("--rounds: at least 1");
+    }
+    let names: Vec<&str> = if templates.is_empty() {
+        TEMPLATES.iter().map(|(n, _)| *n).collect()
+    } else {
+        templates.iter().map(String::as_str).collect()
+    };
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
+    let r3 = |v: f64| (v * 1000.0).round() / 1000.0;
+    let mut rows = Vec::new();
+    for name in names {
+        let Some((_, text)) = TEMPLATES.iter().find(|(n, _)| *n == name) else {
+            bail!(
+                "--templates: no template {name} (known: {})",
+                TEMPLATES.map(|(n, _)| n).join(", ")
+            );
+        };
+        let doc: Value = serde_json::from_str(text)?;
+        let t = Instant::now();
+        let c = groth::compile(&doc).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        let compile_ms = ms(t);
+        let t = Instant::now();
+        let keys = groth::setup(&c).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        let setup_ms = ms(t);
+        let pk_bytes = keys.to_bytes().len();
+        let (private, public) = bench_request(name);
+        let values = inputs::read(&c.program, &private, &public, TODAY)
+            .map_err(|e| anyhow::anyhow!("{name}: the benchmark request does not fit: {e:?}"))?;
+        let binding = field::from_i128(12345);
+        let mut prove_ms = Vec::with_capacity(rounds);
+        let mut verify_ms = Vec::with_capacity(rounds);
+        let mut proof_len = 0;
+        for i in 0..WARMUP + rounds {
+            let t = Instant::now();
+            let p = groth::prove(&c, &keys, &values, binding)
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            let pt = ms(t);
+            let t = Instant::now();
+            let ok = groth::verify(&keys.pvk, &p.public, &p.proof);
+            let vt = ms(t);
+            if !ok {
+                bail!("{name}: a proof did not verify");
+            }
+            proof_len = groth::proof_bytes(&p.proof).len();
+            if i >= WARMUP {
+                prove_ms.push(pt);
+                verify_ms.push(vt);
+            }
+        }
+        let mean = prove_ms.iter().sum::<f64>() / rounds as f64;
+        prove_ms.sort_by(f64::total_cmp);
+        verify_ms.sort_by(f64::total_cmp);
+        let row = json!({
+            "template": name,
+            "constraints": c.constraints,
+            "witnesses": c.witnesses,
+            "public_inputs": c.public_inputs.len(),
+            "rounds": rounds,
+            "compile_ms": r3(compile_ms),
+            "setup_ms": r3(setup_ms),
+            "prove_ms": {"p50": r3(percentile(&prove_ms, 50.0)), "p99": r3(percentile(&prove_ms, 99.0)),
+                "mean": r3(mean), "min": r3(prove_ms[0]), "max": r3(prove_ms[rounds - 1])},
+            "verify_ms": {"p50": r3(percentile(&verify_ms, 50.0)), "p99": r3(percentile(&verify_ms, 99.0))},
+            "proofs_per_s": r3(1000.0 / mean),
+            "proof_bytes": proof_len,
+            "proving_key_bytes": pk_bytes,
+        });
+        println!("{}", serde_json::to_string(&row)?);
+        rows.push(row);
+    }
+    println!();
+    println!(
+        "{:<20} {:>11} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>6} {:>9}",
+        "template",
+        "constraints",
+        "setup ms",
+        "prove p50",
+        "p99",
+        "mean",
+        "verify p50",
+        "p99",
+        "proof",
+        "pk bytes"
+    );
+    for r in &rows {
+        let f = |v: &Value| format!("{:.2}", v.as_f64().unwrap_or(f64::NAN));
+        let n = |v: &Value| v.as_u64().unwrap_or(0);
+        println!(
+            "{:<20} {:>11} {:>9.1} {:>9} {:>9} {:>9} {:>10} {:>9} {:>6} {:>9}",
+            r["template"].as_str().unwrap_or(""),
+            n(&r["constraints"]),
+            r["setup_ms"].as_f64().unwrap_or(f64::NAN),
+            f(&r["prove_ms"]["p50"]),
+            f(&r["prove_ms"]["p99"]),
+            f(&r["prove_ms"]["mean"]),
+            f(&r["verify_ms"]["p50"]),
+            f(&r["verify_ms"]["p99"]),
+            n(&r["proof_bytes"]),
+            n(&r["proving_key_bytes"]),
+        );
+    }
+    println!(
+        "(one thread; {rounds} timed rounds after {WARMUP} untimed; prove = groth::prove with its \
+         witness check; nearest-rank percentiles)"
+    );
+    Ok(ExitCode::SUCCESS)
 }
