@@ -8,7 +8,6 @@ mod journal;
 mod logging;
 mod peers;
 mod zk;
-#[allow(dead_code)] // wired into `vesper zk` next
 mod zk_remote;
 
 use clap::{Parser, Subcommand};
@@ -112,7 +111,7 @@ fn main() -> std::process::ExitCode {
             Command::Pool(a) => admin::pool(a).await,
             Command::Id(a) => peers::id(a),
             Command::Peers(a) => peers::peers(a),
-            Command::Zk(a) => zk::zk(a),
+            Command::Zk(a) => zk::zk(a).await,
         }
     });
     match r {

@@ -31,9 +31,37 @@ enum ZkCmd {
         out: PathBuf,
     },
     /// Prove a request (`{"private_inputs": …, "public_params": …}`) with a deployment.
+    /// Deploy a DSL document to a gateway (`POST /api/deploy`): compile, keys, register.
+    Deploy {
+        dsl: PathBuf,
+        /// Default: the seed's `customer-{use_case}-{unix seconds}`.
+        #[arg(long)]
+        customer_id: Option<String>,
+        #[command(flatten)]
+        opts: crate::cli::ClientOpts,
+    },
+    /// Prove a request: locally with a deployment directory, or through a gateway with
+    /// `--customer-id` (sealed to the pool, so the gateway sees ciphertext only; `--plaintext`
+    /// uses the seed's `POST /api/prove` instead).
     Prove {
-        /// The deployment directory (from `vesper zk setup`).
-        dir: PathBuf,
+        /// The deployment directory (from `vesper zk setup`), for a local proof.
+        #[arg(
+            required_unless_present = "customer_id",
+            conflicts_with = "customer_id"
+        )]
+        dir: Option<PathBuf>,
+        /// Prove through the gateway with this customer id's current deployment.
+        #[arg(long)]
+        customer_id: Option<String>,
+        /// With --customer-id: send the private inputs in plaintext (`POST /api/prove`).
+        #[arg(long, requires = "customer_id")]
+        plaintext: bool,
+        /// With --customer-id: the client key the sealed result comes back to (default
+        /// ~/.config/vesper/client.key).
+        #[arg(long, requires = "customer_id")]
+        identity: Option<PathBuf>,
+        #[command(flatten)]
+        opts: crate::cli::ClientOpts,
         /// The request: a JSON file with `private_inputs` and `public_params`.
         #[arg(long)]
         input: PathBuf,
@@ -148,7 +176,7 @@ fn request(p: &Path, d: &Deployment, day: i64) -> anyhow::Result<Vec<inputs::Inp
     })
 }
 
-pub fn zk(a: ZkArgs) -> anyhow::Result<ExitCode> {
+pub async fn zk(a: ZkArgs) -> anyhow::Result<ExitCode> {
     match a.cmd {
         ZkCmd::Validate { dsl } => match vesper_zk::dsl::parse(&read_json(&dsl)?) {
             Ok(p) => {
@@ -215,14 +243,33 @@ pub fn zk(a: ZkArgs) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        ZkCmd::Deploy {
+            dsl,
+            customer_id,
+            opts,
+        } => crate::zk_remote::deploy(&opts, &dsl, customer_id).await,
+        ZkCmd::Prove {
+            customer_id: Some(customer_id),
+            input,
+            binding,
+            plaintext,
+            identity,
+            opts,
+            ..
+        } => {
+            let binding = (binding != "0").then_some(binding);
+            crate::zk_remote::prove(&opts, &customer_id, &input, binding, plaintext, &identity)
+                .await
+        }
         ZkCmd::Prove {
             dir,
             input,
             today: day,
             binding,
             out,
+            ..
         } => {
-            let d = load(&dir)?;
+            let d = load(&dir.expect("clap requires a directory without --customer-id"))?;
             let values = request(&input, &d, today(day.as_deref())?)?;
             let binding = field::parse(&binding).context("--binding: a decimal field element")?;
             let t = Instant::now();

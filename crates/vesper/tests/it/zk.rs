@@ -96,3 +96,74 @@ fn zk_canary_never_leaves_client_and_worker() {
     }
     assert!(scanned > 10_000, "scanned {scanned} bytes");
 }
+
+/// The CLI against a gateway: `vesper zk deploy`, then `vesper zk prove --customer-id`, sealed
+/// (the result opened and its receipt checked by the CLI) and in plaintext.
+#[test]
+fn the_cli_deploys_and_proves_through_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let dev = DevProcess::start(&data, free_addr(), &["--workers", "1"], "info");
+    let key_file = data.join("dev-api-key");
+    let template = format!(
+        "{}/../../templates/age_verification.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(crate::BIN)
+            .args(args)
+            .arg("--gateway")
+            .arg(dev.url())
+            .arg("--api-key-file")
+            .arg(&key_file)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = cli(&["zk", "deploy", &template, "--customer-id", "cli-age"]);
+    assert_eq!(code, Some(0), "{err}");
+    let deployed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let identity = dir.path().join("client.key");
+    crate::run_ok(
+        std::process::Command::new(crate::BIN)
+            .args(["keygen", "--out"])
+            .arg(&identity),
+    );
+    let req = dir.path().join("req.json");
+    std::fs::write(&req, r#"{"private_inputs": {"user_data": {"date_of_birth": "1990-01-01"}}, "public_params": {"min_age": 18}}"#).unwrap();
+    let (code, out, err) = cli(&[
+        "zk",
+        "prove",
+        "--customer-id",
+        "cli-age",
+        "--input",
+        req.to_str().unwrap(),
+        "--identity",
+        identity.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("receipt verified"), "{err}");
+    let proved: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (proved["success"].clone(), proved["image_id"].clone()),
+        (json!(true), deployed["image_id"].clone())
+    );
+    // In plaintext, and a violating request: exit 1 naming the rule.
+    std::fs::write(&req, r#"{"private_inputs": {"user_data": {"date_of_birth": "2015-01-01"}}, "public_params": {"min_age": 18}}"#).unwrap();
+    let (code, out, _) = cli(&[
+        "zk",
+        "prove",
+        "--customer-id",
+        "cli-age",
+        "--plaintext",
+        "--input",
+        req.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1));
+    let refused: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(refused["failed_rule"], "old_enough");
+}
