@@ -246,6 +246,24 @@ async fn register_with(
     Ok((record, c))
 }
 
+/// The seed's deploy response for a registered version; the endpoint names the host the
+/// client called.
+fn deploy_response(headers: &HeaderMap, record: DeploymentRecord, c: &Compiled) -> DeployResponse {
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.len() <= 255)
+        .unwrap_or("localhost");
+    DeployResponse {
+        success: true,
+        customer_id: record.customer_id,
+        image_id: record.image_id,
+        api_endpoint: format!("http://{host}/api/prove"),
+        version: record.version,
+        constraints: c.constraints as u64,
+    }
+}
+
 /// Validate, compile, make Groth16 keys and register: the seed's "Deploy to Gateway".
 #[utoipa::path(
     post,
@@ -291,21 +309,9 @@ pub(crate) async fn deploy(
     }
     let metadata = metadata_text(body.metadata)?;
     let (record, c) = register(&gw, &caller, customer_id, body.dsl, metadata).await?;
-    let host = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| h.len() <= 255)
-        .unwrap_or("localhost");
     Ok((
         StatusCode::CREATED,
-        Json(DeployResponse {
-            success: true,
-            customer_id: record.customer_id,
-            image_id: record.image_id,
-            api_endpoint: format!("http://{host}/api/prove"),
-            version: record.version,
-            constraints: c.constraints as u64,
-        }),
+        Json(deploy_response(&headers, record, &c)),
     )
         .into_response())
 }
@@ -440,19 +446,7 @@ pub(crate) async fn update_deployment(
     }
     let metadata = metadata_text(body.metadata)?;
     let (record, c) = register(&gw, &caller, id, body.dsl, metadata).await?;
-    let host = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| h.len() <= 255)
-        .unwrap_or("localhost");
-    Ok(Json(DeployResponse {
-        success: true,
-        customer_id: record.customer_id,
-        image_id: record.image_id,
-        api_endpoint: format!("http://{host}/api/prove"),
-        version: record.version,
-        constraints: c.constraints as u64,
-    }))
+    Ok(Json(deploy_response(&headers, record, &c)))
 }
 
 /// Remove a deployment with every version and its keys.
@@ -767,21 +761,9 @@ pub(crate) async fn register_keys(
         Some(keys),
     )
     .await?;
-    let host = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| h.len() <= 255)
-        .unwrap_or("localhost");
     Ok((
         StatusCode::CREATED,
-        Json(DeployResponse {
-            success: true,
-            customer_id: record.customer_id,
-            image_id: record.image_id,
-            api_endpoint: format!("http://{host}/api/prove"),
-            version: record.version,
-            constraints: c.constraints as u64,
-        }),
+        Json(deploy_response(&headers, record, &c)),
     )
         .into_response())
 }
