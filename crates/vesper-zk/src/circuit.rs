@@ -147,10 +147,9 @@ impl ConstraintSynthesizer<Fr> for Circuit<'_> {
                 FpVar::new_variable(
                     cs.clone(),
                     || {
-                        Ok(self
-                            .value(i)?
+                        self.value(i)?
                             .as_field()
-                            .ok_or(SynthesisError::AssignmentMissing)?)
+                            .ok_or(SynthesisError::AssignmentMissing)
                     },
                     mode,
                 )
@@ -204,12 +203,12 @@ impl ConstraintSynthesizer<Fr> for Circuit<'_> {
                     Var::Path { siblings, bits }
                 }
             };
-            if !input.private {
-                if let Some(v) = self.values {
-                    trace
-                        .public
-                        .push(v[i].as_field().expect("public inputs are single values"));
-                }
+            if !input.private
+                && let Some(v) = self.values
+            {
+                trace
+                    .public
+                    .push(v[i].as_field().expect("public inputs are single values"));
             }
             vars.push(var);
         }

@@ -454,10 +454,10 @@ impl Parser {
             }
             _ => unreachable!(),
         };
-        if let InputType::Integer { min, max } | InputType::Decimal { min, max, .. } = ty {
-            if min > max {
-                self.err(path, "min is above max");
-            }
+        if let InputType::Integer { min, max } | InputType::Decimal { min, max, .. } = ty
+            && min > max
+        {
+            self.err(path, "min is above max");
         }
         Some(ty)
     }

@@ -53,7 +53,7 @@ pub fn read(
                 message: "an object".into(),
             });
         }
-        check_unknown(program, section, given, section, &mut errors);
+        check_unknown(program, given, section, &mut errors);
     }
     for input in &program.inputs {
         let (root, rest) = input.path.split_once('.').expect("paths have a section");
@@ -92,7 +92,7 @@ pub fn read(
 }
 
 /// Keys in the request that no declaration names (a typo would otherwise go unnoticed).
-fn check_unknown(program: &Program, base: &str, v: &Value, path: &str, errors: &mut Vec<DslError>) {
+fn check_unknown(program: &Program, v: &Value, path: &str, errors: &mut Vec<DslError>) {
     let Some(obj) = v.as_object() else { return };
     for (k, child) in obj {
         let p = format!("{path}.{k}");
@@ -102,7 +102,7 @@ fn check_unknown(program: &Program, base: &str, v: &Value, path: &str, errors: &
             .iter()
             .any(|i| i.path.starts_with(&format!("{p}.")));
         if group {
-            check_unknown(program, base, child, &p, errors);
+            check_unknown(program, child, &p, errors);
         } else if !declared {
             errors.push(DslError {
                 path: p,
