@@ -119,7 +119,7 @@ enum ZkCmd {
     },
 }
 
-fn read_json(p: &Path) -> anyhow::Result<Value> {
+pub(crate) fn read_json(p: &Path) -> anyhow::Result<Value> {
     let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not JSON", p.display()))
 }

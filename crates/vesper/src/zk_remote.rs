@@ -14,11 +14,7 @@ use vesper_client::{Program, seal_job, verify_result};
 use vesper_core::{ProgramId, WorkloadType};
 
 use crate::cli::{ClientOpts, load_identity};
-
-fn read_json(p: &Path) -> anyhow::Result<Value> {
-    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", p.display()))
-}
+use crate::zk::read_json;
 
 /// Deploy a DSL document to the gateway.
 pub async fn deploy(

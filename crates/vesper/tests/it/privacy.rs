@@ -97,8 +97,6 @@ fn canary_never_leaves_client_and_worker() {
     );
     assert_eq!(out, marker, "the CLI's round trip carried the marker");
     dev.interrupt();
-    let needles = [marker.clone(), hex_of(&marker), b64_of(&marker)];
-    let mut scanned = 0;
     let journal = walk(&state);
     assert!(
         journal.len() >= 2,
@@ -111,8 +109,18 @@ fn canary_never_leaves_client_and_worker() {
         .chain([dev.log.clone()])
         .collect();
     assert!(files.iter().any(|f| f.ends_with("worker.log")));
+    let scanned = assert_marker_absent(&files, &marker);
+    let log = std::fs::read_to_string(&dev.log).unwrap();
+    assert!(log.contains("job completed"), "trace log captured");
+    assert!(scanned > 10_000, "scanned {scanned} bytes");
+}
+
+/// Fail if `marker` (as text, hex or base64) is in any of `files`; returns the bytes scanned.
+pub fn assert_marker_absent(files: &[std::path::PathBuf], marker: &str) -> usize {
+    let needles = [marker.to_owned(), hex_of(marker), b64_of(marker)];
+    let mut scanned = 0;
     for entry in files {
-        let bytes = std::fs::read(&entry).unwrap();
+        let bytes = std::fs::read(entry).unwrap();
         scanned += bytes.len();
         for n in &needles {
             assert!(
@@ -122,9 +130,7 @@ fn canary_never_leaves_client_and_worker() {
             );
         }
     }
-    let log = std::fs::read_to_string(&dev.log).unwrap();
-    assert!(log.contains("job completed"), "trace log captured");
-    assert!(scanned > 10_000, "scanned {scanned} bytes");
+    scanned
 }
 
 pub fn hex_of(s: &str) -> String {
