@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue [I]: zero-knowledge proofs, measured (docs/PERFORMANCE.md, "Issue [I]"). Each run:
-#   1. `vesper zk bench`: every template in process, one thread: constraints, setup, prove and
+#   1. `vesper zk bench`: every template in process (a proof uses every core; then again pinned to
+#      one core with taskset for the snarkjs templates): constraints, setup, prove and
 #      verify times, proof and proving-key sizes;
 #   2. snarkjs side by side, on the same circuits (Vesper's exported .r1cs and .wtns):
 #      - snarkjs's JS API in one Node process (zkey and witness in memory, after a warm-up):
@@ -224,6 +225,9 @@ for run in $(seq "$RUNS"); do
     echo "### run $run"
     "$VESPER" zk bench --rounds "$ROUNDS" | tee "$DIR/bench-$run.txt" | grep -v '^{'
     grep '^{' "$DIR/bench-$run.txt" | sed "s/^{/{\"kind\":\"vesper\",\"run\":$run,/" >>"$RES"
+    # The same, pinned to one core: the per-core comparison with snarkjs on one core.
+    taskset -c 0 "$VESPER" zk bench --rounds "$ROUNDS" --templates "$SNARK_TEMPLATES" | grep '^{' \
+        | sed "s/^{/{\"kind\":\"vesper_1core\",\"run\":$run,/" >>"$RES"
     for t in ${SNARK_TEMPLATES//,/ }; do
         snark "$run" "$t"
     done
@@ -251,10 +255,14 @@ for t in dict.fromkeys(r["template"] for r in pick("snarkjs_api")):
     vr = {r["run"]: r for r in pick("vesper", t)}
     print(f"{t}: Vesper prove p50 {med([r['prove_ms']['p50'] for r in vr.values()]):.2f} ms, verify p50 {med([r['verify_ms']['p50'] for r in vr.values()]):.2f} ms; "
           f"snarkjs setup {med([r['ms'] for r in pick('snarkjs_setup', t)]):.0f} ms")
-    for kind, label in (("snarkjs_api", "snarkjs API, its threads"), ("snarkjs_api_1core", "snarkjs API, one core")):
+    v1 = {r["run"]: r for r in pick("vesper_1core", t)}
+    print(f"  Vesper pinned to one core: prove p50 {med([r['prove_ms']['p50'] for r in v1.values()]):.2f} ms")
+    for kind, label, base in (("snarkjs_api", "snarkjs API, its threads, vs Vesper on every core", vr),
+                              ("snarkjs_api_1core", "snarkjs API, one core, vs Vesper on one core", v1)):
+        vr_ = base
         a = pick(kind, t)
-        ratios = [r["prove_ms"]["p50"] / vr[r["run"]]["prove_ms"]["p50"] for r in a if r["run"] in vr]
-        vratios = [r["verify_ms"]["p50"] / vr[r["run"]]["verify_ms"]["p50"] for r in a if r["run"] in vr]
+        ratios = [r["prove_ms"]["p50"] / vr_[r["run"]]["prove_ms"]["p50"] for r in a if r["run"] in vr_]
+        vratios = [r["verify_ms"]["p50"] / vr_[r["run"]]["verify_ms"]["p50"] for r in a if r["run"] in vr_]
         print(f"  {label}: prove p50 {med([r['prove_ms']['p50'] for r in a]):.2f} ms (p99 {med([r['prove_ms']['p99'] for r in a]):.2f}), "
               f"verify p50 {med([r['verify_ms']['p50'] for r in a]):.2f} ms; snarkjs/Vesper: prove {med(ratios):.2f}x "
               f"(runs: {', '.join(f'{x:.2f}' for x in ratios)}), verify {med(vratios):.1f}x")

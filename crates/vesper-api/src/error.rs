@@ -89,6 +89,8 @@ codes! {
     InvalidProof = ("invalid_proof", 400),
     /// Uploaded keys that are malformed or do not fit the program's circuit.
     InvalidKeys = ("invalid_keys", 400),
+    /// `POST /api/admin/tenants/{name}/credits`: an amount of 0 or over the limit.
+    InvalidAmount = ("invalid_amount", 400),
     // 401: credentials (docs/AUTH.md §1).
     /// Missing or invalid credentials.
     Unauthorized = ("unauthorized", 401),
@@ -107,6 +109,10 @@ codes! {
     ProofInvalid = ("proof_invalid", 401),
     /// A proof's nonce seen before.
     ProofReplayed = ("proof_replayed", 401),
+    // 402
+    /// The proof gateway's payment check refused: the tenant's prepaid credits do not cover a
+    /// proof (docs/DSL.md §10).
+    PaymentRequired = ("payment_required", 402),
     // 403
     /// The credential lacks the route's scope.
     Forbidden = ("forbidden", 403),

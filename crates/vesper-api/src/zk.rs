@@ -201,3 +201,64 @@ pub struct ProveResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<DslErrorDto>>,
 }
+
+/// `POST /api/load-program`: the seed's preload, by customer id.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoadProgramBody {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$")]
+    pub customer_id: String,
+}
+
+/// The answer to `POST /api/load-program`: the ask is recorded; provers load it within a few
+/// seconds (`GET /api/status` shows which hold it).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LoadProgramResponse {
+    pub customer_id: String,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub image_id: String,
+    /// Provers that reported holding it already.
+    pub loaded_by: u32,
+}
+
+/// One of the caller's programs held loaded by provers.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LoadedProgram {
+    pub customer_id: String,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub image_id: String,
+    /// How many provers hold it.
+    pub loaded_by: u32,
+}
+
+/// `GET /api/status`: the seed's service status with its loaded programs.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProverStatus {
+    /// `ok` when at least one prover reported within the last 10 s, else `no_provers`.
+    pub status: String,
+    /// Prover processes that reported within the last 10 s.
+    pub provers: u32,
+    /// How many of the caller's programs some prover holds loaded.
+    pub loaded_programs: u32,
+    pub programs: Vec<LoadedProgram>,
+    /// Credits one proof costs (0: no payment check), and the caller's balance.
+    pub proof_price: u64,
+    pub credits: u64,
+}
+
+/// `POST /api/admin/tenants/{name}/credits`: credits to add to a tenant's balance.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantCreditsBody {
+    #[schema(minimum = 1, maximum = 1000000000000_u64)]
+    pub amount: u64,
+}
+
+/// A tenant's prepaid credits.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreditsResponse {
+    pub tenant: String,
+    pub balance: u64,
+    /// Credits one proof costs (0: no payment check).
+    pub proof_price: u64,
+}

@@ -19,6 +19,7 @@ mod guard;
 mod limits;
 pub mod metrics;
 mod openapi;
+pub mod payments;
 mod series;
 mod serve;
 mod stream;
@@ -83,6 +84,10 @@ pub struct GatewayConfig {
     pub conn: ConnLimits,
     /// Proof-gated routes (docs/DSL.md §10); none by default.
     pub proof_gates: Vec<gate::ProofGate>,
+    /// Credits one proof costs (`POST /api/prove` and `zk_proof` submissions), taken from the
+    /// tenant's prepaid credits; 0 (the default) turns the payment check off
+    /// ([`payments`]).
+    pub proof_price: u64,
 }
 
 /// Rate limits (requests per second and burst). `0` per second disables a limit.
@@ -135,6 +140,7 @@ impl Default for GatewayConfig {
             callback_allow: Vec::new(),
             conn: ConnLimits::default(),
             proof_gates: Vec::new(),
+            proof_price: 0,
         }
     }
 }
@@ -167,6 +173,8 @@ pub struct Gateway {
     series: series::Series,
     /// Compilations and key setups of the proof gateway running at once (`api/zk.rs`).
     zk_permits: Arc<tokio::sync::Semaphore>,
+    /// The proof gateway's payment check.
+    pub(crate) payments: Arc<dyn payments::PaymentCheck>,
 }
 
 impl Gateway {
@@ -209,7 +217,9 @@ impl Gateway {
         let callback_policy = callbacks::AddressPolicy {
             allow: config.callback_allow.clone(),
         };
+        let payments = payments::check(store.clone(), config.proof_price);
         let gw = Arc::new(Gateway {
+            payments,
             store,
             clock,
             config,

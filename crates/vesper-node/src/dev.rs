@@ -536,6 +536,20 @@ async fn start_workers(
             worker.clone().run(stop)
         });
     }
+    if workers > 0 {
+        let (store, clock) = (store.clone(), clock.clone());
+        let source: Arc<dyn crate::source::JobSource> = Arc::new(StoreSource(store.clone()));
+        let prover = prefix.to_owned();
+        tasks.spawn("zk/preload", Policy::RESTART, move |stop| {
+            crate::zk::preload_loop(
+                store.clone(),
+                source.clone(),
+                prover.clone(),
+                clock.clone(),
+                stop,
+            )
+        });
+    }
     Ok(())
 }
 
@@ -564,6 +578,13 @@ struct Sweep {
     retention: Option<Duration>,
 }
 
+/// How often the sweep settles prepaid-credit debits, and how old a debit must be: older than
+/// any proof request waits (`POST /api/prove` gives up after a minute and gives the debit back
+/// itself), so a debit still unsettled then has a job that ended, or none (the gateway stopped
+/// between the debit and the submit).
+const SETTLE_EVERY_MS: u64 = 60_000;
+const SETTLE_AFTER_MS: u64 = 10 * 60_000;
+
 /// Finished jobs forgotten per store call (one transaction or script).
 const RETENTION_BATCH: u32 = 500;
 /// Batches per pass: a long backlog is caught up over several passes.
@@ -584,12 +605,24 @@ async fn sweep(
 ) {
     let mut tick = tokio::time::interval(duties.every);
     let mut next_retention = clock.now();
+    let mut next_settle = clock.now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.cancelled() => break,
         }
         let now = clock.now();
+        if now >= next_settle {
+            next_settle = now.plus_ms(SETTLE_EVERY_MS);
+            match store
+                .settle_debits(Timestamp(now.0.saturating_sub(SETTLE_AFTER_MS)))
+                .await
+            {
+                Ok(n) if n > 0 => tracing::info!(refunded = n, "proof debits settled"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "settling proof debits failed"),
+            }
+        }
         match store.requeue_expired(now, duties.retry).await {
             Ok(x) if x.total() > 0 => {
                 record_expired(&x);

@@ -11,6 +11,10 @@ use tokio::sync::Notify;
 use vesper_core::{ErrorCode, ProgramId, RetryDecision, RetryPolicy, Timestamp, WorkerId};
 use vesper_store::{LeaseAsk, LeaseRef, LeasedJob, NewResult, Store, StoreError};
 
+/// A deployment as a worker proves with it: its DSL document (JSON text) and its proving key
+/// (arkworks' compressed encoding).
+pub type ZkDeployment = (String, Arc<Vec<u8>>);
+
 /// Why a job source did not do what the worker asked.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -64,12 +68,10 @@ pub trait JobSource: Send + Sync + 'static {
     ) -> Result<RetryDecision, SourceError>;
     /// A registered program's module.
     async fn program(&self, id: ProgramId) -> Result<Option<Arc<Vec<u8>>>, SourceError>;
-    /// A deployment's DSL document and proving key, by image id (`zk_proof` jobs). `None`
-    /// from a source that cannot serve them: the remote protocol does not carry them yet.
-    async fn zk_program(
-        &self,
-        _image_id: &str,
-    ) -> Result<Option<(String, Arc<Vec<u8>>)>, SourceError> {
+    /// A deployment's DSL document and proving key, by image id (`zk_proof` jobs); `None` if
+    /// there is no such deployment (or, by default, the source cannot serve them). Not trusted:
+    /// the worker recomputes the image id from both (`crate::zk::load`).
+    async fn zk_program(&self, _image_id: &str) -> Result<Option<ZkDeployment>, SourceError> {
         Ok(None)
     }
     /// Woken when a job may be available.
@@ -118,6 +120,21 @@ pub trait JobSource: Send + Sync + 'static {
 /// Jobs straight from a store.
 pub struct StoreSource(pub Arc<dyn Store>);
 
+impl StoreSource {
+    /// A deployment's DSL document and proving key by image id, whoever's tenant it is: what
+    /// in-process workers prove with, and what the gateway sends remote ones (`zk_program`).
+    pub async fn zk_program_of(&self, image_id: &str) -> Result<Option<ZkDeployment>, StoreError> {
+        let Some(d) = self.0.deployment_by_image(None, image_id).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .0
+            .proving_key(image_id)
+            .await?
+            .map(|pk| (d.program, pk)))
+    }
+}
+
 #[async_trait::async_trait]
 impl JobSource for StoreSource {
     async fn lease(
@@ -156,18 +173,8 @@ impl JobSource for StoreSource {
     async fn program(&self, id: ProgramId) -> Result<Option<Arc<Vec<u8>>>, SourceError> {
         Ok(self.0.get_program(id).await?)
     }
-    async fn zk_program(
-        &self,
-        image_id: &str,
-    ) -> Result<Option<(String, Arc<Vec<u8>>)>, SourceError> {
-        let Some(d) = self.0.deployment_by_image(None, image_id).await? else {
-            return Ok(None);
-        };
-        Ok(self
-            .0
-            .proving_key(image_id)
-            .await?
-            .map(|pk| (d.program, pk)))
+    async fn zk_program(&self, image_id: &str) -> Result<Option<ZkDeployment>, SourceError> {
+        Ok(self.zk_program_of(image_id).await?)
     }
     fn work_available(&self) -> Arc<Notify> {
         self.0.work_available()

@@ -44,6 +44,74 @@ pub fn cached(id: &ProgramId) -> Option<Arc<ZkProgram>> {
     cache().lock().expect("zk cache").get(id).cloned()
 }
 
+/// The image ids this process holds loaded.
+pub fn cached_ids() -> Vec<String> {
+    let mut ids: Vec<String> = cache()
+        .lock()
+        .expect("zk cache")
+        .keys()
+        .map(|k| k.to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// How many of the newest preload asks a process loads (half its cache, so that proving
+/// other programs does not evict them at once).
+const PRELOADS: usize = CACHE / 2;
+/// How often a process reads the preload asks and reports what it holds.
+pub const PRELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `zk/preload`: every [`PRELOAD_EVERY`], load the programs asked for by
+/// `POST /api/load-program` (the newest [`PRELOADS`]) and report what this process holds
+/// under the name `prover` (`GET /api/status`).
+pub async fn preload_loop(
+    store: Arc<dyn vesper_store::Store>,
+    source: Arc<dyn crate::source::JobSource>,
+    prover: String,
+    clock: Arc<dyn vesper_core::Clock>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(PRELOAD_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => break,
+        }
+        let asks = match store.preloads().await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the preload asks failed");
+                continue;
+            }
+        };
+        for image_id in asks.into_iter().take(PRELOADS) {
+            let Ok(id) = image_id.parse::<ProgramId>() else {
+                continue;
+            };
+            if cached(&id).is_some() {
+                continue;
+            }
+            match source.zk_program(&image_id).await {
+                Ok(Some((text, pk))) => {
+                    match tokio::task::spawn_blocking(move || load(id, &text, &pk)).await {
+                        Ok(Ok(_)) => tracing::info!(image_id, "program preloaded"),
+                        _ => tracing::warn!(image_id, "a preload ask names a program that does not load"),
+                    }
+                }
+                Ok(None) => {} // deleted since it was asked for
+                Err(e) => tracing::warn!(error = %e, "reading a program to preload failed"),
+            }
+        }
+        if let Err(e) = store
+            .report_loaded(&prover, &cached_ids(), clock.now())
+            .await
+        {
+            tracing::warn!(error = %e, "reporting the loaded programs failed");
+        }
+    }
+}
+
 /// Compile a deployment's program and read its proving key (blocking: call off the runtime).
 /// The image id is recomputed and must be the one asked for.
 pub fn load(id: ProgramId, program: &str, proving_key: &[u8]) -> Result<Arc<ZkProgram>, ErrorCode> {

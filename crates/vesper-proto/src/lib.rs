@@ -19,12 +19,21 @@ pub use messages::*;
 use thiserror::Error;
 
 /// Largest payload accepted, bytes, for the kinds that carry one (a sealed workload is at most
-/// 32 MiB at the gateway; its base64 in JSON is a third larger). See [`MessageKind::max_payload`].
+/// 32 MiB at the gateway, and so is a proving key a worker accepts; their base64 in JSON is a
+/// third larger). See [`MessageKind::max_payload`].
 pub const MAX_FRAME: usize = 48 * 1024 * 1024;
 
-/// Largest payload of a frame that carries no workload, result or module (hello, lease
-/// request, heartbeat, failure, acks, key messages, errors, …).
+/// Largest payload of a frame that carries no workload, result, module or proving key (hello,
+/// lease request, heartbeat, failure, acks, key messages, program requests, errors, …).
 pub const MAX_CONTROL_FRAME: usize = 64 * 1024;
+
+/// Largest proving key a `zk_program` frame carries: a gateway sends none larger and a worker
+/// refuses one. With [`MAX_ZK_PROGRAM`] it keeps the frame under [`MAX_FRAME`] whatever the
+/// program's JSON escaping.
+pub const MAX_ZK_PROVING_KEY: usize = 32 * 1024 * 1024;
+
+/// Largest DSL program text (bytes of UTF-8) a `zk_program` frame carries.
+pub const MAX_ZK_PROGRAM: usize = 256 * 1024;
 
 /// Bytes before the payload: type and length.
 pub const HEADER_LEN: usize = 5;

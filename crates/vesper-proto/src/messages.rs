@@ -34,17 +34,22 @@ pub enum MessageKind {
     LogEntry = 0x14,
     StatusRequest = 0x15,
     StatusResponse = 0x16,
+    // Job protocol, continued: proof jobs (`zk_proof`).
+    ZkProgramRequest = 0x17,
+    ZkProgram = 0x18,
 }
 
 impl MessageKind {
     /// Largest payload a frame of this kind may announce: [`crate::MAX_FRAME`] for the kinds
-    /// that carry a sealed workload, a sealed result or a module, [`crate::MAX_CONTROL_FRAME`]
-    /// for every other. A receiver refuses a larger one from the header.
+    /// that carry a sealed workload, a sealed result, a module or a proving key,
+    /// [`crate::MAX_CONTROL_FRAME`] for every other. A receiver refuses a larger one from the
+    /// header.
     pub fn max_payload(self) -> usize {
         match self {
-            MessageKind::Assignment | MessageKind::Completion | MessageKind::Program => {
-                crate::MAX_FRAME
-            }
+            MessageKind::Assignment
+            | MessageKind::Completion
+            | MessageKind::Program
+            | MessageKind::ZkProgram => crate::MAX_FRAME,
             _ => crate::MAX_CONTROL_FRAME,
         }
     }
@@ -68,6 +73,8 @@ impl MessageKind {
             0x0e => KeyGrant,
             0x0f => Error,
             0x10..=0x16 => return Err(WireError::Reserved(b)),
+            0x17 => ZkProgramRequest,
+            0x18 => ZkProgram,
             _ => return Err(WireError::UnknownType(b)),
         })
     }
@@ -97,6 +104,8 @@ impl MessageKind {
             LogEntry => "log_entry",
             StatusRequest => "status_request",
             StatusResponse => "status_response",
+            ZkProgramRequest => "zk_program_request",
+            ZkProgram => "zk_program",
         }
     }
 }
@@ -265,6 +274,30 @@ pub struct Program {
     pub module: Vec<u8>,
 }
 
+/// Worker → gateway: send me a deployment's program and proving key, to prove `zk_proof`
+/// jobs whose `program_id` is this image id (not secret: a deployment's program and keys carry
+/// no private inputs, and the image id is public).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZkProgramRequest {
+    /// Hex image id (64 lowercase hex digits).
+    pub image_id: String,
+}
+
+/// Gateway → worker: the deployment an image id names. The worker recomputes the image id
+/// from `program` and `proving_key` and refuses a mismatch, so a gateway cannot substitute
+/// another program.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZkProgram {
+    pub image_id: String,
+    /// The DSL document, as JSON text (docs/DSL.md).
+    pub program: String,
+    /// The proving key (arkworks' compressed encoding).
+    #[serde(with = "b64")]
+    pub proving_key: Vec<u8>,
+}
+
 /// Worker → gateway: "I need the pool's keys." Announces the worker's X25519 key-exchange
 /// key, signed by its node identity so that whoever grants can check it against the PeerId it
 /// trusts, whatever the gateway relaying it did (docs/PROTOCOL.md, "Pool keys").
@@ -336,6 +369,8 @@ pub enum Message {
     KeyRequest(KeyRequest),
     KeyGrant(KeyGrant),
     Error(ErrorMessage),
+    ZkProgramRequest(ZkProgramRequest),
+    ZkProgram(ZkProgram),
 }
 
 impl Message {
@@ -356,6 +391,8 @@ impl Message {
             Message::KeyRequest(_) => MessageKind::KeyRequest,
             Message::KeyGrant(_) => MessageKind::KeyGrant,
             Message::Error(_) => MessageKind::Error,
+            Message::ZkProgramRequest(_) => MessageKind::ZkProgramRequest,
+            Message::ZkProgram(_) => MessageKind::ZkProgram,
         }
     }
 
@@ -376,6 +413,8 @@ impl Message {
             Message::KeyRequest(m) => serde_json::to_vec(m),
             Message::KeyGrant(m) => serde_json::to_vec(m),
             Message::Error(m) => serde_json::to_vec(m),
+            Message::ZkProgramRequest(m) => serde_json::to_vec(m),
+            Message::ZkProgram(m) => serde_json::to_vec(m),
         }
     }
 
@@ -405,6 +444,8 @@ impl Message {
             MessageKind::KeyRequest => Message::KeyRequest(parse(kind, payload)?),
             MessageKind::KeyGrant => Message::KeyGrant(parse(kind, payload)?),
             MessageKind::Error => Message::Error(parse(kind, payload)?),
+            MessageKind::ZkProgramRequest => Message::ZkProgramRequest(parse(kind, payload)?),
+            MessageKind::ZkProgram => Message::ZkProgram(parse(kind, payload)?),
             reserved => return Err(WireError::Reserved(reserved as u8)),
         })
     }

@@ -91,6 +91,14 @@ fn samples() -> Vec<Message> {
             code: "untrusted".into(),
             message: "peer not trusted".into(),
         }),
+        Message::ZkProgramRequest(ZkProgramRequest {
+            image_id: "9f".repeat(32),
+        }),
+        Message::ZkProgram(ZkProgram {
+            image_id: "9f".repeat(32),
+            program: r#"{"use_case":"age","version":"1"}"#.into(),
+            proving_key: (0..=255).collect(),
+        }),
     ]
 }
 
@@ -98,7 +106,7 @@ fn samples() -> Vec<Message> {
 fn every_message_round_trips() {
     // Every type byte of the job protocol has a sample.
     let kinds: std::collections::HashSet<u8> = samples().iter().map(|m| m.kind() as u8).collect();
-    let expected: std::collections::HashSet<u8> = (0x01..=0x0f).collect();
+    let expected: std::collections::HashSet<u8> = (0x01..=0x0f).chain([0x17, 0x18]).collect();
     assert_eq!(kinds, expected);
     for m in samples() {
         let frame = encode(&m).unwrap();
@@ -151,6 +159,10 @@ fn refusals_are_typed() {
         decode(&[0xff, 0, 0, 0, 0]),
         Err(WireError::UnknownType(0xff))
     );
+    assert_eq!(
+        decode(&[0x19, 0, 0, 0, 2, b'{', b'}']),
+        Err(WireError::UnknownType(0x19))
+    );
     for t in 0x10..=0x16u8 {
         assert_eq!(
             decode(&[t, 0, 0, 0, 2, b'{', b'}']),
@@ -186,7 +198,15 @@ fn refusals_are_typed() {
             max: MAX_CONTROL_FRAME
         })
     );
-    for t in [0x04, 0x08, 0x0c] {
+    // A proof program request is a control frame; the answer carries a proving key.
+    assert_eq!(
+        decode(&header(0x17, MAX_CONTROL_FRAME + 1)),
+        Err(WireError::FrameTooLarge {
+            len: MAX_CONTROL_FRAME + 1,
+            max: MAX_CONTROL_FRAME
+        })
+    );
+    for t in [0x04, 0x08, 0x0c, 0x18] {
         assert_eq!(
             decode(&header(t, MAX_FRAME)),
             Ok(Decoded::Incomplete(MAX_FRAME))
@@ -264,4 +284,89 @@ fn fuzzed_frames_never_panic() {
         decoded > iterations / 10,
         "the corpus mostly failed to decode: {decoded}"
     );
+}
+
+/// The proof program messages refuse what the others refuse: unknown, missing and repeated
+/// keys, wrong types, and non-canonical base64.
+#[test]
+fn zk_program_messages_refuse_malformed_payloads() {
+    let frame = |t: u8, body: &str| {
+        let mut f = vec![t];
+        f.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        f.extend_from_slice(body.as_bytes());
+        decode(&f)
+    };
+    let id = "ab".repeat(32);
+    let ok = frame(0x17, &format!(r#"{{"image_id":"{id}"}}"#));
+    assert_eq!(
+        ok,
+        Ok(Decoded::Frame(
+            Message::ZkProgramRequest(ZkProgramRequest {
+                image_id: id.clone()
+            }),
+            HEADER_LEN + 79
+        ))
+    );
+    for body in [
+        "{}".to_owned(),
+        format!(r#"{{"image_id":"{id}","extra":1}}"#),
+        format!(r#"{{"program_id":"{id}"}}"#),
+        format!(r#"{{"image_id":"{id}","image_id":"{id}"}}"#),
+        r#"{"image_id":7}"#.to_owned(),
+        r#"{"image_id":null}"#.to_owned(),
+    ] {
+        assert!(
+            matches!(
+                frame(0x17, &body),
+                Err(WireError::InvalidPayload {
+                    kind: "zk_program_request",
+                    ..
+                })
+            ),
+            "{body}"
+        );
+    }
+    let ok = frame(
+        0x18,
+        &format!(r#"{{"image_id":"{id}","program":"{{}}","proving_key":"AAE="}}"#),
+    );
+    assert!(
+        matches!(&ok, Ok(Decoded::Frame(Message::ZkProgram(z), _)) if z.proving_key == [0, 1] && z.program == "{}"),
+        "{ok:?}"
+    );
+    for body in [
+        format!(r#"{{"image_id":"{id}","program":"{{}}"}}"#),
+        format!(r#"{{"image_id":"{id}","proving_key":"AAE="}}"#),
+        format!(r#"{{"image_id":"{id}","program":"{{}}","proving_key":"AAE=","module":"AAE="}}"#),
+        format!(r#"{{"image_id":"{id}","program":{{}},"proving_key":"AAE="}}"#),
+        // Not base64, unpadded, and non-zero trailing bits.
+        format!(r#"{{"image_id":"{id}","program":"{{}}","proving_key":"not base64!"}}"#),
+        format!(r#"{{"image_id":"{id}","program":"{{}}","proving_key":"AAE"}}"#),
+        format!(r#"{{"image_id":"{id}","program":"{{}}","proving_key":"AAF="}}"#),
+    ] {
+        assert!(
+            matches!(
+                frame(0x18, &body),
+                Err(WireError::InvalidPayload {
+                    kind: "zk_program",
+                    ..
+                })
+            ),
+            "{body}"
+        );
+    }
+}
+
+/// The largest proof program a gateway may send fits a frame, however its text escapes in JSON.
+#[test]
+fn the_largest_zk_program_fits_a_frame() {
+    let m = Message::ZkProgram(ZkProgram {
+        image_id: "ab".repeat(32),
+        // Each control character becomes six bytes (`\u0001`) in JSON.
+        program: "\u{1}".repeat(MAX_ZK_PROGRAM),
+        proving_key: vec![0xff; MAX_ZK_PROVING_KEY],
+    });
+    let frame = encode(&m).unwrap();
+    assert!(frame.len() - HEADER_LEN <= MAX_FRAME);
+    assert_eq!(decode(&frame).unwrap(), Decoded::Frame(m, frame.len()));
 }

@@ -28,12 +28,13 @@ pub use error::StoreError;
 pub use redis_store::{RedisOptions, RedisStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use traits::{
-    CallbackStore, DeploymentStore, JobStore, ProgramStore, QueueStore, RateStore, RetentionStore,
-    Store, TenantStore, WorkerStore,
+    CallbackStore, CreditStore, DeploymentStore, JobStore, LOADED_REPORT_TTL_MS, MAX_PRELOADS,
+    ProgramStore, ProverStore, QueueStore, RateStore, RetentionStore, Store, TenantStore,
+    WorkerStore,
 };
 pub use types::{
     BatchOutcome, CallbackOutcome, CancelOutcome, DeploymentRecord, Expired, JobEvent, JobPage,
-    JobRecord, LeaseAsk, LeaseRef, LeasedJob, NewDeployment, NewJob, NewResult, PendingCallback,
+    JobRecord, LeaseAsk, LoadedReport, LeaseRef, LeasedJob, NewDeployment, NewJob, NewResult, PendingCallback,
     Principal, QuotaKind, StoredResult, SubmitOutcome, SubmitQuota, TenantRecord, TenantSettings,
     WorkerRecord,
 };

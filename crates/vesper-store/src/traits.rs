@@ -24,6 +24,8 @@ pub trait Store:
     + RateStore
     + WorkerStore
     + DeploymentStore
+    + ProverStore
+    + CreditStore
 {
     /// Status changes after they are durable. Lagging receivers must re-read the store.
     fn events(&self) -> broadcast::Receiver<JobEvent>;
@@ -271,4 +273,55 @@ pub trait DeploymentStore: Send + Sync + 'static {
     async fn delete_deployment(&self, tenant: TenantId, customer_id: &str) -> Result<bool>;
     /// The proving key of an image id (for workers; not tenant-scoped).
     async fn proving_key(&self, image_id: &str) -> Result<Option<Arc<Vec<u8>>>>;
+}
+
+/// What the proof workers hold loaded (`POST /api/load-program`, `GET /api/status`): the image
+/// ids operators and tenants asked to be preloaded, and each prover process's latest report of
+/// what it holds. Reports are advisory (a process may have evicted a program since).
+#[async_trait::async_trait]
+pub trait ProverStore: Send + Sync + 'static {
+    /// Ask provers to hold `image_id` loaded. Only the newest [`MAX_PRELOADS`] asks are kept.
+    async fn request_preload(&self, image_id: &str, now: Timestamp) -> Result<()>;
+    /// The image ids asked for, newest first.
+    async fn preloads(&self) -> Result<Vec<String>>;
+    /// A prover process's report of the image ids it holds (replaces its previous one). Reports
+    /// older than [`LOADED_REPORT_TTL_MS`] are forgotten.
+    async fn report_loaded(&self, prover: &str, image_ids: &[String], now: Timestamp)
+    -> Result<()>;
+    /// Every prover's latest report made at or after `since`, by prover name.
+    async fn loaded_reports(&self, since: Timestamp) -> Result<Vec<LoadedReport>>;
+}
+
+/// How many preload asks [`ProverStore`] keeps.
+pub const MAX_PRELOADS: usize = 64;
+/// How long a prover's report is kept after it was made.
+pub const LOADED_REPORT_TTL_MS: u64 = 3_600_000;
+
+/// Prepaid credits per tenant: the proof gateway's payment check (docs/DSL.md §10). A balance,
+/// and a ledger with one debit per job, given back when the job does not complete. Amounts
+/// are whole credits.
+#[async_trait::async_trait]
+pub trait CreditStore: Send + Sync + 'static {
+    /// Add `amount` to `tenant`'s balance; the balance after. `Err(Quota)`-free: a balance
+    /// saturates at `u64::MAX`.
+    async fn add_credits(&self, tenant: TenantId, amount: u64, now: Timestamp) -> Result<u64>;
+    /// `tenant`'s balance (0 for a tenant never credited).
+    async fn credit_balance(&self, tenant: TenantId) -> Result<u64>;
+    /// Take `amount` from `tenant` for `job`, once: `Some(balance after)` (also when `job` was
+    /// debited already: nothing more is taken), `None` when the balance is short (nothing is
+    /// taken).
+    async fn debit(
+        &self,
+        tenant: TenantId,
+        job: JobId,
+        amount: u64,
+        now: Timestamp,
+    ) -> Result<Option<u64>>;
+    /// Give `job`'s debit back, once. `true` when it was given back by this call.
+    async fn refund(&self, job: JobId) -> Result<bool>;
+    /// Settle the debits made before `before`: a debit whose job completed is kept and
+    /// forgotten, one whose job failed, was cancelled or does not exist (the gateway stopped
+    /// between the debit and the submit) is given back; one whose job is still queued or
+    /// running waits. Returns how many were given back.
+    async fn settle_debits(&self, before: Timestamp) -> Result<u64>;
 }

@@ -323,6 +323,14 @@ pub struct NewDeployment {
     pub created_at: Timestamp,
 }
 
+/// A prover process's report of the programs it holds loaded ([`crate::ProverStore`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadedReport {
+    pub prover: String,
+    pub image_ids: Vec<String>,
+    pub reported_at: Timestamp,
+}
+
 /// A registered deployment version (without its proving key).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeploymentRecord {

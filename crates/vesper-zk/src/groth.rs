@@ -13,11 +13,14 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use ark_bn254::{Bn254, Fr};
+use ark_ff::UniformRand;
 use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
 use ark_relations::r1cs::{
-    ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisError, SynthesisMode,
+    ConstraintMatrices, ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisError,
+    SynthesisMode,
 };
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
 use ark_snark::SNARK;
@@ -49,6 +52,9 @@ pub struct Compiled {
     /// Names of the public inputs, in the order a verifier passes them.
     pub public_inputs: Vec<String>,
     pub witnesses: usize,
+    /// The R1CS matrices (after inlining), kept so that a proof synthesises the circuit once,
+    /// for its witness alone ([`prove`]).
+    pub matrices: Arc<ConstraintMatrices<Fr>>,
 }
 
 /// Parse, check and size a DSL document.
@@ -77,10 +83,14 @@ pub fn compile(doc: &Value) -> Result<Compiled, CompileError> {
         .collect();
     public_inputs.extend(program.outputs.iter().map(|(n, _)| format!("outputs.{n}")));
     public_inputs.push("binding".into());
+    let matrices = cs
+        .to_matrices()
+        .ok_or_else(|| CompileError::Synthesis("no matrices after setup synthesis".into()))?;
     Ok(Compiled {
         canonical: canonical_json(doc),
         constraints: cs.num_constraints(),
         witnesses: cs.num_witness_variables(),
+        matrices: Arc::new(matrices),
         public_inputs,
         program,
     })
@@ -219,10 +229,15 @@ pub fn prove(
     binding: Fr,
 ) -> Result<Proven, ProveError> {
     let synth = |e: SynthesisError| ProveError::Synthesis(e.to_string());
-    // First the witness alone: which rules hold, and whether every constraint does (the
-    // prover itself would make a proof that does not verify, or panic in debug builds).
+    // The circuit is synthesised once, for its witness alone (no constraints built): the
+    // matrices were kept at compile time. Which rules hold comes from the trace; whether every
+    // constraint holds is checked against the matrices (the prover itself would make a proof
+    // that does not verify, or panic in debug builds).
     let cs = ConstraintSystem::<Fr>::new_ref();
     cs.set_optimization_goal(OptimizationGoal::Constraints);
+    cs.set_mode(SynthesisMode::Prove {
+        construct_matrices: false,
+    });
     let (circ, trace) = circuit(c, Some(values), Some(binding));
     circ.generate_constraints(cs.clone()).map_err(synth)?;
     let trace = trace.take();
@@ -231,14 +246,37 @@ pub fn prove(
             return Err(ProveError::RuleFailed(rule.name.clone()));
         }
     }
-    if !cs.is_satisfied().map_err(synth)? {
-        let at = cs.which_is_unsatisfied().ok().flatten().unwrap_or_default();
+    let m = &*c.matrices;
+    let assignment: Vec<Fr> = {
+        let cs = cs.borrow().ok_or(ProveError::Synthesis("no constraint system".into()))?;
+        let mut a = cs.instance_assignment.clone();
+        a.extend_from_slice(&cs.witness_assignment);
+        a
+    };
+    if assignment.len() != m.num_instance_variables + m.num_witness_variables {
+        return Err(ProveError::Synthesis(format!(
+            "the witness has {} variables where the circuit has {}",
+            assignment.len(),
+            m.num_instance_variables + m.num_witness_variables
+        )));
+    }
+    if let Some(at) = unsatisfied(m, &assignment) {
         return Err(ProveError::Synthesis(format!(
             "constraint {at} does not hold"
         )));
     }
-    let (circ, _) = circuit(c, Some(values), Some(binding));
-    let proof = Groth16::<Bn254>::prove(&keys.pk, circ, &mut rand::rngs::OsRng).map_err(synth)?;
+    let mut rng = rand::rngs::OsRng;
+    let (r, s) = (Fr::rand(&mut rng), Fr::rand(&mut rng));
+    let proof = Groth16::<Bn254>::create_proof_with_reduction_and_matrices(
+        &keys.pk,
+        r,
+        s,
+        m,
+        m.num_instance_variables,
+        m.num_constraints,
+        &assignment,
+    )
+    .map_err(synth)?;
     let n_params = c.program.public_inputs().count();
     let outputs = c
         .program
@@ -252,6 +290,12 @@ pub fn prove(
         public: trace.public,
         outputs,
     })
+}
+
+/// The first constraint `⟨A,z⟩·⟨B,z⟩ = ⟨C,z⟩` that `z` does not satisfy.
+fn unsatisfied(m: &ConstraintMatrices<Fr>, z: &[Fr]) -> Option<usize> {
+    let row = |r: &[(Fr, usize)]| r.iter().map(|(k, i)| *k * z[*i]).sum::<Fr>();
+    (0..m.num_constraints).find(|&i| row(&m.a[i]) * row(&m.b[i]) != row(&m.c[i]))
 }
 
 /// Whether `proof` proves `public` for these keys (a wrong number of public inputs is `false`).
@@ -316,4 +360,33 @@ pub fn public_input_types(c: &Compiled) -> Vec<&'static str> {
     out.extend(c.program.outputs.iter().map(|_| "bool"));
     out.push("field");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One constraint, `x · x = y`, over `z = (1, y, x)`.
+    fn square() -> ConstraintMatrices<Fr> {
+        let one = Fr::from(1u8);
+        ConstraintMatrices {
+            num_instance_variables: 2,
+            num_witness_variables: 1,
+            num_constraints: 1,
+            a_num_non_zero: 1,
+            b_num_non_zero: 1,
+            c_num_non_zero: 1,
+            a: vec![vec![(one, 2)]],
+            b: vec![vec![(one, 2)]],
+            c: vec![vec![(one, 1)]],
+        }
+    }
+
+    #[test]
+    fn unsatisfied_names_the_first_failing_constraint() {
+        let m = square();
+        let z = |y: u8, x: u8| [Fr::from(1u8), Fr::from(y), Fr::from(x)];
+        assert_eq!(unsatisfied(&m, &z(9, 3)), None);
+        assert_eq!(unsatisfied(&m, &z(9, 4)), Some(0));
+    }
 }

@@ -85,6 +85,9 @@ pub struct GatewaySection {
     /// Proof-gated routes (docs/DSL.md §10): `[[gateway.proof_gates]]` tables.
     #[serde(default)]
     pub proof_gates: Vec<ProofGateSection>,
+    /// Credits one proof costs, taken from the tenant's prepaid credits (docs/DSL.md §10);
+    /// 0 turns the payment check off.
+    pub proof_price: u64,
 }
 
 /// One proof-gated route.
@@ -181,6 +184,7 @@ impl Default for Config {
                 max_connections_per_ip: gw.conn.max_connections_per_ip as u32,
                 header_timeout_secs: gw.conn.header_timeout.as_secs(),
                 proof_gates: Vec::new(),
+                proof_price: gw.proof_price,
             },
             limits: LimitsSection {
                 tenant_rate_per_sec: gw.limits.tenant_rate_per_sec,
@@ -528,6 +532,7 @@ impl Config {
             max_fuel: Self::opt(self.quotas.max_fuel),
         };
         gw.callback_allow = self.callback_networks()?;
+        gw.proof_price = self.gateway.proof_price;
         for (i, g) in self.gateway.proof_gates.iter().enumerate() {
             let at = format!("config `gateway.proof_gates[{i}]`");
             if !g.path.starts_with('/') || g.path.len() > 1024 {

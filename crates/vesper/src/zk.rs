@@ -542,8 +542,10 @@ fn bench(rounds: usize, templates: Vec<String>) -> anyhow::Result<ExitCode> {
         );
     }
     println!(
-        "(one thread; {rounds} timed rounds after {WARMUP} untimed; prove = groth::prove with its \
-         witness check; nearest-rank percentiles)"
+        "({} core(s) available to a proof (ark-groth16 `parallel`; pin with taskset for one); \
+         {rounds} timed rounds after {WARMUP} untimed; prove = groth::prove with its witness \
+         check; nearest-rank percentiles)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     Ok(ExitCode::SUCCESS)
 }

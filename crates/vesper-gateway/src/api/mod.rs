@@ -28,8 +28,8 @@ use admin::{
 };
 use jobs::{cancel, list_jobs, result, status};
 use operator::{
-    admin_add_wallet, admin_create_key, admin_create_tenant, admin_remove_wallet, admin_revoke_key,
-    admin_tenant_settings, whoami,
+    admin_add_wallet, admin_create_key, admin_create_tenant, admin_grant_credits,
+    admin_remove_wallet, admin_revoke_key, admin_tenant_settings, whoami,
 };
 use submit::{submit, submit_batch};
 use system::{health, keys, metrics, upload_program};
@@ -102,6 +102,12 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         )
         .route("/api/verify", post(zk::verify))
         .route("/api/prove", post(zk::prove))
+        .route("/api/load-program", post(zk::load_program))
+        .route("/api/status", get(zk::prover_status))
+        .route(
+            "/api/admin/tenants/{name}/credits",
+            post(admin_grant_credits),
+        )
         .route("/api/authz", get(crate::gate::authz))
         .route("/api/metrics/series", get(crate::series::metrics_series))
         .route("/api/admin/tenants/{name}/disable", post(admin_disable))

@@ -430,3 +430,52 @@ pub(crate) async fn admin_remove_wallet(
         Err(not_found())
     }
 }
+
+/// Grant a tenant prepaid credits, which pay for proofs when the gateway sets a proof price
+/// (docs/DSL.md §10).
+#[utoipa::path(
+    post,
+    path = "/api/admin/tenants/{name}/credits",
+    operation_id = "admin_grant_credits",
+    tag = "admin",
+    params(
+        ("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", example = "acme", description = "The tenant's name"),
+    ),
+    request_body = GrantCreditsBody,
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "The tenant's balance after the grant", body = CreditsResponse),
+        (status = 400, description = "`invalid_json`, `invalid_amount`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "`tenant_not_found`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub(crate) async fn admin_grant_credits(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    name: Result<Path<String>, PathRejection>,
+    ApiJson(body, _): ApiJson<GrantCreditsBody>,
+) -> Result<Json<CreditsResponse>, ApiError> {
+    caller.need(Scope::Admin)?;
+    if body.amount == 0 || body.amount > MAX_CREDIT_GRANT {
+        return Err(ApiError::new(
+            ApiErrorCode::InvalidAmount,
+            format!("amount: 1 to {MAX_CREDIT_GRANT} credits"),
+        ));
+    }
+    let (id, name) = tenant_of(&gw, name).await?;
+    let balance = gw.store.add_credits(id, body.amount, gw.clock.now()).await?;
+    tracing::info!(tenant = %name, amount = body.amount, balance, "credits granted");
+    Ok(Json(CreditsResponse {
+        tenant: name,
+        balance,
+        proof_price: gw.payments.price(),
+    }))
+}
+
+/// The most credits one grant adds.
+const MAX_CREDIT_GRANT: u64 = 1_000_000_000_000;

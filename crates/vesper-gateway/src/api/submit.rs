@@ -277,6 +277,7 @@ pub(crate) async fn submit_response(gw: &Gateway, outcome: &SubmitOutcome) -> Su
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 413, description = "`payload_too_large`: over the gateway's or the tenant's size limit", body = ErrorBody),
+        (status = 402, description = "`payment_required`: a `zk_proof` job costs more prepaid credits than the tenant holds (docs/DSL.md §10)", body = ErrorBody),
         (status = 422, description = "Well-formed, but naming something unknown or refused: `idempotency_conflict` (the `Idempotency-Key` was used with a different request; `job_id` names the job it belongs to), `unknown_key_id` (no current pool key has this id: fetch `GET /api/keys`), `program_not_found` (`program_id` is not registered), `callback_address_refused` (`callback_url`'s host is an address the gateway does not call)", body = ErrorBody),
         (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
@@ -300,11 +301,28 @@ pub(crate) async fn submit(
     )
     .await?;
     let job_id = job.job_id;
-    let outcome = gw.store.submit(job).await?;
+    let paid = job.workload_type == vesper_core::WorkloadType::ZkProof;
+    if paid {
+        gw.payments
+            .charge(job.tenant, job_id, gw.clock.now())
+            .await?;
+    }
+    let outcome = match gw.store.submit(job).await {
+        Ok(o) => o,
+        Err(e) => {
+            if paid {
+                gw.payments.refund(job_id).await;
+            }
+            return Err(e.into());
+        }
+    };
+    let replayed = matches!(outcome, SubmitOutcome::Existing(_));
+    if paid && (replayed || !matches!(outcome, SubmitOutcome::Created(_))) {
+        gw.payments.refund(job_id).await;
+    }
     if let Some(e) = refusal(&gw, &outcome) {
         return Err(e);
     }
-    let replayed = matches!(outcome, SubmitOutcome::Existing(_));
     let body = submit_response(&gw, &outcome).await;
     if !replayed {
         tracing::info!(%job_id, "job accepted");
@@ -338,6 +356,7 @@ pub(crate) async fn submit(
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 402, description = "`payment_required`: the batch's `zk_proof` jobs cost more prepaid credits than the tenant holds; nothing was stored", body = ErrorBody),
         (status = 422, description = "Any 422 of `POST /api/submit` for one item (`idempotency_conflict`, `unknown_key_id`, `program_not_found`, `callback_address_refused`); nothing was stored", body = ErrorBody),
         (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
@@ -385,7 +404,39 @@ pub(crate) async fn submit_batch(
         })?;
         jobs.push(job);
     }
-    match gw.store.submit_batch(jobs).await? {
+    let paid: Vec<vesper_core::JobId> = jobs
+        .iter()
+        .filter(|j| j.workload_type == vesper_core::WorkloadType::ZkProof)
+        .map(|j| j.job_id)
+        .collect();
+    let refund_all = |gw: Arc<Gateway>, ids: Vec<vesper_core::JobId>| async move {
+        for id in ids {
+            gw.payments.refund(id).await;
+        }
+    };
+    for (n, id) in paid.iter().enumerate() {
+        if let Err(e) = gw
+            .payments
+            .charge(caller.0.tenant, *id, gw.clock.now())
+            .await
+        {
+            refund_all(gw.clone(), paid[..n].to_vec()).await;
+            return Err(e);
+        }
+    }
+    let outcome = match gw.store.submit_batch(jobs).await {
+        Ok(o) => o,
+        Err(e) => {
+            refund_all(gw.clone(), paid).await;
+            return Err(e.into());
+        }
+    };
+    let stored = matches!(&outcome, BatchOutcome::Accepted(o)
+        if o.iter().all(|o| matches!(o, SubmitOutcome::Created(_))));
+    if !stored {
+        refund_all(gw.clone(), paid).await;
+    }
+    match outcome {
         BatchOutcome::Rejected { index, outcome } => {
             let mut e = refusal(&gw, &outcome).expect("a rejection is a refusal");
             e.message = format!("jobs[{index}]: {}; nothing was stored", e.message);

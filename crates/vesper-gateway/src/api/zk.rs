@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use vesper_api::ApiErrorCode;
-use vesper_core::Scope;
+use vesper_core::{Scope, Timestamp};
 use vesper_store::{DeploymentRecord, NewDeployment, StoreError};
 use vesper_zk::groth::{self, CompileError, Compiled};
 
@@ -641,11 +641,17 @@ pub(crate) async fn prove(
     let job = super::submit::prepare_job(&gw, &caller.0, req, 0, payload_digest, None, request_id)
         .await?;
     let job_id = job.job_id;
-    match gw.store.submit(job).await? {
-        vesper_store::SubmitOutcome::Created(_) | vesper_store::SubmitOutcome::Existing(_) => {}
-        refused => {
+    gw.payments.charge(tenant, job_id, gw.clock.now()).await?;
+    match gw.store.submit(job).await {
+        Ok(vesper_store::SubmitOutcome::Created(_)) => {}
+        Ok(refused) => {
+            gw.payments.refund(job_id).await;
             return Err(super::submit::refusal(&gw, &refused)
                 .unwrap_or_else(|| ApiError::new(ApiErrorCode::Internal, "internal error")));
+        }
+        Err(e) => {
+            gw.payments.refund(job_id).await;
+            return Err(e.into());
         }
     }
     // Wait for it (in the gateway's long-poll steps), then open the result.
@@ -660,6 +666,7 @@ pub(crate) async fn prove(
         }
     };
     if record.status != JobStatus::Completed {
+        gw.payments.refund(job_id).await;
         if !record.status.is_terminal() {
             let _ = gw.store.cancel(tenant, job_id, gw.clock.now()).await;
             return Err(ApiError::new(
@@ -766,4 +773,118 @@ pub(crate) async fn register_keys(
         Json(deploy_response(&headers, record, &c)),
     )
         .into_response())
+}
+
+/// How recent a prover's report must be to count as up.
+const PROVER_FRESH_MS: u64 = 10_000;
+
+/// Ask the provers to hold a deployment's program loaded (the seed's `POST /api/load-program`):
+/// the first proof then skips compiling the program and reading its proving key.
+#[utoipa::path(
+    post,
+    path = "/api/load-program",
+    operation_id = "zk_load_program",
+    tag = "proofs",
+    request_body = LoadProgramBody,
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 202, description = "Asked: provers load it within a few seconds (`GET /api/status`)", body = LoadProgramResponse),
+        (status = 400, description = "`invalid_json`, `invalid_customer_id`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "`deployment_not_found`: the caller holds no such customer id", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub(crate) async fn load_program(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    ApiJson(body, _): ApiJson<LoadProgramBody>,
+) -> Result<Response, ApiError> {
+    let tenant = caller.need(Scope::Submit)?;
+    if !valid_customer_id(&body.customer_id) {
+        return Err(ApiError::new(
+            ApiErrorCode::InvalidCustomerId,
+            "a customer id is 1-128 characters of [A-Za-z0-9._-]",
+        ));
+    }
+    let d = gw
+        .store
+        .deployment(tenant, &body.customer_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let now = gw.clock.now();
+    gw.store.request_preload(&d.image_id, now).await?;
+    let reports = gw
+        .store
+        .loaded_reports(Timestamp(now.0.saturating_sub(PROVER_FRESH_MS)))
+        .await?;
+    let loaded_by = reports
+        .iter()
+        .filter(|r| r.image_ids.contains(&d.image_id))
+        .count() as u32;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(LoadProgramResponse {
+            customer_id: d.customer_id,
+            image_id: d.image_id,
+            loaded_by,
+        }),
+    )
+        .into_response())
+}
+
+/// The provers' status (the seed's `GET /api/status`): how many report, which of the
+/// caller's programs they hold loaded, and the caller's prepaid credits.
+#[utoipa::path(
+    get,
+    path = "/api/status",
+    operation_id = "zk_status",
+    tag = "proofs",
+    security(("bearerAuth" = []), ("walletSignature" = [])),
+    responses(
+        (status = 200, description = "The provers' status", body = ProverStatus),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub(crate) async fn prover_status(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+) -> Result<Json<ProverStatus>, ApiError> {
+    let tenant = caller.need(Scope::Read)?;
+    let now = gw.clock.now();
+    let reports = gw
+        .store
+        .loaded_reports(Timestamp(now.0.saturating_sub(PROVER_FRESH_MS)))
+        .await?;
+    let mut counts: std::collections::BTreeMap<&str, u32> = Default::default();
+    for r in &reports {
+        for id in &r.image_ids {
+            *counts.entry(id).or_default() += 1;
+        }
+    }
+    // Only the caller's own programs are named (the registry is per tenant).
+    let mut programs = Vec::new();
+    for (image_id, n) in counts {
+        if let Some(d) = gw.store.deployment_by_image(Some(tenant), image_id).await? {
+            programs.push(LoadedProgram {
+                customer_id: d.customer_id,
+                image_id: d.image_id,
+                loaded_by: n,
+            });
+        }
+    }
+    let credits = gw.store.credit_balance(tenant).await?;
+    Ok(Json(ProverStatus {
+        status: if reports.is_empty() { "no_provers" } else { "ok" }.into(),
+        provers: reports.len() as u32,
+        loaded_programs: programs.len() as u32,
+        programs,
+        proof_price: gw.payments.price(),
+        credits,
+    }))
 }

@@ -265,6 +265,47 @@ impl WorkerStore for Down {
 }
 
 #[async_trait::async_trait]
+impl ProverStore for Down {
+    async fn request_preload(&self, _: &str, _: Timestamp) -> vesper_store::Result<()> {
+        down()
+    }
+    async fn preloads(&self) -> vesper_store::Result<Vec<String>> {
+        down()
+    }
+    async fn report_loaded(&self, _: &str, _: &[String], _: Timestamp) -> vesper_store::Result<()> {
+        down()
+    }
+    async fn loaded_reports(&self, _: Timestamp) -> vesper_store::Result<Vec<LoadedReport>> {
+        down()
+    }
+}
+
+#[async_trait::async_trait]
+impl CreditStore for Down {
+    async fn add_credits(&self, _: TenantId, _: u64, _: Timestamp) -> vesper_store::Result<u64> {
+        down()
+    }
+    async fn credit_balance(&self, _: TenantId) -> vesper_store::Result<u64> {
+        down()
+    }
+    async fn debit(
+        &self,
+        _: TenantId,
+        _: JobId,
+        _: u64,
+        _: Timestamp,
+    ) -> vesper_store::Result<Option<u64>> {
+        down()
+    }
+    async fn refund(&self, _: JobId) -> vesper_store::Result<bool> {
+        down()
+    }
+    async fn settle_debits(&self, _: Timestamp) -> vesper_store::Result<u64> {
+        down()
+    }
+}
+
+#[async_trait::async_trait]
 impl DeploymentStore for Down {
     async fn put_deployment(&self, _: NewDeployment) -> vesper_store::Result<DeploymentRecord> {
         down()

@@ -16,15 +16,15 @@ use vesper_net::{
     Multiaddr, Net, NetConfig, NetEvent, NetHandle, NodeIdentity, PeerId, TrustList, peer_of,
 };
 use vesper_proto::{
-    Capabilities, Completion, Failure, Heartbeat, Hello, KeyRequest, LeaseRequest, Message,
-    ProgramRequest,
+    Capabilities, Completion, Failure, Heartbeat, Hello, KeyRequest, LeaseRequest, MAX_ZK_PROGRAM,
+    MAX_ZK_PROVING_KEY, Message, ProgramRequest, ZkProgramRequest,
 };
 use vesper_store::{LeaseRef, LeasedJob, NewResult, StoreError};
 use vesper_supervise::{Policy, Supervisor};
 
 use super::{kx_message, leased_job_of};
 use crate::NodeError;
-use crate::source::{JobSource, SourceError};
+use crate::source::{JobSource, SourceError, ZkDeployment};
 use crate::worker::{PoolKeys, Runner, Worker, WorkerConfig};
 
 #[derive(Clone, Debug)]
@@ -176,6 +176,31 @@ impl JobSource for RemoteSource {
                     return Err(SourceError::Refused("program does not match its id".into()));
                 }
                 Ok(Some(Arc::new(p.module)))
+            }
+            Err(SourceError::Refused(code)) if code == "program_not_found" => Ok(None),
+            Ok(m) => Err(unexpected(m)),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn zk_program(&self, image_id: &str) -> Result<Option<ZkDeployment>, SourceError> {
+        let msg = Message::ZkProgramRequest(ZkProgramRequest {
+            image_id: image_id.to_owned(),
+        });
+        match self.call(msg).await {
+            Ok(Message::ZkProgram(z)) => {
+                if z.image_id != image_id {
+                    return Err(SourceError::Refused(
+                        "zk program for another image id".into(),
+                    ));
+                }
+                if z.program.len() > MAX_ZK_PROGRAM || z.proving_key.len() > MAX_ZK_PROVING_KEY {
+                    return Err(SourceError::Refused("zk program over the limits".into()));
+                }
+                // Not trusted either: the worker recomputes the image id from the program and
+                // the key (`crate::zk::load`) and refuses a mismatch, so a gateway cannot
+                // substitute another program.
+                Ok(Some((z.program, Arc::new(z.proving_key))))
             }
             Err(SourceError::Refused(code)) if code == "program_not_found" => Ok(None),
             Ok(m) => Err(unexpected(m)),

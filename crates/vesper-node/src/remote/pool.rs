@@ -18,15 +18,15 @@ use vesper_core::placement::{JobNeeds, Outcome, Reputation, WorkerView};
 use vesper_core::{ErrorCode, JobId, ProgramId, Receipt, Timestamp, WorkerId};
 use vesper_net::{PeerId, peer_public_key};
 use vesper_proto::{
-    Capabilities, ErrorMessage, HandInAck, HeartbeatAck, KeyGrant, Message, NoWork, Program,
-    Welcome,
+    Capabilities, ErrorMessage, HandInAck, HeartbeatAck, KeyGrant, MAX_ZK_PROGRAM,
+    MAX_ZK_PROVING_KEY, Message, NoWork, Program, Welcome, ZkProgram,
 };
 use vesper_store::{Expired, LeaseRef, LeasedJob, NewResult, StoreError};
 
 use super::assignment_of;
 use super::server::RemotePoolConfig;
 use crate::handin::{HandIn, HandedIn};
-use crate::source::SourceError;
+use crate::source::{SourceError, ZkDeployment};
 
 /// What the core is told.
 #[allow(clippy::large_enum_variant)] // one value per step of one request, moved, never stored
@@ -72,6 +72,9 @@ pub enum StoreOp {
     /// Hand a lease's outcome in through the shared path (`handin.rs`).
     HandIn(LeaseRef, HandIn),
     Program(ProgramId),
+    /// A deployment's program and proving key, by image id, as the in-process worker's
+    /// [`crate::source::StoreSource`] reads them.
+    ZkProgram(ProgramId),
     Lease(WorkerId),
     /// Expire every lease the worker holds.
     ExpireLeasesOf(WorkerId),
@@ -84,6 +87,8 @@ pub enum StoreOutcome {
     Done(Result<(), StoreError>),
     HandedIn(Result<HandedIn, SourceError>),
     Program(Result<Option<Arc<Vec<u8>>>, StoreError>),
+    /// The DSL document's JSON text and the proving key; `None` unless both exist.
+    ZkProgram(Result<Option<ZkDeployment>, StoreError>),
     Leased(Result<Option<LeasedJob>, StoreError>),
     Expired(Result<Expired, StoreError>),
 }
@@ -108,6 +113,9 @@ pub enum Pending {
         code: ErrorCode,
     },
     Program {
+        raw: String,
+    },
+    ZkProgram {
         raw: String,
     },
     /// A lease request in the waiting room, until `deadline` (then `no_work`).
@@ -345,6 +353,17 @@ impl PoolCore {
                     Pending::Program { raw: p.program_id },
                 )]
             }
+            // Proof jobs' programs: public like modules (a deployment's program and keys carry
+            // no private inputs), and the worker checks them against the image id.
+            Message::ZkProgramRequest(z) => {
+                let Ok(id) = ProgramId::from_str(&z.image_id) else {
+                    return reply(error("bad_request", "image_id"));
+                };
+                vec![Effect::Store(
+                    StoreOp::ZkProgram(id),
+                    Pending::ZkProgram { raw: z.image_id },
+                )]
+            }
             other => reply(error(
                 "unexpected_message",
                 format!("{} is not a request", other.kind().name()),
@@ -443,6 +462,26 @@ impl PoolCore {
                 Ok(Some(m)) => reply(Message::Program(Program {
                     program_id: raw,
                     module: m.to_vec(),
+                })),
+                Ok(None) => reply(error("program_not_found", raw)),
+                Err(e) => reply(unavailable(e)),
+            },
+            (Pending::ZkProgram { raw }, StoreOutcome::ZkProgram(r)) => match r {
+                // More than a frame carries (docs/PROTOCOL.md): no remote worker can prove it.
+                Ok(Some((program, pk)))
+                    if program.len() > MAX_ZK_PROGRAM || pk.len() > MAX_ZK_PROVING_KEY =>
+                {
+                    tracing::warn!(%peer, image_id = %raw, program = program.len(),
+                        proving_key = pk.len(), "a deployment too large to send to a remote worker");
+                    reply(error(
+                        "program_not_found",
+                        "the deployment is too large for /vesper/jobs/1",
+                    ))
+                }
+                Ok(Some((program, pk))) => reply(Message::ZkProgram(ZkProgram {
+                    image_id: raw,
+                    program,
+                    proving_key: pk.to_vec(),
                 })),
                 Ok(None) => reply(error("program_not_found", raw)),
                 Err(e) => reply(unavailable(e)),

@@ -220,6 +220,9 @@ impl RemotePool {
                 handin::hand_in(&self.source, &lease, hand_in, now, self.retry).await,
             ),
             StoreOp::Program(id) => StoreOutcome::Program(self.store.get_program(id).await),
+            StoreOp::ZkProgram(id) => {
+                StoreOutcome::ZkProgram(self.source.zk_program_of(&id.to_string()).await)
+            }
             StoreOp::Lease(worker) => {
                 let lease_ms = self.core().config().lease_ms;
                 StoreOutcome::Leased(self.store.lease(&worker, now, lease_ms).await)

@@ -526,3 +526,67 @@ redis.call('DEL', cur)
 redis.call('SREM', P .. 'deployments:all', ARGV[3])
 return 1
 "#;
+
+/// Prepaid credits: `credits` (a hash, tenant → balance), `credit:debit:{job}` (a hash:
+/// tenant, amount, at, refunded) and `credit:debits` (a sorted set of job ids by time).
+pub const CREDIT_HELPERS: &str = r#"
+local function balance(t) return num(redis.call('HGET', P .. 'credits', t), 0) end
+local function refund(job)
+  local dk = P .. 'credit:debit:' .. job
+  local d = redis.call('HMGET', dk, 'tenant', 'amount', 'refunded')
+  if not d[1] or d[3] == '1' then return 0 end
+  redis.call('HSET', P .. 'credits', d[1], int(balance(d[1]) + tonumber(d[2])))
+  redis.call('HSET', dk, 'refunded', '1')
+  return 1
+end
+"#;
+
+/// ARGV: P, tenant, amount. Returns the balance after.
+pub const CREDIT_ADD: &str = r#"
+local b = balance(ARGV[2]) + tonumber(ARGV[3])
+if b > 9007199254740991 then b = 9007199254740991 end
+redis.call('HSET', P .. 'credits', ARGV[2], int(b))
+return int(b)
+"#;
+
+/// ARGV: P, tenant, job id, amount, now. Returns the balance after, or -1 when short.
+pub const CREDIT_DEBIT: &str = r#"
+local t, job, amount = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local b = balance(t)
+local dk = P .. 'credit:debit:' .. job
+if redis.call('EXISTS', dk) == 1 then return int(b) end
+if b < amount then return -1 end
+redis.call('HSET', P .. 'credits', t, int(b - amount))
+redis.call('HSET', dk, 'tenant', t, 'amount', ARGV[4], 'at', ARGV[5], 'refunded', '0')
+redis.call('ZADD', P .. 'credit:debits', ARGV[5], job)
+return int(b - amount)
+"#;
+
+/// ARGV: P, job id. Returns 1 when given back now.
+pub const CREDIT_REFUND: &str = r#"
+return refund(ARGV[2])
+"#;
+
+/// ARGV: P, before. Settles up to 1000 debits made before `before`; returns how many were
+/// given back.
+pub const CREDIT_SETTLE: &str = r#"
+local due = redis.call('ZRANGEBYSCORE', P .. 'credit:debits', '-inf', '(' .. ARGV[2], 'LIMIT', 0, 1000)
+local given = 0
+for _, job in ipairs(due) do
+  local dk = P .. 'credit:debit:' .. job
+  local refunded = redis.call('HGET', dk, 'refunded')
+  local st = redis.call('HGET', jkey(job), 'status')
+  local settle = false
+  if refunded == '1' or st == 'completed' then
+    settle = true
+  elseif (not st) or st == 'failed' or st == 'cancelled' then
+    given = given + refund(job)
+    settle = true
+  end
+  if settle then
+    redis.call('DEL', dk)
+    redis.call('ZREM', P .. 'credit:debits', job)
+  end
+end
+return given
+"#;

@@ -14,7 +14,9 @@
 //! other processes.
 
 mod callbacks;
+mod credits;
 mod deployments;
+mod provers;
 mod jobs;
 mod lua;
 mod programs;
@@ -89,6 +91,10 @@ struct Scripts {
     rate_swap: Script,
     put_deployment: Script,
     delete_deployment: Script,
+    credit_add: Script,
+    credit_debit: Script,
+    credit_refund: Script,
+    credit_settle: Script,
 }
 
 impl Scripts {
@@ -98,6 +104,10 @@ impl Scripts {
             create_tenant: s(lua::CREATE_TENANT),
             put_deployment: s(lua::PUT_DEPLOYMENT),
             delete_deployment: s(lua::DELETE_DEPLOYMENT),
+            credit_add: s(&format!("{}{}", lua::CREDIT_HELPERS, lua::CREDIT_ADD)),
+            credit_debit: s(&format!("{}{}", lua::CREDIT_HELPERS, lua::CREDIT_DEBIT)),
+            credit_refund: s(&format!("{}{}", lua::CREDIT_HELPERS, lua::CREDIT_REFUND)),
+            credit_settle: s(&format!("{}{}", lua::CREDIT_HELPERS, lua::CREDIT_SETTLE)),
             set_disabled: s(lua::SET_DISABLED),
             set_settings: s(lua::SET_SETTINGS),
             nonce: s(lua::NONCE),

@@ -7,7 +7,9 @@
 //! pool of read-only connections, which WAL lets run beside the writer.
 
 mod callbacks;
+mod credits;
 mod deployments;
+mod provers;
 mod jobs;
 mod lifecycle;
 mod programs;
@@ -33,7 +35,7 @@ use vesper_core::{
 use crate::types::*;
 use crate::{Result, Store, StoreError, traits::*};
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Prepared statements kept per connection: more than the store has distinct statements.
 const STATEMENT_CACHE: usize = 128;
@@ -179,6 +181,31 @@ CREATE TABLE IF NOT EXISTS proving_keys (
 );
 "#;
 
+/// Version 5: what the provers hold loaded, and prepaid credits with their ledger.
+const SCHEMA_V5: &str = r#"
+CREATE TABLE IF NOT EXISTS zk_preloads (
+    image_id TEXT PRIMARY KEY,
+    requested_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS zk_loaded (
+    prover TEXT PRIMARY KEY,
+    image_ids TEXT NOT NULL,
+    reported_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS credits (
+    tenant_id INTEGER PRIMARY KEY REFERENCES tenants(id),
+    balance INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS credit_debits (
+    job_id BLOB PRIMARY KEY,
+    tenant_id INTEGER NOT NULL,
+    amount INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    refunded INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS credit_debits_at ON credit_debits(at);
+"#;
+
 /// Version 1 → 2: columns for quotas, fairness, scopes, callbacks.
 const MIGRATE_1_2: &str = r#"
 ALTER TABLE tenants ADD COLUMN weight INTEGER NOT NULL DEFAULT 1;
@@ -296,10 +323,11 @@ fn migrate(conn: &Connection) -> Result<()> {
         ),
     };
     let script = match version {
-        None => format!("{SCHEMA}{SCHEMA_V2}{SCHEMA_V3}{SCHEMA_V4}"),
-        Some(1) => format!("{MIGRATE_1_2}{SCHEMA_V2}{SCHEMA_V3}{SCHEMA_V4}"),
-        Some(2) => format!("{SCHEMA_V3}{SCHEMA_V4}"),
-        Some(3) => SCHEMA_V4.to_string(),
+        None => format!("{SCHEMA}{SCHEMA_V2}{SCHEMA_V3}{SCHEMA_V4}{SCHEMA_V5}"),
+        Some(1) => format!("{MIGRATE_1_2}{SCHEMA_V2}{SCHEMA_V3}{SCHEMA_V4}{SCHEMA_V5}"),
+        Some(2) => format!("{SCHEMA_V3}{SCHEMA_V4}{SCHEMA_V5}"),
+        Some(3) => format!("{SCHEMA_V4}{SCHEMA_V5}"),
+        Some(4) => SCHEMA_V5.to_string(),
         Some(SCHEMA_VERSION) => return Ok(()),
         Some(_) => return Err(StoreError::Corrupt { table: "meta" }),
     };

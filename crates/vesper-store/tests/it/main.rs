@@ -37,6 +37,7 @@ macro_rules! behaviour {
 }
 
 mod batch;
+mod credits;
 mod deployments;
 mod fair;
 mod lifecycle;

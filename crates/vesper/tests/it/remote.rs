@@ -393,3 +393,124 @@ fn an_operator_grants_pool_keys_to_the_remote_worker_of_a_keyless_gateway() {
         assert!(!log.contains(&needle), "pool secret in the gateway log");
     }
 }
+
+/// A proof job on a remote worker: the gateway has no in-process worker, so the one remote
+/// worker fetches the deployment's program and proving key over `/vesper/jobs/1`
+/// (`zk_program_request`), recomputes the image id, and proves. The proof verifies; a request
+/// that breaks the rule is answered `success: false`, naming it.
+#[test]
+fn a_remote_worker_proves_with_the_program_it_fetches_from_the_gateway() {
+    let _heavy = crate::heavy();
+    let rt = crate::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let (gw_home, w_home) = (dir.path().join("gw-home"), dir.path().join("w-home"));
+    let gw_id = peer_id(&gw_home);
+    let w_id = peer_id(&w_home);
+    trust(&w_home, &gw_id);
+    trust(&gw_home, &w_id);
+    let listen = format!("/ip4/127.0.0.1/tcp/{}", free_addr().port());
+    let gw = DevProcess::start(
+        &dir.path().join("gw"),
+        free_addr(),
+        &[
+            "--workers",
+            "0",
+            "--p2p-listen",
+            &listen,
+            "--home",
+            gw_home.to_str().unwrap(),
+        ],
+        "info",
+    );
+    let w = RemoteWorker::start(&w_home, &format!("{listen}/p2p/{gw_id}"), 1);
+    wait_for(Duration::from_secs(30), "the worker's pool keys", || {
+        w.log_text().contains("pool keys received")
+    });
+    let template: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/../../templates/age_verification.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let post = |path: &str, body: serde_json::Value| {
+            http.post(format!("{}{path}", gw.url()))
+                .bearer_auth(gw.api_key())
+                .json(&body)
+                .send()
+        };
+        let json = |r: reqwest::Response| async move {
+            let status = r.status();
+            let v: serde_json::Value = r.json().await.unwrap();
+            assert!(status.is_success(), "{status} {v}");
+            v
+        };
+        let deployed = json(
+            post(
+                "/api/deploy",
+                serde_json::json!({"dsl": template, "customer_id": "remote-age"}),
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+        let image = deployed["image_id"].as_str().unwrap().to_owned();
+
+        let proved = json(
+            post(
+                "/api/prove",
+                serde_json::json!({
+                    "customer_id": "remote-age",
+                    "private_inputs": {"user_data": {"date_of_birth": "1990-01-01"}},
+                    "public_params": {"min_age": 18},
+                }),
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(proved["success"], true, "{proved}");
+        assert_eq!(proved["image_id"], image.as_str());
+        let verified = json(
+            post(
+                "/api/verify",
+                serde_json::json!({
+                    "image_id": image,
+                    "proof": proved["proof"],
+                    "public_inputs": proved["public_inputs"],
+                }),
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(verified["valid"], true, "{verified}");
+
+        let refused = json(
+            post(
+                "/api/prove",
+                serde_json::json!({
+                    "customer_id": "remote-age",
+                    "private_inputs": {"user_data": {"date_of_birth": "2015-01-01"}},
+                    "public_params": {"min_age": 18},
+                }),
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(refused["success"], false, "{refused}");
+        assert_eq!(refused["failed_rule"], "old_enough", "{refused}");
+        assert!(refused["proof"].is_null(), "{refused}");
+
+        // Both jobs ran on the remote worker, the only one there is.
+        let workers = gw.client().workers().await.unwrap();
+        let list = workers["workers"].as_array().unwrap();
+        assert_eq!(list.len(), 1, "{workers}");
+        assert_eq!(list[0]["id"], w_id.as_str());
+        assert_eq!(list[0]["completed"], 2, "{workers}");
+    });
+}

@@ -155,3 +155,111 @@ fn the_cli_deploys_and_proves_through_the_gateway() {
     let refused: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(refused["failed_rule"], "old_enough");
 }
+
+/// The payment check with prepaid credits, preloading (`POST /api/load-program`) and the
+/// provers' status (`GET /api/status`), end to end: a proof is refused unpaid (402), paid from
+/// credits an operator grants, charged when it ran (whether its rules held or not); sealed
+/// `zk_proof` submissions pay too; the status lists only the caller's programs.
+#[test]
+fn proofs_are_paid_from_prepaid_credits_and_programs_preload() {
+    let rt = crate::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let dev = DevProcess::start_with_env(
+        &dir.path().join("data"),
+        free_addr(),
+        &["--workers", "1"],
+        "info",
+        &["VESPER_GATEWAY_PROOF_PRICE=2".into()],
+    );
+    let template: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/../../templates/age_verification.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let adult = json!({"customer_id": "paid-age", "private_inputs": {"user_data": {"date_of_birth": "1990-01-01"}}, "public_params": {"min_age": 18}});
+    let child = json!({"customer_id": "paid-age", "private_inputs": {"user_data": {"date_of_birth": "2015-01-01"}}, "public_params": {"min_age": 18}});
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let url = dev.url();
+        let call = |method: reqwest::Method, path: &str, key: &str, body: Option<serde_json::Value>| {
+            let mut r = http.request(method, format!("{url}{path}")).bearer_auth(key);
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            async move {
+                let r = r.send().await.unwrap();
+                let status = r.status().as_u16();
+                (status, r.json::<serde_json::Value>().await.unwrap_or_default())
+            }
+        };
+        let key = dev.api_key();
+        let (s, d) = call(reqwest::Method::POST, "/api/deploy", &key, Some(json!({"dsl": template, "customer_id": "paid-age"}))).await;
+        assert_eq!(s, 201, "{d}");
+        let image = d["image_id"].as_str().unwrap().to_owned();
+
+        // Unpaid: refused before anything is queued.
+        let (s, e) = call(reqwest::Method::POST, "/api/prove", &key, Some(adult.clone())).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (402, Some("payment_required")), "{e}");
+        let (s, e) = call(reqwest::Method::POST, "/api/admin/tenants/dev/credits", &key, Some(json!({"amount": 0}))).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (400, Some("invalid_amount")));
+        let (s, c) = call(reqwest::Method::POST, "/api/admin/tenants/dev/credits", &key, Some(json!({"amount": 5}))).await;
+        assert_eq!((s, c["balance"].as_u64(), c["proof_price"].as_u64()), (200, Some(5), Some(2)), "{c}");
+
+        // Preload, then wait for the worker process to report it.
+        let (s, l) = call(reqwest::Method::POST, "/api/load-program", &key, Some(json!({"customer_id": "paid-age"}))).await;
+        assert_eq!((s, l["image_id"].as_str()), (202, Some(image.as_str())), "{l}");
+        let (s, _) = call(reqwest::Method::POST, "/api/load-program", &key, Some(json!({"customer_id": "nope"}))).await;
+        assert_eq!(s, 404);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            let (s, st) = call(reqwest::Method::GET, "/api/status", &key, None).await;
+            assert_eq!(s, 200);
+            if st["loaded_programs"] == 1 {
+                break st;
+            }
+            assert!(std::time::Instant::now() < deadline, "never loaded: {st}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        };
+        assert_eq!(status["status"], "ok");
+        assert_eq!(status["provers"], 1);
+        assert_eq!(status["programs"][0]["image_id"], image.as_str());
+        assert_eq!(status["programs"][0]["customer_id"], "paid-age");
+        assert_eq!((status["proof_price"].as_u64(), status["credits"].as_u64()), (Some(2), Some(5)));
+
+        // Paid proofs: a satisfying one and a violating one are both charged (both ran).
+        let (s, p) = call(reqwest::Method::POST, "/api/prove", &key, Some(adult.clone())).await;
+        assert_eq!((s, p["success"].as_bool()), (200, Some(true)), "{p}");
+        let (s, p) = call(reqwest::Method::POST, "/api/prove", &key, Some(child.clone())).await;
+        assert_eq!((s, p["failed_rule"].as_str()), (200, Some("old_enough")), "{p}");
+        let (_, st) = call(reqwest::Method::GET, "/api/status", &key, None).await;
+        assert_eq!(st["credits"], 1);
+        let (s, _) = call(reqwest::Method::POST, "/api/prove", &key, Some(adult.clone())).await;
+        assert_eq!(s, 402, "1 credit does not pay for a proof of 2");
+        // A sealed zk_proof job pays too.
+        let client = dev.client();
+        let keys = client.keys(None).await.unwrap();
+        let sk = X25519SecretKey::generate();
+        let sealed = seal_job(&keys.pool_keys[0].1, &sk.public_key(), WorkloadType::ZkProof, Program::Registered(image.parse().unwrap()), serde_json::to_vec(&adult).unwrap(), None).unwrap();
+        let (s, e) = (async {
+            let r = http.post(format!("{url}/api/submit")).bearer_auth(&key).json(&sealed.request).send().await.unwrap();
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+        }).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (402, Some("payment_required")), "{e}");
+        let (_, st) = call(reqwest::Method::GET, "/api/status", &key, None).await;
+        assert_eq!(st["credits"], 1, "refusals take nothing");
+
+        // Another tenant sees none of it, and cannot preload it.
+        let (s, _) = call(reqwest::Method::POST, "/api/admin/tenants", &key, Some(json!({"name": "other"}))).await;
+        assert_eq!(s, 201);
+        let (s, k) = call(reqwest::Method::POST, "/api/admin/tenants/other/keys", &key, Some(json!({}))).await;
+        assert_eq!(s, 201, "{k}");
+        let other = k["key"].as_str().unwrap().to_owned();
+        let (_, st) = call(reqwest::Method::GET, "/api/status", &other, None).await;
+        assert_eq!((st["loaded_programs"].as_u64(), st["credits"].as_u64()), (Some(0), Some(0)), "{st}");
+        let (s, _) = call(reqwest::Method::POST, "/api/load-program", &other, Some(json!({"customer_id": "paid-age"}))).await;
+        assert_eq!(s, 404);
+    });
+}

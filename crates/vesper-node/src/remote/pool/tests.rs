@@ -280,3 +280,60 @@ fn a_key_request_waits_for_a_custodian_then_gets_its_grant() {
     ));
     assert!(core.workers()[0].key_granted);
 }
+
+#[test]
+fn a_zk_program_request_is_answered_from_the_store_like_a_program_request() {
+    let mut core = core(Policy::RoundRobin);
+    let image = "9f".repeat(32);
+    let req = |id: &str| {
+        Input::Request(Message::ZkProgramRequest(vesper_proto::ZkProgramRequest {
+            image_id: id.to_owned(),
+        }))
+    };
+    // Only a worker that said hello may ask.
+    let stranger = NodeIdentity::generate().peer_id();
+    assert_eq!(
+        error_code(only(core.handle(T0, stranger, req(&image)))),
+        "hello_required"
+    );
+    let peer = join(&mut core);
+    for bad in ["", "9F".repeat(32).as_str(), &"9f".repeat(31), "not hex"] {
+        assert_eq!(
+            error_code(only(core.handle(T0, peer, req(bad)))),
+            "bad_request"
+        );
+    }
+    let ask = |core: &mut PoolCore, outcome| {
+        let Effect::Store(StoreOp::ZkProgram(id), pending) =
+            only(core.handle(T0, peer, req(&image)))
+        else {
+            panic!("a zk program request goes to the store");
+        };
+        assert_eq!(id.to_string(), image);
+        only(core.handle(
+            T0,
+            peer,
+            Input::Stored(pending, StoreOutcome::ZkProgram(outcome)),
+        ))
+    };
+    let found = ask(
+        &mut core,
+        Ok(Some(("{}".to_owned(), Arc::new(vec![1, 2, 3])))),
+    );
+    assert!(matches!(
+        found,
+        Effect::Reply(Message::ZkProgram(z))
+            if z.image_id == image && z.program == "{}" && z.proving_key == [1, 2, 3]
+    ));
+    assert_eq!(error_code(ask(&mut core, Ok(None))), "program_not_found");
+    assert_eq!(
+        error_code(ask(&mut core, Err(StoreError::Unavailable))),
+        "unavailable"
+    );
+    // More than a frame may carry is never sent.
+    let big = Arc::new(vec![0; vesper_proto::MAX_ZK_PROVING_KEY + 1]);
+    assert_eq!(
+        error_code(ask(&mut core, Ok(Some(("{}".to_owned(), big))))),
+        "program_not_found"
+    );
+}
