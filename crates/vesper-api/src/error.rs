@@ -168,7 +168,8 @@ codes! {
     /// The store cannot answer (fail closed).
     Unavailable = ("unavailable", 503),
     TooManyStreams = ("too_many_streams", 503),
-    /// `POST /api/prove`: no worker finished the proof in time (the job is cancelled).
+    /// `POST /api/prove`: no worker finished the proof in time (the job is cancelled when no
+    /// worker took it yet; not charged either way).
     ProveTimeout = ("prove_timeout", 504),
 }
 

@@ -96,7 +96,10 @@ pub async fn preload_loop(
                 Ok(Some((text, pk))) => {
                     match tokio::task::spawn_blocking(move || load(id, &text, &pk)).await {
                         Ok(Ok(_)) => tracing::info!(image_id, "program preloaded"),
-                        _ => tracing::warn!(image_id, "a preload ask names a program that does not load"),
+                        _ => tracing::warn!(
+                            image_id,
+                            "a preload ask names a program that does not load"
+                        ),
                     }
                 }
                 Ok(None) => {} // deleted since it was asked for

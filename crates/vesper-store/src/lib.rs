@@ -28,15 +28,15 @@ pub use error::StoreError;
 pub use redis_store::{RedisOptions, RedisStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use traits::{
-    CallbackStore, CreditStore, DeploymentStore, JobStore, LOADED_REPORT_TTL_MS, MAX_PRELOADS,
-    ProgramStore, ProverStore, QueueStore, RateStore, RetentionStore, Store, TenantStore,
-    WorkerStore,
+    CallbackStore, CreditStore, DeploymentStore, JobStore, LOADED_REPORT_TTL_MS,
+    MAX_CREDIT_BALANCE, MAX_PRELOADS, ProgramStore, ProverStore, QueueStore, RateStore,
+    RetentionStore, Store, TenantStore, WorkerStore,
 };
 pub use types::{
     BatchOutcome, CallbackOutcome, CancelOutcome, DeploymentRecord, Expired, JobEvent, JobPage,
-    JobRecord, LeaseAsk, LoadedReport, LeaseRef, LeasedJob, NewDeployment, NewJob, NewResult, PendingCallback,
-    Principal, QuotaKind, StoredResult, SubmitOutcome, SubmitQuota, TenantRecord, TenantSettings,
-    WorkerRecord,
+    JobRecord, LeaseAsk, LeaseRef, LeasedJob, LoadedReport, NewDeployment, NewJob, NewResult,
+    PendingCallback, Principal, QuotaKind, StoredResult, SubmitOutcome, SubmitQuota, TenantRecord,
+    TenantSettings, WorkerRecord,
 };
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -100,6 +100,9 @@ pub trait JobStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<JobPage>;
     async fn job(&self, tenant: TenantId, id: JobId) -> Result<Option<JobRecord>>;
+    /// The id of `tenant`'s job submitted with idempotency key `key`, while the job is kept.
+    /// (The payment check answers a replay before it charges.)
+    async fn job_by_idempotency_key(&self, tenant: TenantId, key: &str) -> Result<Option<JobId>>;
     async fn result(&self, tenant: TenantId, id: JobId) -> Result<Option<StoredResult>>;
     async fn cancel(&self, tenant: TenantId, id: JobId, now: Timestamp) -> Result<CancelOutcome>;
     async fn queue_depth(&self) -> Result<u64>;
@@ -297,13 +300,16 @@ pub const MAX_PRELOADS: usize = 64;
 /// How long a prover's report is kept after it was made.
 pub const LOADED_REPORT_TTL_MS: u64 = 3_600_000;
 
+/// The largest credit balance (2^53 − 1: Redis scripts count in doubles).
+pub const MAX_CREDIT_BALANCE: u64 = (1 << 53) - 1;
+
 /// Prepaid credits per tenant: the proof gateway's payment check (docs/DSL.md §10). A balance,
 /// and a ledger with one debit per job, given back when the job does not complete. Amounts
 /// are whole credits.
 #[async_trait::async_trait]
 pub trait CreditStore: Send + Sync + 'static {
-    /// Add `amount` to `tenant`'s balance; the balance after. `Err(Quota)`-free: a balance
-    /// saturates at `u64::MAX`.
+    /// Add `amount` to `tenant`'s balance; the balance after. A balance saturates at
+    /// [`MAX_CREDIT_BALANCE`] on both backends.
     async fn add_credits(&self, tenant: TenantId, amount: u64, now: Timestamp) -> Result<u64>;
     /// `tenant`'s balance (0 for a tenant never credited).
     async fn credit_balance(&self, tenant: TenantId) -> Result<u64>;

@@ -248,7 +248,9 @@ pub fn prove(
     }
     let m = &*c.matrices;
     let assignment: Vec<Fr> = {
-        let cs = cs.borrow().ok_or(ProveError::Synthesis("no constraint system".into()))?;
+        let cs = cs
+            .borrow()
+            .ok_or(ProveError::Synthesis("no constraint system".into()))?;
         let mut a = cs.instance_assignment.clone();
         a.extend_from_slice(&cs.witness_assignment);
         a

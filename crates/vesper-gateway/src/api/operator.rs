@@ -468,7 +468,10 @@ pub(crate) async fn admin_grant_credits(
         ));
     }
     let (id, name) = tenant_of(&gw, name).await?;
-    let balance = gw.store.add_credits(id, body.amount, gw.clock.now()).await?;
+    let balance = gw
+        .store
+        .add_credits(id, body.amount, gw.clock.now())
+        .await?;
     tracing::info!(tenant = %name, amount = body.amount, balance, "credits granted");
     Ok(Json(CreditsResponse {
         tenant: name,

@@ -301,11 +301,11 @@ pub(crate) async fn submit(
     )
     .await?;
     let job_id = job.job_id;
-    let paid = job.workload_type == vesper_core::WorkloadType::ZkProof;
+    let tenant = job.tenant;
+    let priced = is_priced(&gw, &job);
+    let paid = charge_first(&gw, &job).await?;
     if paid {
-        gw.payments
-            .charge(job.tenant, job_id, gw.clock.now())
-            .await?;
+        gw.payments.charge(tenant, job_id, gw.clock.now()).await?;
     }
     let outcome = match gw.store.submit(job).await {
         Ok(o) => o,
@@ -317,8 +317,12 @@ pub(crate) async fn submit(
         }
     };
     let replayed = matches!(outcome, SubmitOutcome::Existing(_));
-    if paid && (replayed || !matches!(outcome, SubmitOutcome::Created(_))) {
+    let created = matches!(outcome, SubmitOutcome::Created(_));
+    if paid && !created {
         gw.payments.refund(job_id).await;
+    }
+    if priced && !paid && created {
+        charge_late(&gw, tenant, job_id).await?;
     }
     if let Some(e) = refusal(&gw, &outcome) {
         return Err(e);
@@ -404,37 +408,59 @@ pub(crate) async fn submit_batch(
         })?;
         jobs.push(job);
     }
-    let paid: Vec<vesper_core::JobId> = jobs
-        .iter()
-        .filter(|j| j.workload_type == vesper_core::WorkloadType::ZkProof)
-        .map(|j| j.job_id)
-        .collect();
-    let refund_all = |gw: Arc<Gateway>, ids: Vec<vesper_core::JobId>| async move {
-        for id in ids {
+    // Which items are charged before the batch is stored (by index), and which are priced.
+    let mut paid = vec![false; jobs.len()];
+    let priced: Vec<bool> = jobs.iter().map(|j| is_priced(&gw, j)).collect();
+    for (i, j) in jobs.iter().enumerate() {
+        paid[i] = charge_first(&gw, j).await?;
+    }
+    let ids: Vec<vesper_core::JobId> = jobs.iter().map(|j| j.job_id).collect();
+    let refund = |gw: Arc<Gateway>, which: Vec<vesper_core::JobId>| async move {
+        for id in which {
             gw.payments.refund(id).await;
         }
     };
-    for (n, id) in paid.iter().enumerate() {
+    let paid_ids = |upto: usize| -> Vec<vesper_core::JobId> {
+        (0..upto).filter(|&i| paid[i]).map(|i| ids[i]).collect()
+    };
+    for i in 0..jobs.len() {
+        if !paid[i] {
+            continue;
+        }
         if let Err(e) = gw
             .payments
-            .charge(caller.0.tenant, *id, gw.clock.now())
+            .charge(caller.0.tenant, ids[i], gw.clock.now())
             .await
         {
-            refund_all(gw.clone(), paid[..n].to_vec()).await;
+            refund(gw.clone(), paid_ids(i)).await;
             return Err(e);
         }
     }
     let outcome = match gw.store.submit_batch(jobs).await {
         Ok(o) => o,
         Err(e) => {
-            refund_all(gw.clone(), paid).await;
+            refund(gw.clone(), paid_ids(ids.len())).await;
             return Err(e.into());
         }
     };
-    let stored = matches!(&outcome, BatchOutcome::Accepted(o)
-        if o.iter().all(|o| matches!(o, SubmitOutcome::Created(_))));
-    if !stored {
-        refund_all(gw.clone(), paid).await;
+    match &outcome {
+        BatchOutcome::Rejected { .. } => refund(gw.clone(), paid_ids(ids.len())).await,
+        BatchOutcome::Accepted(outcomes) => {
+            // Per item: a replayed item (its key kept from an earlier batch) gives its charge
+            // back; a new one stays paid.
+            for (i, o) in outcomes.iter().enumerate() {
+                let created = matches!(o, SubmitOutcome::Created(_));
+                if paid[i] && !created {
+                    gw.payments.refund(ids[i]).await;
+                }
+                if priced[i] && !paid[i] && created {
+                    // The batch is stored: a late charge that fails takes back that job alone.
+                    if let Err(e) = charge_late(&gw, caller.0.tenant, ids[i]).await {
+                        tracing::warn!(job_id = %ids[i], error = %e.message, "an unpaid proof job was cancelled");
+                    }
+                }
+            }
+        }
     }
     match outcome {
         BatchOutcome::Rejected { index, outcome } => {
@@ -465,6 +491,42 @@ pub(crate) async fn submit_batch(
             Ok(resp)
         }
     }
+}
+
+/// Whether `job` has a price: a `zk_proof` job under a payment check (docs/DSL.md §10).
+fn is_priced(gw: &Gateway, job: &NewJob) -> bool {
+    job.workload_type == vesper_core::WorkloadType::ZkProof && gw.payments.price() > 0
+}
+
+/// Whether a priced `job` is charged before it is stored: unless its idempotency key names a
+/// job the store keeps, whose replay (or conflict) the store answers without a second charge.
+/// A retry of a paid request therefore never pays twice, nor gets `402` for a job that exists.
+async fn charge_first(gw: &Gateway, job: &NewJob) -> Result<bool, ApiError> {
+    if !is_priced(gw, job) {
+        return Ok(false);
+    }
+    Ok(match &job.idempotency_key {
+        Some(key) => gw
+            .store
+            .job_by_idempotency_key(job.tenant, key)
+            .await?
+            .is_none(),
+        None => true,
+    })
+}
+
+/// A priced job taken for a replay turned out new (the job its key named was forgotten in
+/// between): charge it now, or take it back.
+async fn charge_late(
+    gw: &Gateway,
+    tenant: vesper_core::TenantId,
+    job_id: vesper_core::JobId,
+) -> Result<(), ApiError> {
+    if let Err(e) = gw.payments.charge(tenant, job_id, gw.clock.now()).await {
+        let _ = gw.store.cancel(tenant, job_id, gw.clock.now()).await;
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// Jobs that will start before a new job of `tenant`: its own queued jobs, plus, under fair

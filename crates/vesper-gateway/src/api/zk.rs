@@ -564,11 +564,12 @@ const PROVE_WAIT_SECS: u64 = 60;
         (status = 400, description = "`invalid_json`, `invalid_customer_id`", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
+        (status = 402, description = "`payment_required`: a proof costs more prepaid credits than the tenant holds (docs/DSL.md §10)", body = ErrorBody),
         (status = 404, description = "`deployment_not_found`", body = ErrorBody),
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
         (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
-        (status = 504, description = "`prove_timeout`: no worker finished in time; the job is cancelled", body = ErrorBody),
+        (status = 504, description = "`prove_timeout`: no worker finished in time; the job is cancelled if no worker took it yet, and not charged", body = ErrorBody),
     ),
 )]
 pub(crate) async fn prove(
@@ -666,14 +667,24 @@ pub(crate) async fn prove(
         }
     };
     if record.status != JobStatus::Completed {
-        gw.payments.refund(job_id).await;
         if !record.status.is_terminal() {
-            let _ = gw.store.cancel(tenant, job_id, gw.clock.now()).await;
+            // The result is sealed to this request's key, which goes with this answer: nobody
+            // can read a proof that finishes later, so the payment is given back either way.
+            let cancelled = matches!(
+                gw.store.cancel(tenant, job_id, gw.clock.now()).await,
+                Ok(vesper_store::CancelOutcome::Cancelled(_))
+            );
+            gw.payments.refund(job_id).await;
             return Err(ApiError::new(
                 ApiErrorCode::ProveTimeout,
-                "no worker finished the proof in time; the job is cancelled",
+                if cancelled {
+                    "no worker took the proof in time; the job is cancelled and not charged"
+                } else {
+                    "the proof did not finish in time (a worker was still proving it); not charged"
+                },
             ));
         }
+        gw.payments.refund(job_id).await;
         return Err(ApiError::new(
             ApiErrorCode::Internal,
             format!("the proof job ended {}", record.status.as_str()),
@@ -793,6 +804,7 @@ const PROVER_FRESH_MS: u64 = 10_000;
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, description = "`deployment_not_found`: the caller holds no such customer id", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
         (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     ),
@@ -880,7 +892,12 @@ pub(crate) async fn prover_status(
     }
     let credits = gw.store.credit_balance(tenant).await?;
     Ok(Json(ProverStatus {
-        status: if reports.is_empty() { "no_provers" } else { "ok" }.into(),
+        status: if reports.is_empty() {
+            "no_provers"
+        } else {
+            "ok"
+        }
+        .into(),
         provers: reports.len() as u32,
         loaded_programs: programs.len() as u32,
         programs,

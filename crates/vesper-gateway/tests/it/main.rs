@@ -120,6 +120,13 @@ impl JobStore for Down {
     async fn job(&self, _: TenantId, _: JobId) -> vesper_store::Result<Option<JobRecord>> {
         down()
     }
+    async fn job_by_idempotency_key(
+        &self,
+        _: TenantId,
+        _: &str,
+    ) -> vesper_store::Result<Option<JobId>> {
+        down()
+    }
     async fn result(&self, _: TenantId, _: JobId) -> vesper_store::Result<Option<StoredResult>> {
         down()
     }

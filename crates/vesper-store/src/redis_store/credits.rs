@@ -7,7 +7,7 @@ use super::*;
 impl CreditStore for RedisStore {
     async fn add_credits(&self, tenant: TenantId, amount: u64, _now: Timestamp) -> Result<u64> {
         // Lua numbers are doubles: amounts stay below 2^53.
-        let amount = amount.min((1 << 53) - 1);
+        let amount = amount.min(MAX_CREDIT_BALANCE);
         let b: String = self
             .eval(&self.scripts.credit_add, &[&tenant.0, &amount])
             .await?;
@@ -16,10 +16,7 @@ impl CreditStore for RedisStore {
 
     async fn credit_balance(&self, tenant: TenantId) -> Result<u64> {
         let mut con = self.con.clone();
-        let b: Option<String> = con
-            .hget(self.key("credits"), tenant.0)
-            .await
-            .map_err(re)?;
+        let b: Option<String> = con.hget(self.key("credits"), tenant.0).await.map_err(re)?;
         b.map_or(Ok(0), |b| b.parse().map_err(|_| corrupt()))
     }
 
@@ -30,7 +27,7 @@ impl CreditStore for RedisStore {
         amount: u64,
         now: Timestamp,
     ) -> Result<Option<u64>> {
-        let amount = amount.min((1 << 53) - 1);
+        let amount = amount.min(MAX_CREDIT_BALANCE);
         let v: redis::Value = self
             .eval(
                 &self.scripts.credit_debit,
@@ -56,9 +53,7 @@ impl CreditStore for RedisStore {
     }
 
     async fn settle_debits(&self, before: Timestamp) -> Result<u64> {
-        let n: i64 = self
-            .eval(&self.scripts.credit_settle, &[&before.0])
-            .await?;
+        let n: i64 = self.eval(&self.scripts.credit_settle, &[&before.0]).await?;
         Ok(n as u64)
     }
 }

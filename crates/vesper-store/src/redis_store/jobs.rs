@@ -52,6 +52,15 @@ impl JobStore for RedisStore {
         Ok(self.load_job(&id).await?.filter(|j| j.tenant == tenant))
     }
 
+    async fn job_by_idempotency_key(&self, tenant: TenantId, key: &str) -> Result<Option<JobId>> {
+        let mut con = self.con.clone();
+        let id: Option<String> = con
+            .hget(self.key(&format!("t:{}:idem", tenant.0)), key)
+            .await
+            .map_err(re)?;
+        id.map(|id| id.parse().map_err(|_| corrupt())).transpose()
+    }
+
     async fn result(&self, tenant: TenantId, id: JobId) -> Result<Option<StoredResult>> {
         let h = self.hgetall(self.job_key(&id)).await?;
         if h.is_empty() {

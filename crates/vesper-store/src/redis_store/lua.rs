@@ -418,6 +418,14 @@ for _, id in ipairs(due) do
     end
     redis.call('ZREM', P .. 'results', id)
     redis.call('ZREM', P .. 'finished', id)
+    -- A proof's payment is settled with the job it paid for (kept when it completed): once
+    -- the job is gone, the credit sweep could not tell it from a job never stored.
+    local dk = P .. 'credit:debit:' .. id
+    if redis.call('EXISTS', dk) == 1 then
+      if j[2] ~= 'completed' then refund(id) end
+      redis.call('DEL', dk)
+      redis.call('ZREM', P .. 'credit:debits', id)
+    end
     redis.call('DEL', jk)
     out[#out + 1] = id
     out[#out + 1] = j[4] or '0'
@@ -586,6 +594,10 @@ for _, job in ipairs(due) do
   if settle then
     redis.call('DEL', dk)
     redis.call('ZREM', P .. 'credit:debits', job)
+  else
+    -- Still queued or running: looked at again by a later sweep, so that the debits behind
+    -- it are reached.
+    redis.call('ZADD', P .. 'credit:debits', ARGV[2], job)
   end
 end
 return given

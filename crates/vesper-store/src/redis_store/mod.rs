@@ -16,10 +16,10 @@
 mod callbacks;
 mod credits;
 mod deployments;
-mod provers;
 mod jobs;
 mod lua;
 mod programs;
+mod provers;
 mod queue;
 mod rate;
 mod retention;
@@ -125,7 +125,7 @@ impl Scripts {
             release: s(lua::RELEASE),
             cancel: s(lua::CANCEL),
             purge_results: s(lua::PURGE_RESULTS),
-            forget_finished: s(lua::FORGET_FINISHED),
+            forget_finished: s(&format!("{}{}", lua::CREDIT_HELPERS, lua::FORGET_FINISHED)),
             claim_callbacks: s(lua::CLAIM_CALLBACKS),
             finish_callback: s(lua::FINISH_CALLBACK),
             register_worker: s(lua::REGISTER_WORKER),

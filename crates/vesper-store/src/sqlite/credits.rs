@@ -4,10 +4,12 @@
 use super::*;
 
 fn balance(c: &Connection, tenant: TenantId) -> Result<u64> {
-    Ok(c.prepare_cached("SELECT balance FROM credits WHERE tenant_id = ?1")?
-        .query_row(params![tenant.0], |r| r.get::<_, i64>(0))
-        .optional()?
-        .unwrap_or(0) as u64)
+    Ok(
+        c.prepare_cached("SELECT balance FROM credits WHERE tenant_id = ?1")?
+            .query_row(params![tenant.0], |r| r.get::<_, i64>(0))
+            .optional()?
+            .unwrap_or(0) as u64,
+    )
 }
 
 fn set_balance(c: &Connection, tenant: TenantId, b: u64) -> Result<()> {
@@ -15,7 +17,19 @@ fn set_balance(c: &Connection, tenant: TenantId, b: u64) -> Result<()> {
         "INSERT INTO credits(tenant_id, balance) VALUES (?1, ?2) \
          ON CONFLICT(tenant_id) DO UPDATE SET balance = excluded.balance",
     )?
-    .execute(params![tenant.0, b.min(i64::MAX as u64) as i64])?;
+    .execute(params![tenant.0, b.min(MAX_CREDIT_BALANCE) as i64])?;
+    Ok(())
+}
+
+/// Settle the debit of a job that is being forgotten (the retention sweep), in the sweep's
+/// transaction: kept when the job completed, given back otherwise. Once the job row is gone,
+/// [`CreditStore::settle_debits`] could no longer tell a forgotten job from one never stored.
+pub(super) fn settle_forgotten(c: &Connection, job: &[u8], status: &str) -> Result<()> {
+    if status != "completed" {
+        refund_in(c, job)?;
+    }
+    c.prepare_cached("DELETE FROM credit_debits WHERE job_id = ?1")?
+        .execute(params![job])?;
     Ok(())
 }
 
@@ -44,7 +58,7 @@ impl CreditStore for SqliteStore {
         self.write(move |c, _| {
             let b = balance(c, tenant)?
                 .saturating_add(amount)
-                .min(i64::MAX as u64);
+                .min(MAX_CREDIT_BALANCE);
             set_balance(c, tenant, b)?;
             Ok(b)
         })
@@ -81,7 +95,7 @@ impl CreditStore for SqliteStore {
             .execute(params![
                 &job.as_bytes()[..],
                 tenant.0,
-                amount.min(i64::MAX as u64) as i64,
+                amount.min(MAX_CREDIT_BALANCE) as i64,
                 now.0 as i64
             ])?;
             Ok(Some(b - amount))
@@ -99,7 +113,10 @@ impl CreditStore for SqliteStore {
             let due: Vec<(Vec<u8>, i64, Option<String>)> = c
                 .prepare_cached(
                     "SELECT d.job_id, d.refunded, j.status FROM credit_debits d \
-                     LEFT JOIN jobs j ON j.job_id = d.job_id WHERE d.at < ?1 LIMIT 1000",
+                     LEFT JOIN jobs j ON j.job_id = d.job_id WHERE d.at < ?1 \
+                     AND (j.status IS NULL OR j.status IN ('completed', 'failed', 'cancelled') \
+                          OR d.refunded = 1) \
+                     ORDER BY d.at LIMIT 1000",
                 )?
                 .query_map(params![before.0 as i64], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))

@@ -84,6 +84,25 @@ impl JobStore for SqliteStore {
         self.read(move |c| load_tenant_job(c, tenant, &id)).await
     }
 
+    async fn job_by_idempotency_key(&self, tenant: TenantId, key: &str) -> Result<Option<JobId>> {
+        let key = key.to_owned();
+        self.read(move |c| {
+            let id: Option<Vec<u8>> = c
+                .prepare_cached(
+                    "SELECT job_id FROM jobs WHERE tenant_id = ?1 AND idempotency_key = ?2",
+                )?
+                .query_row(params![tenant.0, key], |r| r.get(0))
+                .optional()?;
+            id.map(|id| {
+                id.try_into()
+                    .map(JobId::from_bytes)
+                    .map_err(|_| StoreError::Corrupt { table: "jobs" })
+            })
+            .transpose()
+        })
+        .await
+    }
+
     async fn result(&self, tenant: TenantId, id: JobId) -> Result<Option<StoredResult>> {
         self.read(move |c| {
             let Some(job) = load_tenant_job(c, tenant, &id)? else {

@@ -9,10 +9,10 @@
 mod callbacks;
 mod credits;
 mod deployments;
-mod provers;
 mod jobs;
 mod lifecycle;
 mod programs;
+mod provers;
 mod queue;
 mod rate;
 mod retention;

@@ -21,17 +21,21 @@ impl RetentionStore for SqliteStore {
 
     async fn forget_finished(&self, finished_before: Timestamp, limit: u32) -> Result<u64> {
         self.write(move |c, _| {
-            let seqs: Vec<i64> = c
+            let seqs: Vec<(i64, Vec<u8>, String)> = c
                 .prepare_cached(
-                    "SELECT seq FROM jobs WHERE completed_at IS NOT NULL AND completed_at <= ?1 \
+                    "SELECT seq, job_id, status FROM jobs WHERE completed_at IS NOT NULL AND completed_at <= ?1 \
                      AND status IN ('completed', 'failed', 'cancelled') \
                      AND NOT EXISTS (SELECT 1 FROM callbacks \
                          WHERE callbacks.seq = jobs.seq AND callbacks.state = 'pending') \
                      ORDER BY completed_at LIMIT ?2",
                 )?
-                .query_map(params![finished_before.0 as i64, limit], |r| r.get(0))?
+                .query_map(params![finished_before.0 as i64, limit], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
                 .collect::<std::result::Result<_, _>>()?;
-            for seq in &seqs {
+            for (seq, job_id, status) in &seqs {
+                // A proof's payment is settled with the job it paid for.
+                super::credits::settle_forgotten(c, job_id, status)?;
                 for sql in [
                     "DELETE FROM results WHERE seq = ?1",
                     "DELETE FROM payloads WHERE seq = ?1",

@@ -13,23 +13,48 @@ async fn credits_debit_once_refund_once_and_settle(b: Backend) {
     // A debit is taken once per job; a short balance takes nothing.
     let done = job(t, 5, 10);
     let (done_id, done_job) = (done.job_id, done);
-    assert_eq!(s.debit(t, done_id, 4, Timestamp(10)).await.unwrap(), Some(6));
-    assert_eq!(s.debit(t, done_id, 4, Timestamp(11)).await.unwrap(), Some(6));
-    assert_eq!(s.debit(other, JobId::new_random(), 1, Timestamp(10)).await.unwrap(), None);
+    assert_eq!(
+        s.debit(t, done_id, 4, Timestamp(10)).await.unwrap(),
+        Some(6)
+    );
+    assert_eq!(
+        s.debit(t, done_id, 4, Timestamp(11)).await.unwrap(),
+        Some(6)
+    );
+    assert_eq!(
+        s.debit(other, JobId::new_random(), 1, Timestamp(10))
+            .await
+            .unwrap(),
+        None
+    );
     let failed = job(t, 5, 10);
     let failed_id = failed.job_id;
-    assert_eq!(s.debit(t, failed_id, 2, Timestamp(10)).await.unwrap(), Some(4));
+    assert_eq!(
+        s.debit(t, failed_id, 2, Timestamp(10)).await.unwrap(),
+        Some(4)
+    );
     let waiting = job(t, 5, 10);
     let waiting_id = waiting.job_id;
-    assert_eq!(s.debit(t, waiting_id, 1, Timestamp(10)).await.unwrap(), Some(3));
+    assert_eq!(
+        s.debit(t, waiting_id, 1, Timestamp(10)).await.unwrap(),
+        Some(3)
+    );
     let orphan = JobId::new_random(); // debited, then the gateway stopped before the submit
     assert_eq!(s.debit(t, orphan, 1, Timestamp(10)).await.unwrap(), Some(2));
-    assert_eq!(s.debit(t, JobId::new_random(), 3, Timestamp(10)).await.unwrap(), None);
+    assert_eq!(
+        s.debit(t, JobId::new_random(), 3, Timestamp(10))
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(s.credit_balance(t).await.unwrap(), 2);
 
     // Refunds are given once.
     let refunded = JobId::new_random();
-    assert_eq!(s.debit(t, refunded, 1, Timestamp(10)).await.unwrap(), Some(1));
+    assert_eq!(
+        s.debit(t, refunded, 1, Timestamp(10)).await.unwrap(),
+        Some(1)
+    );
     assert!(s.refund(refunded).await.unwrap());
     assert!(!s.refund(refunded).await.unwrap());
     assert!(!s.refund(JobId::new_random()).await.unwrap());
@@ -66,6 +91,75 @@ async fn credits_debit_once_refund_once_and_settle(b: Backend) {
     assert!(!s.refund(done_id).await.unwrap(), "a settled charge stays");
     assert!(s.refund(waiting_id).await.unwrap());
     assert_eq!(s.credit_balance(t).await.unwrap(), 6);
+}
+
+/// Retention forgets a finished job and settles its debit in the same step: the sweep could
+/// not tell a forgotten job from one never stored, and would give back a completed proof.
+async fn forgetting_a_job_settles_its_debit(b: Backend) {
+    let s = &*b.store;
+    let t = tenant(s, "payer").await;
+    s.add_credits(t, 10, Timestamp(1)).await.unwrap();
+    let done = job(t, 5, 10);
+    let done_id = done.job_id;
+    let cancelled = job(t, 5, 10);
+    let cancelled_id = cancelled.job_id;
+    assert_eq!(
+        s.debit(t, done_id, 3, Timestamp(10)).await.unwrap(),
+        Some(7)
+    );
+    assert_eq!(
+        s.debit(t, cancelled_id, 2, Timestamp(10)).await.unwrap(),
+        Some(5)
+    );
+    created(s.submit(done).await.unwrap());
+    created(s.submit(cancelled).await.unwrap());
+    s.cancel(t, cancelled_id, Timestamp(11)).await.unwrap();
+    let l = loop {
+        let l = s
+            .lease(&w("w"), Timestamp(12), 1000)
+            .await
+            .unwrap()
+            .expect("queued");
+        if l.lease.job_id == done_id {
+            break l.lease;
+        }
+        s.release(&l.lease).await.unwrap();
+    };
+    s.complete(&l, result_for(&l, 13), Timestamp(13))
+        .await
+        .unwrap();
+
+    assert_eq!(s.forget_finished(Timestamp(100), 1000).await.unwrap(), 2);
+    assert!(s.job(t, done_id).await.unwrap().is_none());
+    // Kept: the completed job's 3; given back: the cancelled job's 2.
+    assert_eq!(s.credit_balance(t).await.unwrap(), 7);
+    // Settled: the ledger has nothing left for the sweep to give back.
+    assert_eq!(s.settle_debits(Timestamp(1_000)).await.unwrap(), 0);
+    assert!(!s.refund(done_id).await.unwrap());
+    assert!(!s.refund(cancelled_id).await.unwrap());
+    assert_eq!(s.credit_balance(t).await.unwrap(), 7);
+}
+
+/// The payment check answers an idempotent replay before it charges: the store names the job
+/// an idempotency key belongs to, per tenant.
+async fn a_job_is_found_by_its_idempotency_key(b: Backend) {
+    let s = &*b.store;
+    let t = tenant(s, "payer").await;
+    let other = tenant(s, "other").await;
+    let mut j = job(t, 5, 10);
+    j.idempotency_key = Some("order-7".into());
+    let id = j.job_id;
+    assert_eq!(s.job_by_idempotency_key(t, "order-7").await.unwrap(), None);
+    created(s.submit(j).await.unwrap());
+    assert_eq!(
+        s.job_by_idempotency_key(t, "order-7").await.unwrap(),
+        Some(id)
+    );
+    assert_eq!(
+        s.job_by_idempotency_key(other, "order-7").await.unwrap(),
+        None
+    );
+    assert_eq!(s.job_by_idempotency_key(t, "order-8").await.unwrap(), None);
 }
 
 async fn preloads_and_loaded_reports(b: Backend) {
@@ -111,9 +205,13 @@ async fn preloads_and_loaded_reports(b: Backend) {
     );
     assert_eq!(s.loaded_reports(Timestamp(2_500)).await.unwrap().len(), 1);
     // A report forgets the ones older than the time to live.
-    s.report_loaded("p3", &[id('d')], Timestamp(2_000 + LOADED_REPORT_TTL_MS + 1))
-        .await
-        .unwrap();
+    s.report_loaded(
+        "p3",
+        &[id('d')],
+        Timestamp(2_000 + LOADED_REPORT_TTL_MS + 1),
+    )
+    .await
+    .unwrap();
     let left: Vec<String> = s
         .loaded_reports(Timestamp(0))
         .await
@@ -126,5 +224,7 @@ async fn preloads_and_loaded_reports(b: Backend) {
 
 behaviour!(
     credits_debit_once_refund_once_and_settle,
+    forgetting_a_job_settles_its_debit,
+    a_job_is_found_by_its_idempotency_key,
     preloads_and_loaded_reports
 );

@@ -184,34 +184,91 @@ fn proofs_are_paid_from_prepaid_credits_and_programs_preload() {
     rt.block_on(async {
         let http = reqwest::Client::new();
         let url = dev.url();
-        let call = |method: reqwest::Method, path: &str, key: &str, body: Option<serde_json::Value>| {
-            let mut r = http.request(method, format!("{url}{path}")).bearer_auth(key);
-            if let Some(b) = body {
-                r = r.json(&b);
-            }
-            async move {
-                let r = r.send().await.unwrap();
-                let status = r.status().as_u16();
-                (status, r.json::<serde_json::Value>().await.unwrap_or_default())
-            }
-        };
+        let call =
+            |method: reqwest::Method, path: &str, key: &str, body: Option<serde_json::Value>| {
+                let mut r = http
+                    .request(method, format!("{url}{path}"))
+                    .bearer_auth(key);
+                if let Some(b) = body {
+                    r = r.json(&b);
+                }
+                async move {
+                    let r = r.send().await.unwrap();
+                    let status = r.status().as_u16();
+                    (
+                        status,
+                        r.json::<serde_json::Value>().await.unwrap_or_default(),
+                    )
+                }
+            };
         let key = dev.api_key();
-        let (s, d) = call(reqwest::Method::POST, "/api/deploy", &key, Some(json!({"dsl": template, "customer_id": "paid-age"}))).await;
+        let (s, d) = call(
+            reqwest::Method::POST,
+            "/api/deploy",
+            &key,
+            Some(json!({"dsl": template, "customer_id": "paid-age"})),
+        )
+        .await;
         assert_eq!(s, 201, "{d}");
         let image = d["image_id"].as_str().unwrap().to_owned();
 
         // Unpaid: refused before anything is queued.
-        let (s, e) = call(reqwest::Method::POST, "/api/prove", &key, Some(adult.clone())).await;
-        assert_eq!((s, e["error"]["code"].as_str()), (402, Some("payment_required")), "{e}");
-        let (s, e) = call(reqwest::Method::POST, "/api/admin/tenants/dev/credits", &key, Some(json!({"amount": 0}))).await;
-        assert_eq!((s, e["error"]["code"].as_str()), (400, Some("invalid_amount")));
-        let (s, c) = call(reqwest::Method::POST, "/api/admin/tenants/dev/credits", &key, Some(json!({"amount": 5}))).await;
-        assert_eq!((s, c["balance"].as_u64(), c["proof_price"].as_u64()), (200, Some(5), Some(2)), "{c}");
+        let (s, e) = call(
+            reqwest::Method::POST,
+            "/api/prove",
+            &key,
+            Some(adult.clone()),
+        )
+        .await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (402, Some("payment_required")),
+            "{e}"
+        );
+        let (s, e) = call(
+            reqwest::Method::POST,
+            "/api/admin/tenants/dev/credits",
+            &key,
+            Some(json!({"amount": 0})),
+        )
+        .await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (400, Some("invalid_amount"))
+        );
+        let (s, c) = call(
+            reqwest::Method::POST,
+            "/api/admin/tenants/dev/credits",
+            &key,
+            Some(json!({"amount": 5})),
+        )
+        .await;
+        assert_eq!(
+            (s, c["balance"].as_u64(), c["proof_price"].as_u64()),
+            (200, Some(5), Some(2)),
+            "{c}"
+        );
 
         // Preload, then wait for the worker process to report it.
-        let (s, l) = call(reqwest::Method::POST, "/api/load-program", &key, Some(json!({"customer_id": "paid-age"}))).await;
-        assert_eq!((s, l["image_id"].as_str()), (202, Some(image.as_str())), "{l}");
-        let (s, _) = call(reqwest::Method::POST, "/api/load-program", &key, Some(json!({"customer_id": "nope"}))).await;
+        let (s, l) = call(
+            reqwest::Method::POST,
+            "/api/load-program",
+            &key,
+            Some(json!({"customer_id": "paid-age"})),
+        )
+        .await;
+        assert_eq!(
+            (s, l["image_id"].as_str()),
+            (202, Some(image.as_str())),
+            "{l}"
+        );
+        let (s, _) = call(
+            reqwest::Method::POST,
+            "/api/load-program",
+            &key,
+            Some(json!({"customer_id": "nope"})),
+        )
+        .await;
         assert_eq!(s, 404);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         let status = loop {
@@ -227,39 +284,194 @@ fn proofs_are_paid_from_prepaid_credits_and_programs_preload() {
         assert_eq!(status["provers"], 1);
         assert_eq!(status["programs"][0]["image_id"], image.as_str());
         assert_eq!(status["programs"][0]["customer_id"], "paid-age");
-        assert_eq!((status["proof_price"].as_u64(), status["credits"].as_u64()), (Some(2), Some(5)));
+        assert_eq!(
+            (status["proof_price"].as_u64(), status["credits"].as_u64()),
+            (Some(2), Some(5))
+        );
 
         // Paid proofs: a satisfying one and a violating one are both charged (both ran).
-        let (s, p) = call(reqwest::Method::POST, "/api/prove", &key, Some(adult.clone())).await;
+        let (s, p) = call(
+            reqwest::Method::POST,
+            "/api/prove",
+            &key,
+            Some(adult.clone()),
+        )
+        .await;
         assert_eq!((s, p["success"].as_bool()), (200, Some(true)), "{p}");
-        let (s, p) = call(reqwest::Method::POST, "/api/prove", &key, Some(child.clone())).await;
-        assert_eq!((s, p["failed_rule"].as_str()), (200, Some("old_enough")), "{p}");
+        let (s, p) = call(
+            reqwest::Method::POST,
+            "/api/prove",
+            &key,
+            Some(child.clone()),
+        )
+        .await;
+        assert_eq!(
+            (s, p["failed_rule"].as_str()),
+            (200, Some("old_enough")),
+            "{p}"
+        );
         let (_, st) = call(reqwest::Method::GET, "/api/status", &key, None).await;
         assert_eq!(st["credits"], 1);
-        let (s, _) = call(reqwest::Method::POST, "/api/prove", &key, Some(adult.clone())).await;
+        let (s, _) = call(
+            reqwest::Method::POST,
+            "/api/prove",
+            &key,
+            Some(adult.clone()),
+        )
+        .await;
         assert_eq!(s, 402, "1 credit does not pay for a proof of 2");
         // A sealed zk_proof job pays too.
         let client = dev.client();
         let keys = client.keys(None).await.unwrap();
         let sk = X25519SecretKey::generate();
-        let sealed = seal_job(&keys.pool_keys[0].1, &sk.public_key(), WorkloadType::ZkProof, Program::Registered(image.parse().unwrap()), serde_json::to_vec(&adult).unwrap(), None).unwrap();
+        let sealed = seal_job(
+            &keys.pool_keys[0].1,
+            &sk.public_key(),
+            WorkloadType::ZkProof,
+            Program::Registered(image.parse().unwrap()),
+            serde_json::to_vec(&adult).unwrap(),
+            None,
+        )
+        .unwrap();
         let (s, e) = (async {
-            let r = http.post(format!("{url}/api/submit")).bearer_auth(&key).json(&sealed.request).send().await.unwrap();
-            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
-        }).await;
-        assert_eq!((s, e["error"]["code"].as_str()), (402, Some("payment_required")), "{e}");
+            let r = http
+                .post(format!("{url}/api/submit"))
+                .bearer_auth(&key)
+                .json(&sealed.request)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        })
+        .await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (402, Some("payment_required")),
+            "{e}"
+        );
         let (_, st) = call(reqwest::Method::GET, "/api/status", &key, None).await;
         assert_eq!(st["credits"], 1, "refusals take nothing");
 
+        // Idempotent retries never pay twice, nor get 402 for a job that exists.
+        let submit = |body: serde_json::Value, path: &'static str, idem: &'static str| {
+            let r = http
+                .post(format!("{url}{path}"))
+                .bearer_auth(&key)
+                .header("Idempotency-Key", idem)
+                .json(&body);
+            async move {
+                let r = r.send().await.unwrap();
+                let replayed = r.headers().get("idempotent-replayed").is_some();
+                (
+                    r.status().as_u16(),
+                    replayed,
+                    r.json::<serde_json::Value>().await.unwrap(),
+                )
+            }
+        };
+        let sealed_req = || {
+            let sealed = seal_job(
+                &keys.pool_keys[0].1,
+                &sk.public_key(),
+                WorkloadType::ZkProof,
+                Program::Registered(image.parse().unwrap()),
+                serde_json::to_vec(&adult).unwrap(),
+                None,
+            )
+            .unwrap();
+            serde_json::to_value(&sealed.request).unwrap()
+        };
+        call(
+            reqwest::Method::POST,
+            "/api/admin/tenants/dev/credits",
+            &key,
+            Some(json!({"amount": 3})),
+        )
+        .await;
+        let (one, two) = (sealed_req(), sealed_req());
+        let (s, r, _) = submit(one.clone(), "/api/submit", "k1").await;
+        assert_eq!((s, r), (202, false));
+        let (s, r, _) = submit(two, "/api/submit", "k2").await;
+        assert_eq!((s, r), (202, false));
+        let (_, st) = call(reqwest::Method::GET, "/api/status", &key, None).await;
+        assert_eq!(st["credits"], 0, "{st}");
+        let (s, r, e) = submit(one, "/api/submit", "k1").await;
+        assert_eq!(
+            (s, r),
+            (202, true),
+            "a replay at a zero balance is a replay: {e}"
+        );
+        // A batch repeated with one item more pays for that item alone.
+        let (x, y) = (sealed_req(), sealed_req());
+        call(
+            reqwest::Method::POST,
+            "/api/admin/tenants/dev/credits",
+            &key,
+            Some(json!({"amount": 2})),
+        )
+        .await;
+        let (s, _, e) = submit(json!({"jobs": [x.clone()]}), "/api/submit/batch", "b").await;
+        assert_eq!(s, 202, "{e}");
+        let (s, _, e) = submit(
+            json!({"jobs": [x.clone(), y.clone()]}),
+            "/api/submit/batch",
+            "b",
+        )
+        .await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (402, Some("payment_required")),
+            "{e}"
+        );
+        call(
+            reqwest::Method::POST,
+            "/api/admin/tenants/dev/credits",
+            &key,
+            Some(json!({"amount": 2})),
+        )
+        .await;
+        let (s, _, e) = submit(json!({"jobs": [x, y]}), "/api/submit/batch", "b").await;
+        assert_eq!(s, 202, "{e}");
+        let (_, st) = call(reqwest::Method::GET, "/api/status", &key, None).await;
+        assert_eq!(
+            st["credits"], 0,
+            "the new item stays paid, the replayed one is not paid twice: {st}"
+        );
+
         // Another tenant sees none of it, and cannot preload it.
-        let (s, _) = call(reqwest::Method::POST, "/api/admin/tenants", &key, Some(json!({"name": "other"}))).await;
+        let (s, _) = call(
+            reqwest::Method::POST,
+            "/api/admin/tenants",
+            &key,
+            Some(json!({"name": "other"})),
+        )
+        .await;
         assert_eq!(s, 201);
-        let (s, k) = call(reqwest::Method::POST, "/api/admin/tenants/other/keys", &key, Some(json!({}))).await;
+        let (s, k) = call(
+            reqwest::Method::POST,
+            "/api/admin/tenants/other/keys",
+            &key,
+            Some(json!({})),
+        )
+        .await;
         assert_eq!(s, 201, "{k}");
         let other = k["key"].as_str().unwrap().to_owned();
         let (_, st) = call(reqwest::Method::GET, "/api/status", &other, None).await;
-        assert_eq!((st["loaded_programs"].as_u64(), st["credits"].as_u64()), (Some(0), Some(0)), "{st}");
-        let (s, _) = call(reqwest::Method::POST, "/api/load-program", &other, Some(json!({"customer_id": "paid-age"}))).await;
+        assert_eq!(
+            (st["loaded_programs"].as_u64(), st["credits"].as_u64()),
+            (Some(0), Some(0)),
+            "{st}"
+        );
+        let (s, _) = call(
+            reqwest::Method::POST,
+            "/api/load-program",
+            &other,
+            Some(json!({"customer_id": "paid-age"})),
+        )
+        .await;
         assert_eq!(s, 404);
     });
 }

@@ -85,6 +85,19 @@ class CreatedKeyResponse(TypedDict):
     tenant: str
 
 
+class CreditsResponse(TypedDict):
+    """
+    A tenant's prepaid credits.
+    """
+
+    balance: int
+    proof_price: int
+    """
+    Credits one proof costs (0: no payment check).
+    """
+    tenant: str
+
+
 class DegradedTask(TypedDict):
     """
     A supervised task that is down, or was restarted after a failure less than a minute ago.
@@ -208,6 +221,14 @@ class ErrorInfo(TypedDict):
     message: str
 
 
+class GrantCreditsBody(TypedDict, closed=True):
+    """
+    `POST /api/admin/tenants/{name}/credits`: credits to add to a tenant's balance.
+    """
+
+    amount: int
+
+
 class HealthResponse(TypedDict):
     """
     Liveness and queue figures. `status` is `ok`, or `degraded` while one of the node's
@@ -274,6 +295,41 @@ class KeyRequestList(TypedDict):
     """
 
     requests: list[KeyRequestInfo]
+
+
+class LoadProgramBody(TypedDict, closed=True):
+    """
+    `POST /api/load-program`: the seed's preload, by customer id.
+    """
+
+    customer_id: str
+
+
+class LoadProgramResponse(TypedDict):
+    """
+    The answer to `POST /api/load-program`: the ask is recorded; provers load it within a few
+    seconds (`GET /api/status` shows which hold it).
+    """
+
+    customer_id: str
+    image_id: str
+    loaded_by: int
+    """
+    Provers that reported holding it already.
+    """
+
+
+class LoadedProgram(TypedDict):
+    """
+    One of the caller's programs held loaded by provers.
+    """
+
+    customer_id: str
+    image_id: str
+    loaded_by: int
+    """
+    How many provers hold it.
+    """
 
 
 class PoolKeyDto(TypedDict):
@@ -357,6 +413,31 @@ class ProveResponse(TypedDict):
     today: NotRequired[str | None]
     """
     The date `today` took (YYYY-MM-DD).
+    """
+
+
+class ProverStatus(TypedDict):
+    """
+    `GET /api/status`: the seed's service status with its loaded programs.
+    """
+
+    credits: int
+    loaded_programs: int
+    """
+    How many of the caller's programs some prover holds loaded.
+    """
+    programs: list[LoadedProgram]
+    proof_price: int
+    """
+    Credits one proof costs (0: no payment check), and the caller's balance.
+    """
+    provers: int
+    """
+    Prover processes that reported within the last 10 s.
+    """
+    status: str
+    """
+    `ok` when at least one prover reported within the last 10 s, else `no_provers`.
     """
 
 

@@ -53,6 +53,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/tenants/{name}/credits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Grant a tenant prepaid credits, which pay for proofs when the gateway sets a proof price
+         *     (docs/DSL.md §10).
+         */
+        post: operations["admin_grant_credits"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/tenants/{name}/disable": {
         parameters: {
             query?: never;
@@ -380,6 +400,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/load-program": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask the provers to hold a deployment's program loaded (the seed's `POST /api/load-program`):
+         *     the first proof then skips compiling the program and reading its proving key.
+         */
+        post: operations["zk_load_program"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/metrics/series": {
         parameters: {
             query?: never;
@@ -463,6 +503,26 @@ export interface paths {
         };
         /** A completed job's sealed result and signed receipt; with `?wait=`, a long poll. */
         get: operations["result"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The provers' status (the seed's `GET /api/status`): how many report, which of the
+         *     caller's programs they hold loaded, and the caller's prepaid credits.
+         */
+        get: operations["zk_status"];
         put?: never;
         post?: never;
         delete?: never;
@@ -688,6 +748,17 @@ export interface components {
             scopes: string;
             tenant: string;
         };
+        /** @description A tenant's prepaid credits. */
+        CreditsResponse: {
+            /** Format: int64 */
+            balance: number;
+            /**
+             * Format: int64
+             * @description Credits one proof costs (0: no payment check).
+             */
+            proof_price: number;
+            tenant: string;
+        };
         /** @description A supervised task that is down, or was restarted after a failure less than a minute ago. */
         DegradedTask: {
             /**
@@ -828,6 +899,11 @@ export interface components {
             worker_signature: string;
             workload_type: components["schemas"]["WorkloadTypeName"];
         };
+        /** @description `POST /api/admin/tenants/{name}/credits`: credits to add to a tenant's balance. */
+        GrantCreditsBody: {
+            /** Format: int64 */
+            amount: number;
+        };
         /**
          * @description Liveness and queue figures. `status` is `ok`, or `degraded` while one of the node's
          *     supervised tasks is down or was restarted after a failure less than a minute ago; `degraded`
@@ -889,6 +965,33 @@ export interface components {
             signature: string;
             worker_keys: components["schemas"]["WorkerKeyDto"][];
         };
+        /** @description `POST /api/load-program`: the seed's preload, by customer id. */
+        LoadProgramBody: {
+            customer_id: string;
+        };
+        /**
+         * @description The answer to `POST /api/load-program`: the ask is recorded; provers load it within a few
+         *     seconds (`GET /api/status` shows which hold it).
+         */
+        LoadProgramResponse: {
+            customer_id: string;
+            image_id: string;
+            /**
+             * Format: int32
+             * @description Provers that reported holding it already.
+             */
+            loaded_by: number;
+        };
+        /** @description One of the caller's programs held loaded by provers. */
+        LoadedProgram: {
+            customer_id: string;
+            image_id: string;
+            /**
+             * Format: int32
+             * @description How many provers hold it.
+             */
+            loaded_by: number;
+        };
         /** @description A pool public key: seal workloads to it. */
         PoolKeyDto: {
             key_id: string;
@@ -938,6 +1041,29 @@ export interface components {
             success: boolean;
             /** @description The date `today` took (YYYY-MM-DD). */
             today?: string | null;
+        };
+        /** @description `GET /api/status`: the seed's service status with its loaded programs. */
+        ProverStatus: {
+            /** Format: int64 */
+            credits: number;
+            /**
+             * Format: int32
+             * @description How many of the caller's programs some prover holds loaded.
+             */
+            loaded_programs: number;
+            programs: components["schemas"]["LoadedProgram"][];
+            /**
+             * Format: int64
+             * @description Credits one proof costs (0: no payment check), and the caller's balance.
+             */
+            proof_price: number;
+            /**
+             * Format: int32
+             * @description Prover processes that reported within the last 10 s.
+             */
+            provers: number;
+            /** @description `ok` when at least one prover reported within the last 10 s, else `no_provers`. */
+            status: string;
         };
         /**
          * @description `POST /api/deployments`: register keys made elsewhere (a ceremony the tenant trusts) for a
@@ -1673,6 +1799,99 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             /** @description `tenant_exists` */
             409: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    admin_grant_credits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The tenant's name
+                 * @example acme
+                 */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GrantCreditsBody"];
+            };
+        };
+        responses: {
+            /** @description The tenant's balance after the grant */
+            200: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreditsResponse"];
+                };
+            };
+            /** @description `invalid_json`, `invalid_amount` */
+            400: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `tenant_not_found` */
+            404: {
                 headers: {
                     /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
                     "RateLimit-Limit"?: number;
@@ -3089,6 +3308,93 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    zk_load_program: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoadProgramBody"];
+            };
+        };
+        responses: {
+            /** @description Asked: provers load it within a few seconds (`GET /api/status`) */
+            202: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoadProgramResponse"];
+                };
+            };
+            /** @description `invalid_json`, `invalid_customer_id` */
+            400: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `deployment_not_found`: the caller holds no such customer id */
+            404: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     metrics_series: {
         parameters: {
             query?: never;
@@ -3287,6 +3593,23 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            /** @description `payment_required`: a proof costs more prepaid credits than the tenant holds (docs/DSL.md §10) */
+            402: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             403: components["responses"]["Forbidden"];
             /** @description `deployment_not_found` */
             404: {
@@ -3324,7 +3647,7 @@ export interface operations {
             };
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["Unavailable"];
-            /** @description `prove_timeout`: no worker finished in time; the job is cancelled */
+            /** @description `prove_timeout`: no worker finished in time; the job is cancelled if no worker took it yet, and not charged */
             504: {
                 headers: {
                     /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
@@ -3429,6 +3752,38 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    zk_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The provers' status */
+            200: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProverStatus"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["Unavailable"];
         };
@@ -3543,6 +3898,23 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            /** @description `payment_required`: a `zk_proof` job costs more prepaid credits than the tenant holds (docs/DSL.md §10) */
+            402: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             403: components["responses"]["Forbidden"];
             /** @description `payload_too_large`: over the gateway's or the tenant's size limit */
             413: {
@@ -3636,6 +4008,23 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            /** @description `payment_required`: the batch's `zk_proof` jobs cost more prepaid credits than the tenant holds; nothing was stored */
+            402: {
+                headers: {
+                    /** @description The tenant's burst (requests); on authenticated requests when the tenant is rate-limited */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the burst right now; on authenticated requests */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until one more request is allowed (0 when some remain); on authenticated requests */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the client's `X-Request-Id` if it sent a sane one, else a fresh UUID. Logged with the request and with the jobs it submits. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             403: components["responses"]["Forbidden"];
             /** @description `payload_too_large` */
             413: {

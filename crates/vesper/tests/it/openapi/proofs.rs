@@ -366,22 +366,74 @@ pub(super) async fn exercise(api: &Api<'_>, node: &DevNode) {
     assert_eq!(r.status, 404);
 
     // Preloading and the provers' status; credits (no proof price on this node).
-    let r = post("/api/load-program", dev.clone(), json!({"customer_id": "customer-own-keys"})).await;
+    let r = post(
+        "/api/load-program",
+        dev.clone(),
+        json!({"customer_id": "customer-own-keys"}),
+    )
+    .await;
     assert_eq!(r.status, 202, "{}", r.text);
-    let r = post("/api/load-program", other.clone(), json!({"customer_id": "customer-own-keys"})).await;
+    let r = post(
+        "/api/load-program",
+        other.clone(),
+        json!({"customer_id": "customer-own-keys"}),
+    )
+    .await;
     assert_eq!((r.status, r.code().as_str()), (404, "deployment_not_found"));
-    let r = post("/api/load-program", dev.clone(), json!({"customer_id": "no spaces"})).await;
+    let r = post(
+        "/api/load-program",
+        dev.clone(),
+        json!({"customer_id": "no spaces"}),
+    )
+    .await;
     assert_eq!((r.status, r.code().as_str()), (400, "invalid_customer_id"));
     let r = api.get("/api/status", "/api/status", Some(&dev)).await;
-    assert_eq!((r.status, r.json()["proof_price"].clone()), (200, json!(0)), "{}", r.text);
+    assert_eq!(
+        (r.status, r.json()["proof_price"].clone()),
+        (200, json!(0)),
+        "{}",
+        r.text
+    );
     let r = api.get("/api/status", "/api/status", None).await;
     assert_eq!(r.status, 401);
     let admin = tenant_key(node, "dev", "submit,read,admin", plain()).await;
     let credits = "/api/admin/tenants/{name}/credits";
-    let r = api.call("POST", credits, "/api/admin/tenants/zk-other/credits", Some(&admin), Body::Json(json!({"amount": 3})), &[]).await;
-    assert_eq!((r.status, r.json()["balance"].clone()), (200, json!(3)), "{}", r.text);
-    let r = api.call("POST", credits, "/api/admin/tenants/nobody/credits", Some(&admin), Body::Json(json!({"amount": 3})), &[]).await;
+    let r = api
+        .call(
+            "POST",
+            credits,
+            "/api/admin/tenants/zk-other/credits",
+            Some(&admin),
+            Body::Json(json!({"amount": 3})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["balance"].clone()),
+        (200, json!(3)),
+        "{}",
+        r.text
+    );
+    let r = api
+        .call(
+            "POST",
+            credits,
+            "/api/admin/tenants/nobody/credits",
+            Some(&admin),
+            Body::Json(json!({"amount": 3})),
+            &[],
+        )
+        .await;
     assert_eq!((r.status, r.code().as_str()), (404, "tenant_not_found"));
-    let r = api.call("POST", credits, "/api/admin/tenants/zk-other/credits", Some(&dev), Body::Json(json!({"amount": 3})), &[]).await;
+    let r = api
+        .call(
+            "POST",
+            credits,
+            "/api/admin/tenants/zk-other/credits",
+            Some(&dev),
+            Body::Json(json!({"amount": 3})),
+            &[],
+        )
+        .await;
     assert_eq!(r.status, 403);
 }
