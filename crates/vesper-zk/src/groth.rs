@@ -220,6 +220,24 @@ pub struct Proven {
     pub outputs: Vec<(String, bool)>,
 }
 
+/// Circuits of this many constraints or more are proved on every core (ark-groth16's
+/// `parallel`, rayon's global pool, shared by the proofs a process makes at once). A smaller
+/// one gains little time from a second core (`age_verification`, 214 constraints: 11.5 ms p50
+/// on one core, 8.5 ms on two) and spends CPU handing work between threads, which a node
+/// proving several at once needs (16 % fewer proofs per second with 2 workers;
+/// docs/PERFORMANCE.md): it is proved on the calling thread's own one-thread pool.
+pub const PARALLEL_FROM_CONSTRAINTS: usize = 1024;
+
+thread_local! {
+    /// One proving thread per calling thread, for the small circuits (`None`: no thread could
+    /// be started, and the proof runs on rayon's global pool).
+    static SOLO: Option<rayon::ThreadPool> = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .thread_name(|_| "zk-prove".into())
+        .build()
+        .ok();
+}
+
 /// Prove that `values` satisfy the program. A failing enforced rule is reported by name, and
 /// no proof is returned.
 pub fn prove(
@@ -269,15 +287,25 @@ pub fn prove(
     }
     let mut rng = rand::rngs::OsRng;
     let (r, s) = (Fr::rand(&mut rng), Fr::rand(&mut rng));
-    let proof = Groth16::<Bn254>::create_proof_with_reduction_and_matrices(
-        &keys.pk,
-        r,
-        s,
-        m,
-        m.num_instance_variables,
-        m.num_constraints,
-        &assignment,
-    )
+    let create = || {
+        Groth16::<Bn254>::create_proof_with_reduction_and_matrices(
+            &keys.pk,
+            r,
+            s,
+            m,
+            m.num_instance_variables,
+            m.num_constraints,
+            &assignment,
+        )
+    };
+    let proof = if m.num_constraints < PARALLEL_FROM_CONSTRAINTS {
+        SOLO.with(|pool| match pool {
+            Some(pool) => pool.install(create),
+            None => create(),
+        })
+    } else {
+        create()
+    }
     .map_err(synth)?;
     let n_params = c.program.public_inputs().count();
     let outputs = c

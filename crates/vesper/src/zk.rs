@@ -30,7 +30,6 @@ enum ZkCmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Prove a request (`{"private_inputs": …, "public_params": …}`) with a deployment.
     /// Deploy a DSL document to a gateway (`POST /api/deploy`): compile, keys, register.
     Deploy {
         dsl: PathBuf,
@@ -106,8 +105,9 @@ enum ZkCmd {
         #[arg(long, default_value = "0")]
         binding: String,
     },
-    /// Measure the templates in process: constraints, setup, prove and verify times (one
-    /// thread, fixed satisfying requests, today = 2026-12-01), proof and proving-key sizes.
+    /// Measure the templates in process: constraints, setup, prove and verify times (a proof
+    /// uses every core the process may run on; fixed satisfying requests, today = 2026-12-01),
+    /// proof and proving-key sizes.
     /// One JSON line per template, then a table (docs/PERFORMANCE.md).
     Bench {
         /// Timed proofs per template (each one is also verified, timed apart).
@@ -542,10 +542,12 @@ fn bench(rounds: usize, templates: Vec<String>) -> anyhow::Result<ExitCode> {
         );
     }
     println!(
-        "({} core(s) available to a proof (ark-groth16 `parallel`; pin with taskset for one); \
-         {rounds} timed rounds after {WARMUP} untimed; prove = groth::prove with its witness \
-         check; nearest-rank percentiles)",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        "({} core(s) available to a proof of {} constraints or more (ark-groth16 `parallel`; \
+         pin with taskset for one), one core to a smaller one; {rounds} timed rounds after \
+         {WARMUP} untimed; prove = groth::prove with its witness check; nearest-rank \
+         percentiles)",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        vesper_zk::groth::PARALLEL_FROM_CONSTRAINTS
     );
     Ok(ExitCode::SUCCESS)
 }
