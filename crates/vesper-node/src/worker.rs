@@ -573,21 +573,7 @@ impl Worker {
         if !matches!(opened.workload.program, WorkloadProgram::Registry) {
             return Err(ErrorCode::BadPayload);
         }
-        let id = opened.program_id;
-        let program = match crate::zk::cached(&id) {
-            Some(p) => p,
-            None => {
-                let (text, pk) = self
-                    .source
-                    .zk_program(&id.to_string())
-                    .await
-                    .map_err(|_| ErrorCode::Internal)?
-                    .ok_or(ErrorCode::ProgramNotFound)?;
-                tokio::task::spawn_blocking(move || crate::zk::load(id, &text, &pk))
-                    .await
-                    .map_err(|_| ErrorCode::Internal)??
-            }
-        };
+        let program = crate::zk::obtain(&*self.source, opened.program_id).await?;
         let runner = self.runner.clone();
         tokio::task::spawn_blocking(move || runner.finish_zk(&job, opened, &program))
             .await

@@ -73,6 +73,10 @@ pub async fn preload_loop(
     stop: tokio_util::sync::CancellationToken,
 ) {
     let mut tick = tokio::time::interval(PRELOAD_EVERY);
+    // Asks whose program did not load (deleted since, or refused by `load`): not fetched and
+    // compiled again every tick. Image ids are content addresses, so one never comes back
+    // different; the set is bounded by starting over.
+    let mut refused: std::collections::HashSet<ProgramId> = Default::default();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -89,21 +93,19 @@ pub async fn preload_loop(
             let Ok(id) = image_id.parse::<ProgramId>() else {
                 continue;
             };
-            if cached(&id).is_some() {
+            if cached(&id).is_some() || refused.contains(&id) {
                 continue;
             }
-            match source.zk_program(&image_id).await {
-                Ok(Some((text, pk))) => {
-                    match tokio::task::spawn_blocking(move || load(id, &text, &pk)).await {
-                        Ok(Ok(_)) => tracing::info!(image_id, "program preloaded"),
-                        _ => tracing::warn!(
-                            image_id,
-                            "a preload ask names a program that does not load"
-                        ),
+            match obtain(&*source, id).await {
+                Ok(_) => tracing::info!(image_id, "program preloaded"),
+                Err(ErrorCode::ProgramNotFound) => {
+                    tracing::info!(image_id, "a preload ask names no program that loads");
+                    if refused.len() >= vesper_store::MAX_PRELOADS {
+                        refused.clear();
                     }
+                    refused.insert(id);
                 }
-                Ok(None) => {} // deleted since it was asked for
-                Err(e) => tracing::warn!(error = %e, "reading a program to preload failed"),
+                Err(e) => tracing::warn!(image_id, error = %e, "preloading a program failed"),
             }
         }
         if let Err(e) = store
@@ -113,6 +115,26 @@ pub async fn preload_loop(
             tracing::warn!(error = %e, "reporting the loaded programs failed");
         }
     }
+}
+
+/// The program `id` names: from this process's cache, or fetched from `source` and loaded off
+/// the runtime ([`load`], which caches it). `ProgramNotFound` when there is no such deployment
+/// or it does not load.
+pub async fn obtain(
+    source: &dyn crate::source::JobSource,
+    id: ProgramId,
+) -> Result<Arc<ZkProgram>, ErrorCode> {
+    if let Some(p) = cached(&id) {
+        return Ok(p);
+    }
+    let (text, pk) = source
+        .zk_program(&id.to_string())
+        .await
+        .map_err(|_| ErrorCode::Internal)?
+        .ok_or(ErrorCode::ProgramNotFound)?;
+    tokio::task::spawn_blocking(move || load(id, &text, &pk))
+        .await
+        .map_err(|_| ErrorCode::Internal)?
 }
 
 /// Compile a deployment's program and read its proving key (blocking: call off the runtime).

@@ -302,28 +302,21 @@ pub(crate) async fn submit(
     .await?;
     let job_id = job.job_id;
     let tenant = job.tenant;
-    let priced = is_priced(&gw, &job);
-    let paid = charge_first(&gw, &job).await?;
-    if paid {
+    let pay = payment_of(&gw, &job).await?;
+    if pay == Pay::Before {
         gw.payments.charge(tenant, job_id, gw.clock.now()).await?;
     }
     let outcome = match gw.store.submit(job).await {
         Ok(o) => o,
         Err(e) => {
-            if paid {
+            if pay == Pay::Before {
                 gw.payments.refund(job_id).await;
             }
             return Err(e.into());
         }
     };
     let replayed = matches!(outcome, SubmitOutcome::Existing(_));
-    let created = matches!(outcome, SubmitOutcome::Created(_));
-    if paid && !created {
-        gw.payments.refund(job_id).await;
-    }
-    if priced && !paid && created {
-        charge_late(&gw, tenant, job_id).await?;
-    }
+    settle_payment(&gw, tenant, job_id, pay, &outcome).await?;
     if let Some(e) = refusal(&gw, &outcome) {
         return Err(e);
     }
@@ -408,56 +401,50 @@ pub(crate) async fn submit_batch(
         })?;
         jobs.push(job);
     }
-    // Which items are charged before the batch is stored (by index), and which are priced.
-    let mut paid = vec![false; jobs.len()];
-    let priced: Vec<bool> = jobs.iter().map(|j| is_priced(&gw, j)).collect();
-    for (i, j) in jobs.iter().enumerate() {
-        paid[i] = charge_first(&gw, j).await?;
+    // How each item pays; the ones paid before the batch is stored are charged all or none.
+    let tenant = caller.0.tenant;
+    let mut pays = Vec::with_capacity(jobs.len());
+    for j in &jobs {
+        pays.push(payment_of(&gw, j).await?);
     }
-    let ids: Vec<vesper_core::JobId> = jobs.iter().map(|j| j.job_id).collect();
-    let refund = |gw: Arc<Gateway>, which: Vec<vesper_core::JobId>| async move {
-        for id in which {
-            gw.payments.refund(id).await;
+    let ids: Vec<JobId> = jobs.iter().map(|j| j.job_id).collect();
+    let before: Vec<JobId> = ids
+        .iter()
+        .zip(&pays)
+        .filter(|(_, p)| **p == Pay::Before)
+        .map(|(id, _)| *id)
+        .collect();
+    let refund = |charged: &[JobId]| {
+        let gw = gw.clone();
+        let charged = charged.to_vec();
+        async move {
+            for id in charged {
+                gw.payments.refund(id).await;
+            }
         }
     };
-    let paid_ids = |upto: usize| -> Vec<vesper_core::JobId> {
-        (0..upto).filter(|&i| paid[i]).map(|i| ids[i]).collect()
-    };
-    for i in 0..jobs.len() {
-        if !paid[i] {
-            continue;
-        }
-        if let Err(e) = gw
-            .payments
-            .charge(caller.0.tenant, ids[i], gw.clock.now())
-            .await
-        {
-            refund(gw.clone(), paid_ids(i)).await;
+    for (n, id) in before.iter().enumerate() {
+        if let Err(e) = gw.payments.charge(tenant, *id, gw.clock.now()).await {
+            refund(&before[..n]).await;
             return Err(e);
         }
     }
     let outcome = match gw.store.submit_batch(jobs).await {
         Ok(o) => o,
         Err(e) => {
-            refund(gw.clone(), paid_ids(ids.len())).await;
+            refund(&before).await;
             return Err(e.into());
         }
     };
     match &outcome {
-        BatchOutcome::Rejected { .. } => refund(gw.clone(), paid_ids(ids.len())).await,
+        BatchOutcome::Rejected { .. } => refund(&before).await,
+        // Per item: a replayed item (its key kept from an earlier batch) gives its charge back,
+        // a new one stays paid. The batch is stored: a late charge that fails takes back that
+        // job alone.
         BatchOutcome::Accepted(outcomes) => {
-            // Per item: a replayed item (its key kept from an earlier batch) gives its charge
-            // back; a new one stays paid.
-            for (i, o) in outcomes.iter().enumerate() {
-                let created = matches!(o, SubmitOutcome::Created(_));
-                if paid[i] && !created {
-                    gw.payments.refund(ids[i]).await;
-                }
-                if priced[i] && !paid[i] && created {
-                    // The batch is stored: a late charge that fails takes back that job alone.
-                    if let Err(e) = charge_late(&gw, caller.0.tenant, ids[i]).await {
-                        tracing::warn!(job_id = %ids[i], error = %e.message, "an unpaid proof job was cancelled");
-                    }
+            for ((id, pay), o) in ids.iter().zip(&pays).zip(outcomes) {
+                if let Err(e) = settle_payment(&gw, tenant, *id, *pay, o).await {
+                    tracing::warn!(job_id = %id, error = %e.message, "an unpaid proof job was cancelled");
                 }
             }
         }
@@ -493,38 +480,54 @@ pub(crate) async fn submit_batch(
     }
 }
 
-/// Whether `job` has a price: a `zk_proof` job under a payment check (docs/DSL.md §10).
-fn is_priced(gw: &Gateway, job: &NewJob) -> bool {
-    job.workload_type == vesper_core::WorkloadType::ZkProof && gw.payments.price() > 0
+/// How a job pays (docs/DSL.md §10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pay {
+    /// No price: not a `zk_proof` job, or no payment check.
+    Free,
+    /// Charged before it is stored.
+    Before,
+    /// Priced, but its idempotency key names a job the store keeps, whose replay (or conflict)
+    /// the store answers without a second charge: a retry of a paid request never pays twice,
+    /// nor gets `402` for a job that exists.
+    Replay,
 }
 
-/// Whether a priced `job` is charged before it is stored: unless its idempotency key names a
-/// job the store keeps, whose replay (or conflict) the store answers without a second charge.
-/// A retry of a paid request therefore never pays twice, nor gets `402` for a job that exists.
-async fn charge_first(gw: &Gateway, job: &NewJob) -> Result<bool, ApiError> {
-    if !is_priced(gw, job) {
-        return Ok(false);
+async fn payment_of(gw: &Gateway, job: &NewJob) -> Result<Pay, ApiError> {
+    if job.workload_type != WorkloadType::ZkProof || gw.payments.price() == 0 {
+        return Ok(Pay::Free);
     }
-    Ok(match &job.idempotency_key {
+    let kept = match &job.idempotency_key {
         Some(key) => gw
             .store
             .job_by_idempotency_key(job.tenant, key)
             .await?
-            .is_none(),
-        None => true,
-    })
+            .is_some(),
+        None => false,
+    };
+    Ok(if kept { Pay::Replay } else { Pay::Before })
 }
 
-/// A priced job taken for a replay turned out new (the job its key named was forgotten in
-/// between): charge it now, or take it back.
-async fn charge_late(
+/// Once the store has answered: a charge for a job not created is given back; a job taken for
+/// a replay that turned out new (the job its key named was forgotten in between) is charged
+/// now, or taken back.
+async fn settle_payment(
     gw: &Gateway,
     tenant: vesper_core::TenantId,
-    job_id: vesper_core::JobId,
+    job_id: JobId,
+    pay: Pay,
+    outcome: &SubmitOutcome,
 ) -> Result<(), ApiError> {
-    if let Err(e) = gw.payments.charge(tenant, job_id, gw.clock.now()).await {
-        let _ = gw.store.cancel(tenant, job_id, gw.clock.now()).await;
-        return Err(e);
+    let created = matches!(outcome, SubmitOutcome::Created(_));
+    match pay {
+        Pay::Before if !created => gw.payments.refund(job_id).await,
+        Pay::Replay if created => {
+            if let Err(e) = gw.payments.charge(tenant, job_id, gw.clock.now()).await {
+                let _ = gw.store.cancel(tenant, job_id, gw.clock.now()).await;
+                return Err(e);
+            }
+        }
+        _ => {}
     }
     Ok(())
 }

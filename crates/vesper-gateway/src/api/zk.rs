@@ -41,6 +41,18 @@ fn valid_customer_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
+/// A customer id in a request body: `400 invalid_customer_id` unless valid.
+fn check_customer_id(s: &str) -> Result<(), ApiError> {
+    if valid_customer_id(s) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ApiErrorCode::InvalidCustomerId,
+            "a customer id is 1-128 characters of [A-Za-z0-9._-]",
+        ))
+    }
+}
+
 fn dsl_error(errors: &[vesper_zk::dsl::DslError]) -> ApiError {
     let shown: Vec<String> = errors
         .iter()
@@ -301,12 +313,7 @@ pub(crate) async fn deploy(
             format!("customer-{use_case}-{}", gw.clock.now().0 / 1000)
         }
     };
-    if !valid_customer_id(&customer_id) {
-        return Err(ApiError::new(
-            ApiErrorCode::InvalidCustomerId,
-            "a customer id is 1-128 characters of [A-Za-z0-9._-]",
-        ));
-    }
+    check_customer_id(&customer_id)?;
     let metadata = metadata_text(body.metadata)?;
     let (record, c) = register(&gw, &caller, customer_id, body.dsl, metadata).await?;
     Ok((
@@ -583,12 +590,7 @@ pub(crate) async fn prove(
     use zeroize::Zeroize;
 
     let tenant = caller.need(Scope::Submit)?;
-    if !valid_customer_id(&body.customer_id) {
-        return Err(ApiError::new(
-            ApiErrorCode::InvalidCustomerId,
-            "a customer id is 1-128 characters of [A-Za-z0-9._-]",
-        ));
-    }
+    check_customer_id(&body.customer_id)?;
     let d = gw
         .store
         .deployment(tenant, &body.customer_id)
@@ -761,12 +763,7 @@ pub(crate) async fn register_keys(
     ApiJson(body, _): ApiJson<RegisterBody>,
 ) -> Result<Response, ApiError> {
     caller.need(Scope::Submit)?;
-    if !valid_customer_id(&body.customer_id) {
-        return Err(ApiError::new(
-            ApiErrorCode::InvalidCustomerId,
-            "a customer id is 1-128 characters of [A-Za-z0-9._-]",
-        ));
-    }
+    check_customer_id(&body.customer_id)?;
     let keys = b64_decode(&body.proving_key)
         .ok_or_else(|| ApiError::new(ApiErrorCode::InvalidKeys, "proving_key: base64"))?;
     let metadata = metadata_text(body.metadata)?;
@@ -788,6 +785,17 @@ pub(crate) async fn register_keys(
 
 /// How recent a prover's report must be to count as up.
 const PROVER_FRESH_MS: u64 = 10_000;
+
+/// The provers' reports of the last [`PROVER_FRESH_MS`].
+async fn fresh_reports(
+    gw: &Gateway,
+    now: Timestamp,
+) -> Result<Vec<vesper_store::LoadedReport>, ApiError> {
+    Ok(gw
+        .store
+        .loaded_reports(Timestamp(now.0.saturating_sub(PROVER_FRESH_MS)))
+        .await?)
+}
 
 /// Ask the provers to hold a deployment's program loaded (the seed's `POST /api/load-program`):
 /// the first proof then skips compiling the program and reading its proving key.
@@ -815,12 +823,7 @@ pub(crate) async fn load_program(
     ApiJson(body, _): ApiJson<LoadProgramBody>,
 ) -> Result<Response, ApiError> {
     let tenant = caller.need(Scope::Submit)?;
-    if !valid_customer_id(&body.customer_id) {
-        return Err(ApiError::new(
-            ApiErrorCode::InvalidCustomerId,
-            "a customer id is 1-128 characters of [A-Za-z0-9._-]",
-        ));
-    }
+    check_customer_id(&body.customer_id)?;
     let d = gw
         .store
         .deployment(tenant, &body.customer_id)
@@ -828,10 +831,7 @@ pub(crate) async fn load_program(
         .ok_or_else(not_found)?;
     let now = gw.clock.now();
     gw.store.request_preload(&d.image_id, now).await?;
-    let reports = gw
-        .store
-        .loaded_reports(Timestamp(now.0.saturating_sub(PROVER_FRESH_MS)))
-        .await?;
+    let reports = fresh_reports(&gw, now).await?;
     let loaded_by = reports
         .iter()
         .filter(|r| r.image_ids.contains(&d.image_id))
@@ -869,10 +869,7 @@ pub(crate) async fn prover_status(
 ) -> Result<Json<ProverStatus>, ApiError> {
     let tenant = caller.need(Scope::Read)?;
     let now = gw.clock.now();
-    let reports = gw
-        .store
-        .loaded_reports(Timestamp(now.0.saturating_sub(PROVER_FRESH_MS)))
-        .await?;
+    let reports = fresh_reports(&gw, now).await?;
     let mut counts: std::collections::BTreeMap<&str, u32> = Default::default();
     for r in &reports {
         for id in &r.image_ids {
