@@ -91,6 +91,35 @@ pub struct NewJob {
     pub quota: SubmitQuota,
 }
 
+impl NewJob {
+    /// The digest of the sealed payload (key and body), as the job's record carries it.
+    pub fn payload_digest(&self) -> [u8; 32] {
+        vesper_core::sha256(&[&self.encrypted_key, &self.encrypted_payload])
+    }
+
+    /// The record this job has the moment it is accepted (queued, never leased): what a
+    /// store answers a submit with, without reading back what it just wrote.
+    pub fn queued_record(&self, payload_digest: [u8; 32]) -> JobRecord {
+        JobRecord {
+            job_id: self.job_id,
+            tenant: self.tenant,
+            workload_type: self.workload_type,
+            program_id: self.program_id,
+            key_id: self.key_id.clone(),
+            priority: self.priority,
+            status: JobStatus::Queued,
+            created_at: self.created_at,
+            started_at: None,
+            completed_at: None,
+            worker_id: None,
+            retry_count: 0,
+            max_retries: self.max_retries,
+            error: None,
+            payload_digest,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum SubmitOutcome {
     Created(JobRecord),

@@ -55,6 +55,30 @@ pub(crate) async fn wait_terminal(
     id: JobId,
     wait_secs: u64,
 ) -> Result<vesper_store::JobRecord, ApiError> {
+    wait_read(
+        gw,
+        id,
+        wait_secs,
+        || gw.store.job(tenant, id),
+        |j: &vesper_store::JobRecord| j.status,
+    )
+    .await
+}
+
+/// Read with `read` (the job's record, or its result with the record) and, when the job is
+/// not terminal yet and `wait_secs` allows, wait until it is and read once more. A completed
+/// job costs one read, a waited-for one two: the long poll reads exactly what it answers with.
+async fn wait_read<T, F, Fut>(
+    gw: &Gateway,
+    id: JobId,
+    wait_secs: u64,
+    read: F,
+    status: impl Fn(&T) -> JobStatus,
+) -> Result<T, ApiError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = vesper_store::Result<Option<T>>>,
+{
     let wait = Duration::from_secs(wait_secs.min(gw.config.max_wait_secs));
     // Park first, then read: a completion between the two cannot be missed.
     let parked = if wait.is_zero() {
@@ -62,26 +86,19 @@ pub(crate) async fn wait_terminal(
     } else {
         gw.waiters.park(id)
     };
-    let job = gw
-        .store
-        .job(tenant, id)
-        .await?
-        .ok_or_else(ApiError::job_not_found)?;
-    if job.status.is_terminal() {
+    let first = read().await?.ok_or_else(ApiError::job_not_found)?;
+    if status(&first).is_terminal() {
         if parked.is_some() {
             gw.waiters.prune(&id);
         }
-        return Ok(job);
+        return Ok(first);
     }
-    let Some(rx) = parked else { return Ok(job) };
+    let Some(rx) = parked else { return Ok(first) };
     let woke = tokio::time::timeout(wait, rx).await.is_ok();
     if !woke {
         gw.waiters.prune(&id);
     }
-    gw.store
-        .job(tenant, id)
-        .await?
-        .ok_or_else(ApiError::job_not_found)
+    read().await?.ok_or_else(ApiError::job_not_found)
 }
 
 /// A job's status; with `?wait=`, a long poll until it is terminal.
@@ -150,7 +167,16 @@ pub(crate) async fn result(
     let tenant = caller.need(Scope::Read)?;
     let id = parse_job_id(job_id)?;
     let wait = wait_query(q)?;
-    let job = wait_terminal(&gw, tenant, id, wait).await?;
+    // The result read carries the job's record: no separate status read.
+    let stored = wait_read(
+        &gw,
+        id,
+        wait,
+        || gw.store.result(tenant, id),
+        |s: &vesper_store::StoredResult| s.job.status,
+    )
+    .await?;
+    let job = &stored.job;
     match job.status {
         JobStatus::Queued | JobStatus::Processing => Err(ApiError::new(
             ApiErrorCode::ResultNotReady,
@@ -170,21 +196,14 @@ pub(crate) async fn result(
             "the job was cancelled",
         )
         .with_job_status(JobStatus::Cancelled.as_str())),
-        JobStatus::Completed => {
-            let stored = gw
-                .store
-                .result(tenant, id)
-                .await?
-                .ok_or_else(ApiError::job_not_found)?;
-            match stored.body {
-                Some(body) => Ok(Json(result_response(&stored.job, &body))),
-                None => Err(ApiError::new(
-                    ApiErrorCode::ResultExpired,
-                    "the result passed its time to live and was deleted",
-                )
-                .with_job_status(JobStatus::Completed.as_str())),
-            }
-        }
+        JobStatus::Completed => match &stored.body {
+            Some(body) => Ok(Json(result_response(&stored.job, body))),
+            None => Err(ApiError::new(
+                ApiErrorCode::ResultExpired,
+                "the result passed its time to live and was deleted",
+            )
+            .with_job_status(JobStatus::Completed.as_str())),
+        },
     }
 }
 

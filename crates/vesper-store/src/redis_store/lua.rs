@@ -24,26 +24,32 @@ local function publish(id, tenant, st)
   redis.call('PUBLISH', P .. 'events', id .. ' ' .. tenant .. ' ' .. st)
 end
 local function score(prio, seq) return int((10 - prio) * 1099511627776 + seq) end
--- Move a job between a tenant's per-status indexes.
-local function setstatus(id, tenant, seq, old, new)
+-- A job's sequence number from its score in a ready queue.
+local function seq_of(s) return tonumber(s) % 1099511627776 end
+-- Move a job between a tenant's per-status indexes (the caller writes `status` itself).
+local function index(id, tenant, seq, old, new)
   if old then redis.call('ZREM', tkey(tenant) .. ':s:' .. old, id) end
   redis.call('ZADD', tkey(tenant) .. ':s:' .. new, seq, id)
+end
+-- Move a job between a tenant's per-status indexes and write its status.
+local function setstatus(id, tenant, seq, old, new)
+  index(id, tenant, seq, old, new)
   redis.call('HSET', jkey(id), 'status', new)
 end
 -- A job of `tenant` became queued: count it; a tenant that had nothing queued has its
 -- virtual time brought forward (FairPolicy::reactivate); ready now or after `avail`.
 local function enqueue(id, tenant, prio, seq, avail, now, unit, burst)
   local tk = tkey(tenant)
-  local queued = num(redis.call('HGET', tk, 'queued'), 0)
-  if queued <= 0 then
-    local vt = num(redis.call('HGET', tk, 'vtime'), 0)
-    local w = math.max(num(redis.call('HGET', tk, 'weight'), 1), 1)
+  local queued = redis.call('HINCRBY', tk, 'queued', 1)
+  if queued <= 1 then
+    if queued < 1 then redis.call('HSET', tk, 'queued', 1) end
+    local h = redis.call('HMGET', tk, 'vtime', 'weight')
+    local vt = num(h[1], 0)
+    local w = math.max(num(h[2], 1), 1)
     local sys = num(redis.call('GET', P .. 'sysvtime'), 0)
     local floor = sys - math.floor(burst * unit / w)
     if floor > vt then redis.call('HSET', tk, 'vtime', int(floor)) end
-    queued = 0
   end
-  redis.call('HSET', tk, 'queued', int(queued + 1))
   redis.call('INCR', P .. 'queued')
   if avail > now then
     redis.call('ZADD', P .. 'delayed', avail, id)
@@ -54,14 +60,13 @@ local function enqueue(id, tenant, prio, seq, avail, now, unit, burst)
 end
 -- A queued job left the queue (leased or cancelled).
 local function dequeue(tenant)
-  local tk = tkey(tenant)
-  local queued = num(redis.call('HGET', tk, 'queued'), 0)
-  redis.call('HSET', tk, 'queued', int(math.max(queued - 1, 0)))
-  if num(redis.call('GET', P .. 'queued'), 0) > 0 then redis.call('DECR', P .. 'queued') end
+  if redis.call('HINCRBY', tkey(tenant), 'queued', -1) < 0 then
+    redis.call('HSET', tkey(tenant), 'queued', 0)
+  end
+  if redis.call('DECR', P .. 'queued') < 0 then redis.call('SET', P .. 'queued', 0) end
 end
--- The client is owed a callback announcing `st`, if it asked for one.
-local function owe_callback(id, st, now)
-  local url = redis.call('HGET', jkey(id), 'callback_url')
+-- The client is owed a callback announcing `st` at `url`, if it asked for one (url set).
+local function owe_callback_to(id, url, st, now)
   if url and url ~= '' then
     local member = id .. '|' .. st
     local ck = P .. 'cb:' .. member
@@ -71,11 +76,17 @@ local function owe_callback(id, st, now)
     end
   end
 end
+-- The client is owed a callback announcing `st`, if it asked for one.
+local function owe_callback(id, st, now)
+  owe_callback_to(id, redis.call('HGET', jkey(id), 'callback_url'), st, now)
+end
 -- A job finished at `at`: index it for the retention sweep, unless a callback is owed (it is
 -- indexed when the callback is delivered or given up, by FINISH_CALLBACK).
-local function finished(id, at)
-  local url = redis.call('HGET', jkey(id), 'callback_url')
+local function finished_with(id, url, at)
   if not url or url == '' then redis.call('ZADD', P .. 'finished', at, id) end
+end
+local function finished(id, at)
+  finished_with(id, redis.call('HGET', jkey(id), 'callback_url'), at)
 end
 -- Is `id` leased under (epoch, worker)? (worker '' = any)
 local function holds(id, epoch, worker)
@@ -131,8 +142,8 @@ return 1
 
 /// Submit jobs, all or none. ARGV: P, unit, burst, n, then 18 fields per job (see
 /// `RedisStore::submit_jobs`). Returns {'ok', {o1, ..., on}, {h1, ..., hn}} where o is '' for a
-/// new job or the existing job's id and h is that job's hash (HGETALL form) as the submit left
-/// it; or {'conflict', i, existing job's id}; or {'quota', i, kind}; or {'no_tenant', i}
+/// new job (h empty: its record is what the caller sent) or the existing job's id (h: that
+/// job's hash, HGETALL form); or {'conflict', i, existing job's id}; or {'quota', i, kind}; or {'no_tenant', i}
 /// (i 0-based).
 pub const SUBMIT: &str = r#"
 local unit, burst, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -151,14 +162,14 @@ for i = 0, n - 1 do
     end
     out[#out + 1] = existing
   else
-    if redis.call('HEXISTS', tkey(tenant), 'name') == 0 then return {'no_tenant', i} end
+    local th = redis.call('HMGET', tkey(tenant), 'name', 'queued')
+    if not th[1] then return {'no_tenant', i} end
     local p = (pending[tenant] or 0)
-    local queued = num(redis.call('HGET', tkey(tenant), 'queued'), 0)
-    if max_queued >= 0 and math.max(queued, 0) + p >= max_queued then
+    if max_queued >= 0 and math.max(num(th[2], 0), 0) + p >= max_queued then
       return {'quota', i, 'max_queued'}
     end
-    local used = num(redis.call('GET', tkey(tenant) .. ':usage:' .. day), 0)
-    if per_day >= 0 and used + p >= per_day then
+    if per_day >= 0
+      and num(redis.call('GET', tkey(tenant) .. ':usage:' .. day), 0) + p >= per_day then
       return {'quota', i, 'jobs_per_day'}
     end
     pending[tenant] = p + 1
@@ -178,12 +189,11 @@ for i = 0, n - 1 do
       'available_at', created, 'epoch', 0, 'idem', idem, 'request_digest', ARGV[b + 12],
       'callback_url', ARGV[b + 13], 'request_id', ARGV[b + 14], 'max_fuel', ARGV[b + 15])
     redis.call('ZADD', tkey(tenant) .. ':jobs', seq, id)
-    setstatus(id, tenant, seq, false, 'queued')
+    index(id, tenant, seq, false, 'queued')
     if idem ~= '' then redis.call('HSET', tkey(tenant) .. ':idem', idem, id) end
     enqueue(id, tenant, prio, seq, 0, 0, unit, burst)
     local uk = tkey(tenant) .. ':usage:' .. day
-    redis.call('INCR', uk)
-    redis.call('EXPIRE', uk, 8 * 86400)
+    if redis.call('INCR', uk) == 1 then redis.call('EXPIRE', uk, 8 * 86400) end
     publish(id, tenant, 'queued')
   end
 end
@@ -191,8 +201,7 @@ local outcomes, records = {}, {}
 for i = 0, n - 1 do
   local o = out[i + 2]
   outcomes[i + 1] = o
-  if o == '' then o = ARGV[4 + i * F + 1] end
-  records[i + 1] = redis.call('HGETALL', jkey(o))
+  if o == '' then records[i + 1] = {} else records[i + 1] = redis.call('HGETALL', jkey(o)) end
 end
 return {'ok', outcomes, records}
 "#;
@@ -235,7 +244,8 @@ pub const LEASE_HEAD: &str = r#"
 -- Returns the leased job's id, or false when the tenant is disabled or has nothing ready.
 local function lease_head(tenant, worker, now, expires, unit)
   local tk = tkey(tenant)
-  if redis.call('HGET', tk, 'disabled') == '1' then return false end
+  local t = redis.call('HMGET', tk, 'disabled', 'vtime', 'weight')
+  if t[1] == '1' then return false end
   local popped = redis.call('ZPOPMIN', tk .. ':ready')
   if #popped == 0 then
     redis.call('SREM', P .. 'ready', tenant)
@@ -243,15 +253,16 @@ local function lease_head(tenant, worker, now, expires, unit)
   end
   local id = popped[1]
   if redis.call('ZCARD', tk .. ':ready') == 0 then redis.call('SREM', P .. 'ready', tenant) end
-  local vt = num(redis.call('HGET', tk, 'vtime'), 0)
-  local w = math.max(num(redis.call('HGET', tk, 'weight'), 1), 1)
+  local vt = num(t[2], 0)
+  local w = math.max(num(t[3], 1), 1)
   if vt > num(redis.call('GET', P .. 'sysvtime'), 0) then redis.call('SET', P .. 'sysvtime', int(vt)) end
   redis.call('HSET', tk, 'vtime', int(vt + math.floor(unit / w)))
   dequeue(tenant)
   local jk = jkey(id)
   redis.call('HINCRBY', jk, 'epoch', 1)
-  redis.call('HSET', jk, 'worker', worker, 'lease_expires', expires, 'started_at', now)
-  setstatus(id, tenant, tonumber(redis.call('HGET', jk, 'seq')), 'queued', 'processing')
+  redis.call('HSET', jk, 'worker', worker, 'lease_expires', expires, 'started_at', now,
+    'status', 'processing')
+  index(id, tenant, seq_of(popped[2]), 'queued', 'processing')
   redis.call('ZADD', P .. 'leases', expires, id)
   publish(id, tenant, 'processing')
   return id
@@ -284,18 +295,21 @@ return 1
 /// Mark a job completed; its sealed result was written under its epoch beforehand.
 /// ARGV: P, id, epoch, worker, now, result expires_at. Returns 1, or 0 when fenced.
 pub const COMPLETE: &str = r#"
-local id, epoch, now = ARGV[2], ARGV[3], ARGV[5]
-if not holds(id, epoch, ARGV[4]) then return 0 end
+local id, epoch, worker, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local jk = jkey(id)
-local j = redis.call('HMGET', jk, 'tenant', 'seq')
-redis.call('HSET', jk, 'completed_at', now, 'result_epoch', epoch)
+-- `holds`, and what the transition needs, in one read.
+local j = redis.call('HMGET', jk, 'status', 'epoch', 'worker', 'tenant', 'seq', 'callback_url')
+if j[1] ~= 'processing' or j[2] ~= epoch then return 0 end
+if worker ~= '' and j[3] ~= worker then return 0 end
+local tenant, url = j[4], j[6]
+redis.call('HSET', jk, 'completed_at', now, 'result_epoch', epoch, 'status', 'completed')
 redis.call('HDEL', jk, 'lease_expires', 'error')
 redis.call('ZREM', P .. 'leases', id)
-setstatus(id, j[1], tonumber(j[2]), 'processing', 'completed')
-finished(id, now)
+index(id, tenant, tonumber(j[5]), 'processing', 'completed')
+finished_with(id, url, now)
 redis.call('ZADD', P .. 'results', ARGV[6], id)
-owe_callback(id, 'completed', now)
-publish(id, j[1], 'completed')
+owe_callback_to(id, url, 'completed', now)
+publish(id, tenant, 'completed')
 return 1
 "#;
 

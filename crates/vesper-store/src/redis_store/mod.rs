@@ -428,7 +428,8 @@ impl RedisStore {
             self.fair.burst.to_string(),
             jobs.len().to_string(),
         ];
-        for j in &jobs {
+        let digests: Vec<[u8; 32]> = jobs.iter().map(NewJob::payload_digest).collect();
+        for (j, digest) in jobs.iter().zip(&digests) {
             args.extend([
                 j.job_id.to_string(),
                 j.tenant.0.to_string(),
@@ -436,10 +437,7 @@ impl RedisStore {
                 j.program_id.map(|p| p.to_string()).unwrap_or_default(),
                 j.key_id.as_str().to_owned(),
                 hex::encode(j.client_pubkey),
-                hex::encode(vesper_core::sha256(&[
-                    &j.encrypted_key,
-                    &j.encrypted_payload,
-                ])),
+                hex::encode(digest),
                 j.priority.get().to_string(),
                 j.created_at.0.to_string(),
                 j.max_retries.to_string(),
@@ -475,15 +473,13 @@ impl RedisStore {
                     .filter(|(_, o)| !o.is_empty())
                     .map(|(j, _)| j.job_id),
             );
-            let out = records
-                .iter()
-                .zip(&outcomes)
-                .map(|(h, o)| {
-                    let r = job_from_hash(h)?;
+            let out = (records.iter().zip(&outcomes))
+                .zip(jobs.iter().zip(&digests))
+                .map(|((h, o), (j, digest))| {
                     Ok(if o.is_empty() {
-                        SubmitOutcome::Created(r)
+                        SubmitOutcome::Created(j.queued_record(*digest))
                     } else {
-                        SubmitOutcome::Existing(r)
+                        SubmitOutcome::Existing(job_from_hash(h)?)
                     })
                 })
                 .collect::<Result<_>>()?;
@@ -662,6 +658,36 @@ impl RedisStore {
             }
         }
         Ok(n)
+    }
+
+    /// CPU time the server at `url` has used since it started (`INFO cpu`: system + user, its
+    /// main process and threads), for `vesper bench`'s accounting. A plain connection: no
+    /// store, no subscription.
+    pub async fn server_cpu(url: &str) -> Result<Duration> {
+        let client = Client::open(url).map_err(re)?;
+        let mut con = client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(re)?;
+        let info: String = redis::cmd("INFO")
+            .arg("cpu")
+            .query_async(&mut con)
+            .await
+            .map_err(re)?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| {
+                    l.strip_prefix(name)?
+                        .strip_prefix(':')?
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                })
+                .unwrap_or(0.0)
+        };
+        Ok(Duration::from_secs_f64(
+            (field("used_cpu_sys") + field("used_cpu_user")).max(0.0),
+        ))
     }
 
     /// Delete every key of the namespace (tests and `vesper bench` only).

@@ -8,7 +8,9 @@ use super::*;
 impl JobStore for SqliteStore {
     async fn submit(&self, job: NewJob) -> Result<SubmitOutcome> {
         let sched = self.sched.clone();
-        self.write(move |c, fx| submit_one(c, fx, &sched, job))
+        // Every refusal (idempotency conflict, quota, unknown tenant) is decided before the
+        // first write.
+        self.write_direct(move |c, fx| submit_one(c, fx, &sched, job))
             .await
     }
 

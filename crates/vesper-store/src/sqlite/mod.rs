@@ -254,6 +254,8 @@ type Op = Box<dyn FnOnce(&Connection, &mut Effects) -> Reply + Send>;
 struct Effects {
     events: Vec<JobEvent>,
     work: bool,
+    /// An operation without a savepoint failed after writing: the batch must not commit.
+    poisoned: bool,
 }
 
 impl Effects {
@@ -422,6 +424,32 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::Unavailable)?
     }
 
+    /// [`write`](Self::write) without a savepoint of its own, for the hot operations (submit,
+    /// lease, hand-in), whose every refusal is decided before their first write: a savepoint
+    /// copies each page an operation touches into the sub-journal, a cost paid on every call
+    /// for a rollback that a refusal never needs. If `f` fails having written nothing, the
+    /// batch goes on without it; if it fails after writing (an I/O error, a corrupt row), the
+    /// whole batch is rolled back and every caller in it hears `Unavailable`, so a half-applied
+    /// operation is never committed (`unguarded`).
+    async fn write_direct<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection, &mut Effects) -> Result<R> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let op: Op = Box::new(move |conn, fx| {
+            let r = unguarded(conn, fx, f);
+            Box::new(move |commit: Result<()>| {
+                let _ = tx.send(commit.and(r));
+            })
+        });
+        self.writer
+            .send(op)
+            .await
+            .map_err(|_| StoreError::Unavailable)?;
+        rx.await.map_err(|_| StoreError::Unavailable)?
+    }
+
     /// Run `f` on a read connection. Reads are point lookups on hot pages (microseconds) and
     /// WAL readers never wait for the writer, so they run inline rather than paying a thread
     /// hand-off per request.
@@ -473,6 +501,7 @@ fn in_savepoint<R>(
             conn.prepare_cached("RELEASE op")?.execute([])?;
             fx.events.append(&mut local.events);
             fx.work |= local.work;
+            fx.poisoned |= local.poisoned;
             Ok(r)
         }
         Err(e) => {
@@ -480,6 +509,29 @@ fn in_savepoint<R>(
             Err(e)
         }
     }
+}
+
+/// Run `f` inside the batch's transaction without a savepoint. A failure that wrote nothing
+/// (told by the connection's change counter) leaves the batch as it was; one that wrote
+/// poisons the batch (see [`SqliteStore::write_direct`]).
+fn unguarded<R>(
+    conn: &Connection,
+    fx: &mut Effects,
+    f: impl FnOnce(&Connection, &mut Effects) -> Result<R>,
+) -> Result<R> {
+    let before = conn.total_changes();
+    let mut local = Effects::default();
+    let r = f(conn, &mut local);
+    match &r {
+        Ok(_) => {
+            fx.events.append(&mut local.events);
+            fx.work |= local.work;
+            fx.poisoned |= local.poisoned;
+        }
+        Err(_) if conn.total_changes() != before => fx.poisoned = true,
+        Err(_) => fx.poisoned |= local.poisoned,
+    }
+    r
 }
 
 fn writer_loop(
@@ -504,6 +556,11 @@ fn writer_loop(
             let tx = conn.transaction()?;
             for op in batch.drain(..) {
                 replies.push(op(&tx, &mut fx));
+            }
+            if fx.poisoned {
+                // An operation failed halfway without a savepoint: none of the batch is kept.
+                tx.rollback()?;
+                return Err(StoreError::Unavailable);
             }
             tx.commit()?;
             Ok(())
@@ -757,6 +814,9 @@ fn submit_one(
             return Ok(SubmitOutcome::QuotaExceeded(QuotaKind::JobsPerDay));
         }
     }
+    let digest = job.payload_digest();
+    // The record as written below (a store test compares it with a read of the row).
+    let rec = job.queued_record(digest);
     c.prepare_cached(
         "INSERT INTO jobs(job_id, tenant_id, workload_type, program_id, key_id, \
          client_pubkey, payload_digest, priority, status, created_at, max_retries, \
@@ -770,7 +830,7 @@ fn submit_one(
         job.program_id.map(|p| p.0.to_vec()),
         job.key_id.as_str(),
         &job.client_pubkey[..],
-        &vesper_core::sha256(&[&job.encrypted_key, &job.encrypted_payload])[..],
+        &digest[..],
         job.priority.get(),
         job.created_at.0 as i64,
         job.max_retries,
@@ -792,7 +852,6 @@ fn submit_one(
     )?
     .execute(params![job.tenant.0, day])?;
     fx.event(job.job_id, job.tenant, JobStatus::Queued);
-    let rec = load_job(c, &job.job_id)?.ok_or(StoreError::NotFound { job_id: job.job_id })?;
     Ok(SubmitOutcome::Created(rec))
 }
 
@@ -864,5 +923,103 @@ impl Store for SqliteStore {
 
     fn work_available(&self) -> Arc<Notify> {
         self.work.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn rows(c: &Connection) -> Result<Vec<i64>> {
+        let mut stmt = c.prepare("SELECT x FROM t ORDER BY x")?;
+        let out = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(out)
+    }
+
+    /// The savepoint-free path: a refusal that wrote nothing leaves its batch standing; a
+    /// failure after a write rolls the whole batch back and every caller in it hears
+    /// `Unavailable`, so nothing half-applied (nor anything else of that batch) is committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failure_after_a_write_without_savepoint_rolls_the_batch_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Arc::new(SqliteStore::open(&dir.path().join("s.db"), Default::default()).unwrap());
+        store
+            .write(|c, _| Ok(c.execute_batch("CREATE TABLE t(x INTEGER)")?))
+            .await
+            .unwrap();
+        let fenced = || StoreError::Fenced {
+            job_id: JobId::from_bytes([0; 16]),
+            epoch: 1,
+        };
+
+        // Refused before writing: the caller hears the refusal, the batch commits.
+        let r = store.write_direct(move |_, _| Err::<(), _>(fenced())).await;
+        assert!(matches!(r, Err(StoreError::Fenced { .. })), "{r:?}");
+        store
+            .write_direct(|c, _| Ok(c.execute("INSERT INTO t VALUES (1)", [])?))
+            .await
+            .unwrap();
+
+        // Hold the writer so that the next three operations share one batch: a good write, a
+        // refusal that wrote nothing, and a failure after a write.
+        let hold = {
+            let s = store.clone();
+            tokio::spawn(async move {
+                s.write(|_, _| {
+                    std::thread::sleep(Duration::from_millis(300));
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let good = {
+            let s = store.clone();
+            tokio::spawn(async move {
+                s.write_direct(|c, _| Ok(c.execute("INSERT INTO t VALUES (2)", [])?))
+                    .await
+            })
+        };
+        let refused = {
+            let s = store.clone();
+            tokio::spawn(async move { s.write_direct(move |_, _| Err::<(), _>(fenced())).await })
+        };
+        let halfway = {
+            let s = store.clone();
+            tokio::spawn(async move {
+                s.write_direct(|c, _| {
+                    c.execute("INSERT INTO t VALUES (3)", [])?;
+                    Err::<(), _>(StoreError::Corrupt { table: "t" })
+                })
+                .await
+            })
+        };
+        hold.await.unwrap().unwrap();
+        let (good, refused, halfway) = (
+            good.await.unwrap(),
+            refused.await.unwrap(),
+            halfway.await.unwrap(),
+        );
+        assert!(
+            matches!(halfway, Err(StoreError::Unavailable)),
+            "{halfway:?}"
+        );
+        assert!(matches!(good, Err(StoreError::Unavailable)), "{good:?}");
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable)),
+            "{refused:?}"
+        );
+        assert_eq!(store.read(|c| rows(c)).await.unwrap(), vec![1]);
+
+        // The writer goes on afterwards.
+        store
+            .write_direct(|c, _| Ok(c.execute("INSERT INTO t VALUES (4)", [])?))
+            .await
+            .unwrap();
+        assert_eq!(store.read(|c| rows(c)).await.unwrap(), vec![1, 4]);
     }
 }

@@ -158,7 +158,9 @@ impl QueueStore for SqliteStore {
     ) -> Result<Vec<LeasedJob>> {
         let worker = worker.clone();
         let sched = self.sched.clone();
-        self.write(move |c, fx| {
+        // Nothing is refused once a lease is written: only a storage error stops a batch
+        // halfway, and that rolls the whole store batch back (`write_direct`).
+        self.write_direct(move |c, fx| {
             let mut out = Vec::with_capacity(ask.max.min(256) as usize);
             while out.len() < ask.max as usize {
                 // The first job is whatever a single lease would take; the floor is for the rest.
@@ -204,12 +206,13 @@ impl QueueStore for SqliteStore {
         now: Timestamp,
     ) -> Result<Vec<Result<()>>> {
         let sched = self.sched.clone();
-        self.write(move |c, fx| {
-            // Each hand-in in its own savepoint: a fenced one leaves the others standing.
+        self.write_direct(move |c, fx| {
+            // Each hand-in on its own: a fenced or refused one is refused before it writes and
+            // leaves the others standing (`by_holder` checks first, then applies).
             Ok(items
                 .into_iter()
                 .map(|(lease, result)| {
-                    in_savepoint(c, fx, |c, fx| {
+                    unguarded(c, fx, |c, fx| {
                         let event = Event::Complete {
                             holder: holder(&lease),
                         };

@@ -244,6 +244,25 @@ async fn priority_then_fifo(b: Backend) {
     assert_eq!(s.queue_depth().await.unwrap(), 0);
 }
 
+/// A submit answers with the record the store then reads back (the stores build it from the
+/// request rather than reading it after the write).
+async fn submit_answers_with_the_stored_record(b: Backend) {
+    let s = &*b.store;
+    let t = tenant(s, "t").await;
+    let mut j = job(t, 7, 42);
+    j.idempotency_key = Some("k1".into());
+    j.max_fuel = Some(1000);
+    let answered = created(s.submit(j.clone()).await.unwrap());
+    let stored = s.job(t, j.job_id).await.unwrap().unwrap();
+    assert_eq!(answered, stored);
+    assert_eq!(answered.payload_digest, sha256(&[&[3; 32], &[4; 40]]));
+    // A replay answers with the same record.
+    match s.submit(j).await.unwrap() {
+        SubmitOutcome::Existing(r) => assert_eq!(r, stored),
+        other => panic!("expected Existing, got {other:?}"),
+    }
+}
+
 async fn stale_lease_is_fenced_after_expiry(b: Backend) {
     let s = &*b.store;
     let t = tenant(s, "t").await;
@@ -639,6 +658,7 @@ behaviour!(
     receipts_that_misstate_the_job_are_refused,
     expiry_counts_jobs_failed_for_good,
     priority_then_fifo,
+    submit_answers_with_the_stored_record,
     stale_lease_is_fenced_after_expiry,
     retries_back_off_then_fail,
     dead_node_leases_recovered_by_prefix_only,

@@ -94,6 +94,44 @@ fn trivial_job(
     .map(|s| s.request)
 }
 
+/// CPU time this process has used so far, all threads (user + system).
+fn process_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct passed to it.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut ru) != 0 {
+            return Duration::ZERO;
+        }
+        ru
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Where the window's CPU went, per job: this process (client, gateway, workers, store) and,
+/// on Redis, the server; and how much of it is the ceiling's work.
+fn print_cpu(jobs: usize, process: Duration, redis: Option<Duration>, ceiling: Option<&Ceiling>) {
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / jobs.max(1) as f64;
+    let mut line = format!(
+        "CPU per job in the window: {:.0} µs in this process",
+        per(process)
+    );
+    let mut total = per(process);
+    if let Some(r) = redis {
+        line += &format!(" + {:.0} µs in redis-server", per(r));
+        total += per(r);
+    }
+    if let Some(c) = ceiling {
+        line += &format!(
+            "; the ceiling's work is {:.0} µs of the {:.0} ({:.0} %)",
+            c.worker_us,
+            total,
+            100.0 * c.worker_us / total.max(1.0)
+        );
+    }
+    println!("{line}");
+}
+
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -195,6 +233,11 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     } else {
         0
     };
+    let redis_before = match &redis_url {
+        Some(url) => Some(vesper_store::RedisStore::server_cpu(url).await?),
+        None => None,
+    };
+    let cpu_before = process_cpu();
     let start = Instant::now();
     let mut set = JoinSet::new();
     for _ in 0..a.concurrency.max(1) {
@@ -219,6 +262,15 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         all.extend(r??);
     }
     let secs = start.elapsed().as_secs_f64();
+    let cpu = process_cpu().saturating_sub(cpu_before);
+    let redis_used = match (&redis_url, redis_before) {
+        (Some(url), Some(b)) => Some(
+            vesper_store::RedisStore::server_cpu(url)
+                .await?
+                .saturating_sub(b),
+        ),
+        _ => None,
+    };
     all.sort();
     let rate = all.len() as f64 / secs;
     println!(
@@ -235,6 +287,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
             c.cores
         ))
     );
+    print_cpu(all.len(), cpu, redis_used, ceiling.as_ref());
     if a.prefill > 0 {
         // The workers also ran prefilled jobs whenever no measured one was waiting.
         let after = node.store.queue_depth().await?;
@@ -349,6 +402,7 @@ async fn run_against(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let reqs = Arc::new(tokio::sync::Mutex::new(
         reqs.into_iter().enumerate().collect::<Vec<_>>(),
     ));
+    let cpu_before = process_cpu();
     let start = Instant::now();
     let mut set = JoinSet::new();
     for w in 0..a.concurrency.max(1) {
@@ -395,6 +449,7 @@ async fn run_against(a: BenchArgs) -> anyhow::Result<ExitCode> {
         all.extend(r??);
     }
     let secs = start.elapsed().as_secs_f64();
+    let cpu = process_cpu().saturating_sub(cpu_before);
     let ids: std::collections::HashSet<&String> = all.iter().map(|(id, _)| id).collect();
     let listed = list_all(&clients[0]).await?;
     let mut lat: Vec<Duration> = all.iter().map(|(_, l)| *l).collect();
@@ -410,6 +465,16 @@ async fn run_against(a: BenchArgs) -> anyhow::Result<ExitCode> {
             " ({})",
             Ceiling::fraction(rate, c.target_jobs_per_sec())
         ))
+    );
+    println!(
+        "client CPU per job in the window: {:.0} µs (open + verify: {})",
+        cpu.as_secs_f64() * 1e6 / all.len().max(1) as f64,
+        ceiling
+            .as_ref()
+            .map_or("not measured".to_owned(), |c| format!(
+                "{:.0} µs",
+                c.client_open_us
+            ))
     );
     println!(
         "receipts verified and results decrypted: {}; distinct job ids: {}; new jobs listed: {}",
