@@ -62,7 +62,16 @@ impl JobStore for RedisStore {
     }
 
     async fn result(&self, tenant: TenantId, id: JobId) -> Result<Option<StoredResult>> {
-        let h = self.hgetall(self.job_key(&id)).await?;
+        // Most results are their job's first lease's: read that body with the job, in the same
+        // round trip, and use it only if the job says epoch 1 holds its result.
+        const FIRST: u64 = 1;
+        let mut con = self.con.clone();
+        let (h, first): (HashMap<String, String>, HashMap<String, Vec<u8>>) = redis::pipe()
+            .hgetall(self.job_key(&id))
+            .hgetall(self.result_key(&id, FIRST))
+            .query_async(&mut con)
+            .await
+            .map_err(re)?;
         if h.is_empty() {
             return Ok(None);
         }
@@ -73,24 +82,12 @@ impl JobStore for RedisStore {
         let epoch: Option<u64> = opt_field(&h, "result_epoch")?;
         let body = match epoch {
             Some(epoch) if field(&h, "result_purged").is_none() => {
-                let mut con = self.con.clone();
-                let r: HashMap<String, Vec<u8>> =
-                    con.hgetall(self.result_key(&id, epoch)).await.map_err(re)?;
-                if r.is_empty() {
-                    None
+                let r = if epoch == FIRST {
+                    first
                 } else {
-                    let get = |k: &str| r.get(k).ok_or_else(corrupt);
-                    let expires = std::str::from_utf8(get("expires")?)
-                        .ok()
-                        .and_then(|v| v.parse().ok())
-                        .ok_or_else(corrupt)?;
-                    Some(NewResult {
-                        encrypted_result: get("r")?.clone(),
-                        receipt: Receipt::decode(get("receipt")?).map_err(|_| corrupt())?,
-                        signature: get("sig")?.as_slice().try_into().map_err(|_| corrupt())?,
-                        expires_at: Timestamp(expires),
-                    })
-                }
+                    con.hgetall(self.result_key(&id, epoch)).await.map_err(re)?
+                };
+                result_body(&r)?
             }
             _ => None,
         };
@@ -124,4 +121,22 @@ impl JobStore for RedisStore {
         let n: Option<i64> = con.get(self.key("queued")).await.map_err(re)?;
         Ok(n.unwrap_or(0).max(0) as u64)
     }
+}
+
+/// A sealed result from its hash (`r`, `receipt`, `sig`, `expires`); `None` when it is gone.
+fn result_body(r: &HashMap<String, Vec<u8>>) -> Result<Option<NewResult>> {
+    if r.is_empty() {
+        return Ok(None);
+    }
+    let get = |k: &str| r.get(k).ok_or_else(corrupt);
+    let expires = std::str::from_utf8(get("expires")?)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(corrupt)?;
+    Ok(Some(NewResult {
+        encrypted_result: get("r")?.clone(),
+        receipt: Receipt::decode(get("receipt")?).map_err(|_| corrupt())?,
+        signature: get("sig")?.as_slice().try_into().map_err(|_| corrupt())?,
+        expires_at: Timestamp(expires),
+    }))
 }
