@@ -29,7 +29,9 @@ REDIS="redis://127.0.0.1:$PORT/0"
 
 run() { # store workers prefill
     echo "### store=$1 workers=$2 prefill=$3"
-    "$VESPER" bench --store "$1" --workers "$2" --prefill "$3" \
+    # Start from a quiet machine: the previous run's files written out and deleted.
+    sync; sleep 1
+    "$VESPER" bench --store "$1" --workers "$2" --prefill "$3" --ceiling \
         --jobs "$JOBS" --concurrency "$CONC" --low-load-jobs "$LOW" | grep -v '^vesper bench'
 }
 

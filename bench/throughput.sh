@@ -39,6 +39,9 @@ inproc() {
     local label=$1 bin=$2 store=$3
     shift 3
     echo "### $label"
+    # Start from a quiet machine: the previous run's files written out and deleted (the kernel
+    # writing back a finished run's database beside the next run's ceiling skews it).
+    sync; sleep 1
     "$bin" bench --store "$store" --workers "$WORKERS" --jobs "$JOBS" --concurrency "$CONC" \
         --low-load-jobs "$LOW" "$@" | grep -v '^vesper bench' | tee -a "$DIR/$label.log"
 }
@@ -54,6 +57,7 @@ outproc() {
         "$bin" dev --data "$data" --listen "127.0.0.1:$gw" --workers "$WORKERS" >"$data.log" 2>&1 &
     DPID=$!
     for _ in $(seq 400); do grep -q "Press Ctrl-C" "$data.log" 2>/dev/null && break; sleep 0.05; done
+    sync; sleep 1
     echo "### $label"
     VESPER_API_KEY=$(grep -o "vsk_[0-9a-f]*" "$data/dev-api-key") "$VESPER" bench --target "http://127.0.0.1:$gw" \
         --jobs "$JOBS" --concurrency "$CONC" "$@" | grep -v '^vesper bench' | tee -a "$DIR/$label.log"
@@ -86,9 +90,13 @@ for f in sorted(d.glob("*.log")):
         or [float(x) for x in re.findall(r"^ceiling: (\d+) jobs/s", t, re.M)]
     lp50 = [float(x) for x in re.findall(r"low load .*: p50 ([\d.]+) ms", t)]
     lp99 = [float(x) for x in re.findall(r"low load .*p99 ([\d.]+) ms", t)]
-    rows[f.stem] = (med(thr), med(frac), med(ceil), med(par), med(lp50), med(lp99), thr)
-for k, (thr, frac, ceil, par, lp50, lp99, all_) in rows.items():
-    print(f"{k:26} {thr:7.0f} jobs/s  {frac:4.0f} % of ceiling {ceil:6.0f} ({par:3.0f} % of all cores at once)  low-load p50 {lp50:5.2f} ms p99 {lp99:5.2f} ms  runs {all_}")
+    # CPU per job in the window: this process (+ redis-server), or the --target client's own.
+    cpu = [float(a) + float(b or 0) for a, b in re.findall(
+        r"CPU per job in the window: (\d+) µs in this process(?: \+ (\d+) µs in redis-server)?", t)] \
+        or [float(x) for x in re.findall(r"client CPU per job in the window: (\d+) µs", t)]
+    rows[f.stem] = (med(thr), med(frac), med(ceil), med(par), med(lp50), med(lp99), thr, med(cpu))
+for k, (thr, frac, ceil, par, lp50, lp99, all_, cpu) in rows.items():
+    print(f"{k:26} {thr:7.0f} jobs/s  {frac:4.0f} % of ceiling {ceil:6.0f} ({par:3.0f} % of all cores at once)  low-load p50 {lp50:5.2f} ms p99 {lp99:5.2f} ms  CPU/job {cpu:5.0f} µs  runs {all_}")
 if "before-embedded" in rows:
     print(f"embedded after/before: {rows['after-embedded'][0] / rows['before-embedded'][0]:.2f}x")
 if "before-redis" in rows:

@@ -690,6 +690,58 @@ impl RedisStore {
         ))
     }
 
+    /// Rewrite the server's append-only file now and wait until it is done (at most
+    /// `timeout`), for `vesper bench --prefill`: a large prefill otherwise leaves the server
+    /// due for a rewrite of a file of its size, which would then run beside the measurement.
+    /// Returns false when the server has no append-only file or the wait ran out.
+    pub async fn rewrite_aof_and_wait(url: &str, timeout: Duration) -> Result<bool> {
+        let client = Client::open(url).map_err(re)?;
+        let mut con = client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(re)?;
+        let persistence = |info: &str, name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .map(|v| v.trim() == "1")
+                .unwrap_or(false)
+        };
+        let info: String = redis::cmd("INFO")
+            .arg("persistence")
+            .query_async(&mut con)
+            .await
+            .map_err(re)?;
+        if !persistence(&info, "aof_enabled") {
+            return Ok(false);
+        }
+        // One already running (or scheduled) is waited for; then ours.
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut asked = false;
+        loop {
+            let info: String = redis::cmd("INFO")
+                .arg("persistence")
+                .query_async(&mut con)
+                .await
+                .map_err(re)?;
+            let busy = persistence(&info, "aof_rewrite_in_progress")
+                || persistence(&info, "aof_rewrite_scheduled");
+            if !busy {
+                if asked {
+                    return Ok(true);
+                }
+                let _: String = redis::cmd("BGREWRITEAOF")
+                    .query_async(&mut con)
+                    .await
+                    .map_err(re)?;
+                asked = true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Delete every key of the namespace (tests and `vesper bench` only).
     pub async fn wipe(&self) -> Result<()> {
         let mut con = self.con.clone();

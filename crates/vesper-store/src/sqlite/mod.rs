@@ -256,6 +256,9 @@ struct Effects {
     work: bool,
     /// An operation without a savepoint failed after writing: the batch must not commit.
     poisoned: bool,
+    /// Set by the writer for a while after a poisoned batch: operations that would skip their
+    /// savepoint take one, so that an operation failing the same way again fails alone.
+    guarded: bool,
 }
 
 impl Effects {
@@ -430,7 +433,9 @@ impl SqliteStore {
     /// for a rollback that a refusal never needs. If `f` fails having written nothing, the
     /// batch goes on without it; if it fails after writing (an I/O error, a corrupt row), the
     /// whole batch is rolled back and every caller in it hears `Unavailable`, so a half-applied
-    /// operation is never committed (`unguarded`).
+    /// operation is never committed (`unguarded`); for a while afterwards every operation takes
+    /// a savepoint again, so that one failing that way each time it is retried fails alone
+    /// instead of taking every batch it joins down with it.
     async fn write_direct<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
@@ -438,7 +443,11 @@ impl SqliteStore {
     {
         let (tx, rx) = oneshot::channel();
         let op: Op = Box::new(move |conn, fx| {
-            let r = unguarded(conn, fx, f);
+            let r = if fx.guarded {
+                in_savepoint(conn, fx, f)
+            } else {
+                unguarded(conn, fx, f)
+            };
             Box::new(move |commit: Result<()>| {
                 let _ = tx.send(commit.and(r));
             })
@@ -495,7 +504,10 @@ fn in_savepoint<R>(
     f: impl FnOnce(&Connection, &mut Effects) -> Result<R>,
 ) -> Result<R> {
     conn.prepare_cached("SAVEPOINT op")?.execute([])?;
-    let mut local = Effects::default();
+    let mut local = Effects {
+        guarded: fx.guarded,
+        ..Effects::default()
+    };
     match f(conn, &mut local) {
         Ok(r) => {
             conn.prepare_cached("RELEASE op")?.execute([])?;
@@ -513,12 +525,16 @@ fn in_savepoint<R>(
 
 /// Run `f` inside the batch's transaction without a savepoint. A failure that wrote nothing
 /// (told by the connection's change counter) leaves the batch as it was; one that wrote
-/// poisons the batch (see [`SqliteStore::write_direct`]).
+/// poisons the batch (see [`SqliteStore::write_direct`]). While the writer is guarded (after a
+/// poisoned batch), `f` runs in a savepoint instead.
 fn unguarded<R>(
     conn: &Connection,
     fx: &mut Effects,
     f: impl FnOnce(&Connection, &mut Effects) -> Result<R>,
 ) -> Result<R> {
+    if fx.guarded {
+        return in_savepoint(conn, fx, f);
+    }
     let before = conn.total_changes();
     let mut local = Effects::default();
     let r = f(conn, &mut local);
@@ -534,6 +550,9 @@ fn unguarded<R>(
     r
 }
 
+/// How long the writer takes savepoints for every operation after a poisoned batch.
+const GUARDED_AFTER_POISON: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn writer_loop(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Op>,
@@ -542,6 +561,8 @@ fn writer_loop(
     work: Arc<Notify>,
 ) {
     let mut batch: Vec<Op> = Vec::with_capacity(max_batch);
+    // After a poisoned batch, savepoints for everything for a while (`Effects::guarded`).
+    let mut guarded_until: Option<std::time::Instant> = None;
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -550,7 +571,10 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        let mut fx = Effects::default();
+        let mut fx = Effects {
+            guarded: guarded_until.is_some_and(|t| std::time::Instant::now() < t),
+            ..Effects::default()
+        };
         let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
         let outcome = (|| -> Result<()> {
             let tx = conn.transaction()?;
@@ -558,7 +582,10 @@ fn writer_loop(
                 replies.push(op(&tx, &mut fx));
             }
             if fx.poisoned {
-                // An operation failed halfway without a savepoint: none of the batch is kept.
+                // An operation failed halfway without a savepoint: none of the batch is kept,
+                // and the next batches take savepoints, so that if it fails that way again
+                // (its caller retries) it fails alone.
+                guarded_until = Some(std::time::Instant::now() + GUARDED_AFTER_POISON);
                 tx.rollback()?;
                 return Err(StoreError::Unavailable);
             }
@@ -939,9 +966,66 @@ mod tests {
         Ok(out)
     }
 
+    type Answer = Result<()>;
+
+    /// Three savepoint-free operations in one batch (the writer held meanwhile): one inserting
+    /// `x`, one refused before writing, one failing after inserting `x + 1`.
+    async fn trio(store: &Arc<SqliteStore>, x: i64) -> (Answer, Answer, Answer) {
+        let hold = {
+            let s = store.clone();
+            tokio::spawn(async move {
+                s.write(|_, _| {
+                    std::thread::sleep(Duration::from_millis(300));
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let good = {
+            let s = store.clone();
+            tokio::spawn(async move {
+                s.write_direct(move |c, _| {
+                    c.execute("INSERT INTO t VALUES (?1)", [x])?;
+                    Ok(())
+                })
+                .await
+            })
+        };
+        let refused = {
+            let s = store.clone();
+            tokio::spawn(async move {
+                s.write_direct(move |_, _| {
+                    Err(StoreError::Fenced {
+                        job_id: JobId::from_bytes([0; 16]),
+                        epoch: 1,
+                    })
+                })
+                .await
+            })
+        };
+        let halfway = {
+            let s = store.clone();
+            tokio::spawn(async move {
+                s.write_direct(move |c, _| {
+                    c.execute("INSERT INTO t VALUES (?1)", [x + 1])?;
+                    Err(StoreError::Corrupt { table: "t" })
+                })
+                .await
+            })
+        };
+        hold.await.unwrap().unwrap();
+        (
+            good.await.unwrap(),
+            refused.await.unwrap(),
+            halfway.await.unwrap(),
+        )
+    }
+
     /// The savepoint-free path: a refusal that wrote nothing leaves its batch standing; a
     /// failure after a write rolls the whole batch back and every caller in it hears
-    /// `Unavailable`, so nothing half-applied (nor anything else of that batch) is committed.
+    /// `Unavailable`, so nothing half-applied (nor anything else of that batch) is committed;
+    /// then, guarded, the same failure fails alone.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failure_after_a_write_without_savepoint_rolls_the_batch_back() {
         let dir = tempfile::tempdir().unwrap();
@@ -964,46 +1048,7 @@ mod tests {
             .await
             .unwrap();
 
-        // Hold the writer so that the next three operations share one batch: a good write, a
-        // refusal that wrote nothing, and a failure after a write.
-        let hold = {
-            let s = store.clone();
-            tokio::spawn(async move {
-                s.write(|_, _| {
-                    std::thread::sleep(Duration::from_millis(300));
-                    Ok(())
-                })
-                .await
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let good = {
-            let s = store.clone();
-            tokio::spawn(async move {
-                s.write_direct(|c, _| Ok(c.execute("INSERT INTO t VALUES (2)", [])?))
-                    .await
-            })
-        };
-        let refused = {
-            let s = store.clone();
-            tokio::spawn(async move { s.write_direct(move |_, _| Err::<(), _>(fenced())).await })
-        };
-        let halfway = {
-            let s = store.clone();
-            tokio::spawn(async move {
-                s.write_direct(|c, _| {
-                    c.execute("INSERT INTO t VALUES (3)", [])?;
-                    Err::<(), _>(StoreError::Corrupt { table: "t" })
-                })
-                .await
-            })
-        };
-        hold.await.unwrap().unwrap();
-        let (good, refused, halfway) = (
-            good.await.unwrap(),
-            refused.await.unwrap(),
-            halfway.await.unwrap(),
-        );
+        let (good, refused, halfway) = trio(&store, 2).await;
         assert!(
             matches!(halfway, Err(StoreError::Unavailable)),
             "{halfway:?}"
@@ -1015,11 +1060,18 @@ mod tests {
         );
         assert_eq!(store.read(|c| rows(c)).await.unwrap(), vec![1]);
 
-        // The writer goes on afterwards.
-        store
-            .write_direct(|c, _| Ok(c.execute("INSERT INTO t VALUES (4)", [])?))
-            .await
-            .unwrap();
+        // Its caller retries: for a while every operation takes a savepoint, so the same
+        // failure now fails alone and the rest of its batch commits.
+        let (good, refused, halfway) = trio(&store, 4).await;
+        assert!(
+            matches!(halfway, Err(StoreError::Corrupt { .. })),
+            "{halfway:?}"
+        );
+        assert!(good.is_ok(), "{good:?}");
+        assert!(
+            matches!(refused, Err(StoreError::Fenced { .. })),
+            "{refused:?}"
+        );
         assert_eq!(store.read(|c| rows(c)).await.unwrap(), vec![1, 4]);
     }
 }
