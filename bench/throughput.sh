@@ -39,8 +39,7 @@ inproc() {
     local label=$1 bin=$2 store=$3
     shift 3
     echo "### $label"
-    # Start from a quiet machine: the previous run's files written out and deleted (the kernel
-    # writing back a finished run's database beside the next run's ceiling skews it).
+    # Start from a quiet machine: the previous run's files written out and deleted.
     sync; sleep 1
     "$bin" bench --store "$store" --workers "$WORKERS" --jobs "$JOBS" --concurrency "$CONC" \
         --low-load-jobs "$LOW" "$@" | grep -v '^vesper bench' | tee -a "$DIR/$label.log"
