@@ -85,7 +85,7 @@ pub enum Policy {
 /// needed, within price, and not shunned (reputation above [`Reputation::FLOOR`]).
 pub fn eligible(job: &JobNeeds, w: &WorkerView) -> bool {
     w.alive
-        && w.executors.iter().any(|e| *e == job.executor)
+        && w.executors.contains(&job.executor)
         && w.memory_mb >= job.min_memory_mb
         && (!job.needs_gpu || w.gpus > 0)
         && job

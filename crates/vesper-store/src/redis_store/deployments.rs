@@ -104,10 +104,9 @@ impl DeploymentStore for RedisStore {
             if let Some(d) = self
                 .deployment_hash(self.key(&format!("deployment:{cid}:v{v}")))
                 .await?
+                && d.image_id == image_id
             {
-                if d.image_id == image_id {
-                    return Ok(Some(d));
-                }
+                return Ok(Some(d));
             }
         }
         Ok(None)

@@ -247,6 +247,14 @@ impl Default for SqliteOptions {
 }
 
 type Reply = Box<dyn FnOnce(Result<()>) + Send>;
+/// How a write operation is isolated from the rest of its batch.
+#[derive(Clone, Copy)]
+enum Guard {
+    /// In a savepoint of its own.
+    Savepoint,
+    /// Without one ([`SqliteStore::write_direct`]).
+    Direct,
+}
 type Op = Box<dyn FnOnce(&Connection, &mut Effects) -> Reply + Send>;
 
 /// Side effects of a batch, published only after it is durable.
@@ -407,24 +415,14 @@ impl SqliteStore {
         })
     }
 
-    /// Run `f` in the writer's next batch; resolves after the batch is durable.
+    /// Run `f` in the writer's next batch, in a savepoint of its own (so that its failure
+    /// leaves the rest of the batch standing); resolves after the batch is durable.
     async fn write<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection, &mut Effects) -> Result<R> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let op: Op = Box::new(move |conn, fx| {
-            let r = in_savepoint(conn, fx, f);
-            Box::new(move |commit: Result<()>| {
-                let _ = tx.send(commit.and(r));
-            })
-        });
-        self.writer
-            .send(op)
-            .await
-            .map_err(|_| StoreError::Unavailable)?;
-        rx.await.map_err(|_| StoreError::Unavailable)?
+        self.queue_op(Guard::Savepoint, f).await
     }
 
     /// [`write`](Self::write) without a savepoint of its own, for the hot operations (submit,
@@ -441,12 +439,19 @@ impl SqliteStore {
         R: Send + 'static,
         F: FnOnce(&Connection, &mut Effects) -> Result<R> + Send + 'static,
     {
+        self.queue_op(Guard::Direct, f).await
+    }
+
+    async fn queue_op<R, F>(&self, guard: Guard, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection, &mut Effects) -> Result<R> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let op: Op = Box::new(move |conn, fx| {
-            let r = if fx.guarded {
-                in_savepoint(conn, fx, f)
-            } else {
-                unguarded(conn, fx, f)
+            let r = match guard {
+                Guard::Savepoint => in_savepoint(conn, fx, f),
+                Guard::Direct => unguarded(conn, fx, f),
             };
             Box::new(move |commit: Result<()>| {
                 let _ = tx.send(commit.and(r));
@@ -902,13 +907,12 @@ fn load_job_by_seq(conn: &Connection, seq: i64) -> Result<Option<JobRecord>> {
     }
 }
 
+/// The job [`pick_next`] chose: (seq, tenant, tenant's vtime, weight, priority).
+type Picked = (i64, TenantId, u64, u32, Priority);
+
 /// Pick the next job to lease: gather each ready tenant's head job, let the fair policy
-/// choose. Returns (seq, tenant, tenant's vtime, weight).
-fn pick_next(
-    conn: &Connection,
-    sched: &Sched,
-    now: Timestamp,
-) -> Result<Option<(i64, TenantId, u64, u32, Priority)>> {
+/// choose.
+fn pick_next(conn: &Connection, sched: &Sched, now: Timestamp) -> Result<Option<Picked>> {
     let tenants: Vec<(i64, i64, i64)> = conn
         .prepare_cached("SELECT id, vtime, weight FROM tenants WHERE queued > 0 AND disabled = 0")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
