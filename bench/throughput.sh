@@ -85,8 +85,9 @@ for f in sorted(d.glob("*.log")):
     thr = [float(x) for x in re.findall(r"throughput \([^)]*\): (\d+) jobs/s", t)]
     frac = [float(x) for x in re.findall(r"(\d+) % of the in-run ceiling", t)]
     par = [float(x) for x in re.findall(r"(\d+) % of what \d+ threads do at once", t)]
-    ceil = [float(x) for x in re.findall(r"^ceiling for this mode[^:]*: (\d+) jobs/s", t, re.M)] \
-        or [float(x) for x in re.findall(r"^ceiling: (\d+) jobs/s", t, re.M)]
+    # The ceiling each fraction was taken of (the faster of the measurements before and after
+    # the run), as the throughput line states it.
+    ceil = [float(x) for x in re.findall(r"% of the in-run ceiling of (\d+) jobs/s", t)]
     lp50 = [float(x) for x in re.findall(r"low load .*: p50 ([\d.]+) ms", t)]
     lp99 = [float(x) for x in re.findall(r"low load .*p99 ([\d.]+) ms", t)]
     # CPU per job in the window: this process (+ redis-server), or the --target client's own.
