@@ -661,32 +661,16 @@ impl RedisStore {
     }
 
     /// CPU time the server at `url` has used since it started (`INFO cpu`: system + user, its
-    /// main process and threads), for `vesper bench`'s accounting. A plain connection: no
-    /// store, no subscription.
+    /// main process and threads), for `vesper bench`'s accounting.
     pub async fn server_cpu(url: &str) -> Result<Duration> {
-        let client = Client::open(url).map_err(re)?;
-        let mut con = client
-            .get_multiplexed_async_connection()
-            .await
-            .map_err(re)?;
-        let info: String = redis::cmd("INFO")
-            .arg("cpu")
-            .query_async(&mut con)
-            .await
-            .map_err(re)?;
-        let field = |name: &str| {
-            info.lines()
-                .find_map(|l| {
-                    l.strip_prefix(name)?
-                        .strip_prefix(':')?
-                        .trim()
-                        .parse::<f64>()
-                        .ok()
-                })
+        let info = server_info(&mut plain_connection(url).await?, "cpu").await?;
+        let secs = |name: &str| {
+            info_field(&info, name)
+                .and_then(|v| v.parse::<f64>().ok())
                 .unwrap_or(0.0)
         };
         Ok(Duration::from_secs_f64(
-            (field("used_cpu_sys") + field("used_cpu_user")).max(0.0),
+            (secs("used_cpu_sys") + secs("used_cpu_user")).max(0.0),
         ))
     }
 
@@ -695,37 +679,17 @@ impl RedisStore {
     /// due for a rewrite of a file of its size, which would then run beside the measurement.
     /// Returns false when the server has no append-only file or the wait ran out.
     pub async fn rewrite_aof_and_wait(url: &str, timeout: Duration) -> Result<bool> {
-        let client = Client::open(url).map_err(re)?;
-        let mut con = client
-            .get_multiplexed_async_connection()
-            .await
-            .map_err(re)?;
-        let persistence = |info: &str, name: &str| {
-            info.lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-                .map(|v| v.trim() == "1")
-                .unwrap_or(false)
-        };
-        let info: String = redis::cmd("INFO")
-            .arg("persistence")
-            .query_async(&mut con)
-            .await
-            .map_err(re)?;
-        if !persistence(&info, "aof_enabled") {
-            return Ok(false);
-        }
-        // One already running (or scheduled) is waited for; then ours.
+        let mut con = plain_connection(url).await?;
         let deadline = tokio::time::Instant::now() + timeout;
         let mut asked = false;
         loop {
-            let info: String = redis::cmd("INFO")
-                .arg("persistence")
-                .query_async(&mut con)
-                .await
-                .map_err(re)?;
-            let busy = persistence(&info, "aof_rewrite_in_progress")
-                || persistence(&info, "aof_rewrite_scheduled");
-            if !busy {
+            let info = server_info(&mut con, "persistence").await?;
+            let on = |name: &str| info_field(&info, name) == Some("1");
+            if !on("aof_enabled") {
+                return Ok(false);
+            }
+            // One already running (or scheduled) is waited for; then ours.
+            if !on("aof_rewrite_in_progress") && !on("aof_rewrite_scheduled") {
                 if asked {
                     return Ok(true);
                 }
@@ -753,6 +717,31 @@ impl RedisStore {
         }
         Ok(())
     }
+}
+
+/// A connection of its own to the server at `url`: no store, no subscription (bench tools).
+async fn plain_connection(url: &str) -> Result<redis::aio::MultiplexedConnection> {
+    Client::open(url)
+        .map_err(re)?
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(re)
+}
+
+/// One section of `INFO`.
+async fn server_info(con: &mut redis::aio::MultiplexedConnection, section: &str) -> Result<String> {
+    redis::cmd("INFO")
+        .arg(section)
+        .query_async(con)
+        .await
+        .map_err(re)
+}
+
+/// The value of `name` in an `INFO` reply (`name:value` lines).
+fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
 }
 
 /// A lease as read back from a job's hash: what a retry decision needs.

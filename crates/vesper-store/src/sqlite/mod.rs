@@ -270,6 +270,19 @@ struct Effects {
 }
 
 impl Effects {
+    /// A fresh set for one operation inside this batch (guarded as the batch is).
+    fn nested(&self) -> Effects {
+        Effects {
+            guarded: self.guarded,
+            ..Effects::default()
+        }
+    }
+    /// Keep what a succeeded operation's `nested` set collected.
+    fn absorb(&mut self, mut local: Effects) {
+        self.events.append(&mut local.events);
+        self.work |= local.work;
+        self.poisoned |= local.poisoned;
+    }
     fn event(&mut self, job_id: JobId, tenant: TenantId, status: JobStatus) {
         if status == JobStatus::Queued {
             self.work = true;
@@ -509,16 +522,11 @@ fn in_savepoint<R>(
     f: impl FnOnce(&Connection, &mut Effects) -> Result<R>,
 ) -> Result<R> {
     conn.prepare_cached("SAVEPOINT op")?.execute([])?;
-    let mut local = Effects {
-        guarded: fx.guarded,
-        ..Effects::default()
-    };
+    let mut local = fx.nested();
     match f(conn, &mut local) {
         Ok(r) => {
             conn.prepare_cached("RELEASE op")?.execute([])?;
-            fx.events.append(&mut local.events);
-            fx.work |= local.work;
-            fx.poisoned |= local.poisoned;
+            fx.absorb(local);
             Ok(r)
         }
         Err(e) => {
@@ -541,16 +549,11 @@ fn unguarded<R>(
         return in_savepoint(conn, fx, f);
     }
     let before = conn.total_changes();
-    let mut local = Effects::default();
+    let mut local = fx.nested();
     let r = f(conn, &mut local);
     match &r {
-        Ok(_) => {
-            fx.events.append(&mut local.events);
-            fx.work |= local.work;
-            fx.poisoned |= local.poisoned;
-        }
-        Err(_) if conn.total_changes() != before => fx.poisoned = true,
-        Err(_) => fx.poisoned |= local.poisoned,
+        Ok(_) => fx.absorb(local),
+        Err(_) => fx.poisoned |= local.poisoned || conn.total_changes() != before,
     }
     r
 }

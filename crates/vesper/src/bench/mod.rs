@@ -416,9 +416,11 @@ async fn run_against(a: BenchArgs) -> anyhow::Result<ExitCode> {
         .map(|u| Client::new(u.trim_end_matches('/'), Some(key.clone())))
         .collect::<Result<_, _>>()?;
     // Workers run elsewhere; on one machine they share its cores with this client.
+    let ceiling_cores = a
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let ceiling = if a.ceiling {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let c = measure_ceiling(a.workers.unwrap_or(cores)).await?;
+        let c = measure_ceiling(ceiling_cores).await?;
         println!(
             "ceiling for this mode (worker share + the client's open + verify, inside the \
              window): {:.0} jobs/s",
@@ -493,8 +495,7 @@ async fn run_against(a: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let secs = start.elapsed().as_secs_f64();
     let cpu = process_cpu().saturating_sub(cpu_before);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let ceiling = remeasure(ceiling, a.workers.unwrap_or(cores)).await?;
+    let ceiling = remeasure(ceiling, ceiling_cores).await?;
     let ids: std::collections::HashSet<&String> = all.iter().map(|(id, _)| id).collect();
     let listed = list_all(&clients[0]).await?;
     let mut lat: Vec<Duration> = all.iter().map(|(_, l)| *l).collect();
